@@ -1,0 +1,45 @@
+# ctrace: `make install`, `make test`, `make bench`. Run as root (sudo make ...).
+PYTHON ?= /usr/bin/python3
+KREL := $(shell uname -r)
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+
+.PHONY: install deps headers test test-deps unit bench docker-up image clean
+
+install: deps headers
+	$(PYTHON) -m pip install --break-system-packages --no-index --no-build-isolation \
+		--no-deps --force-reinstall --root-user-action=ignore -q .
+	@mandb -q 2>/dev/null || true
+	@echo "ctrace installed: try 'containerexec -h' and 'man containerexec'"
+
+# BCC and the tools it needs; apt lists are refreshed once if a package is missing.
+deps:
+	@dpkg -s python3-bpfcc python3-pip python3-setuptools libbpf1 man-db >/dev/null 2>&1 || \
+		{ apt-get update -q && $(APT) python3-bpfcc python3-pip python3-setuptools libbpf1 man-db; }
+
+# Kernel headers for BCC's compiler: the running kernel's if Debian has them,
+# else the distribution's default headers linked in (struct offsets come from
+# BTF either way, so only the build environment matters).
+headers:
+	@bash scripts/install-headers.sh
+
+test-deps: deps headers
+	@dpkg -s docker.io busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftrace >/dev/null 2>&1 || \
+		{ apt-get update -q && $(APT) docker.io busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftrace; }
+
+docker-up:
+	@bash scripts/start-dockerd.sh
+
+image: docker-up
+	@bash tests/image/build.sh
+
+test: test-deps docker-up image
+	$(PYTHON) -m pytest -ra tests
+
+unit:
+	$(PYTHON) -m pytest -ra tests -m "not integration"
+
+bench: test-deps docker-up image
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf build *.egg-info .pytest_cache tests/__pycache__ ctrace/__pycache__

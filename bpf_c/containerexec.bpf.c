@@ -1,0 +1,176 @@
+/* containerexec: every exec in a container, with its full argv.
+ *
+ * A successful exec is reported at sched_process_exec, in the new program's
+ * context, with argv read in one piece from its argument area
+ * (mm->arg_start..arg_end), which the kernel has just written, so it is
+ * always readable, whatever the caller's memory looked like.  A failed exec
+ * is reported at sys_exit_execve(at), reading argv through the pointers
+ * saved at sys_enter, still valid because the caller's image is intact.
+ */
+#include "containerexec.h"
+
+BPF_RINGBUF_OUTPUT(events, 64);
+BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
+
+struct exec_start {
+    const char *filename;
+    const char *const *argv;
+};
+BPF_HASH(starts, u32, struct exec_start, 8192);
+
+static __always_inline int on_enter(const char *filename, const char *const *argv)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct exec_start s = {.filename = filename, .argv = argv};
+    starts.update(&tid, &s);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_execve)
+{
+    return on_enter(args->filename, args->argv);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_execveat)
+{
+    return on_enter(args->filename, args->argv);
+}
+
+static __always_inline struct exec_event *new_event(u32 type)
+{
+    int zero = 0;
+    struct exec_event *e = scratch.lookup(&zero);
+    if (!e)
+        return NULL;
+    ct_fill((struct ct_ctx *)e);
+    e->type = type;
+    e->retval = 0;
+    e->exit_code = 0;
+    e->flags = 0;
+    e->lifetime_ns = 0;
+    e->args_len = 0;
+    e->filename[0] = 0;
+    return e;
+}
+
+static __always_inline void submit(struct exec_event *e)
+{
+    u32 len = e->args_len;
+    if (len > EXEC_ARGS_SIZE)
+        len = EXEC_ARGS_SIZE;
+    /* Re-bound for the verifier after the compiler has had its way. */
+    asm volatile("" : "+r"(len));
+    len &= 2 * EXEC_ARGS_SIZE - 1;
+    if (events.ringbuf_output(e, offsetof(struct exec_event, args) + len, 0))
+        ct_count_lost();
+}
+
+/* A failed exec: argv from the caller's (unchanged) memory. */
+static __always_inline int on_exit(long ret)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct exec_start *s = starts.lookup(&tid);
+    if (!s)
+        return 0;
+    struct exec_start saved = *s;
+    starts.delete(&tid);
+    if (ret >= 0 || !ct_traced())
+        return 0;
+
+    struct exec_event *e = new_event(EXEC_EV_EXEC);
+    if (!e)
+        return 0;
+    e->retval = ret;
+    bpf_probe_read_user_str(e->filename, sizeof(e->filename), saved.filename);
+
+    u32 off = 0;
+#pragma unroll
+    for (int i = 0; i < EXEC_MAX_ARGS; i++) {
+        const char *arg = NULL;
+        if (bpf_probe_read_user(&arg, sizeof(arg), &saved.argv[i]) || !arg)
+            goto done;
+        if (off >= EXEC_ARGS_SIZE) {
+            e->flags |= EXEC_F_ARGS_TRUNCATED;
+            goto done;
+        }
+        long n = bpf_probe_read_user_str(&e->args[off & (EXEC_ARGS_SIZE - 1)],
+                                         EXEC_ARGS_SIZE, arg);
+        if (n <= 0)
+            goto done;
+        off += n;
+    }
+    /* More than EXEC_MAX_ARGS pointers: say so unless argv ends right here. */
+    {
+        const char *arg = NULL;
+        bpf_probe_read_user(&arg, sizeof(arg), &saved.argv[EXEC_MAX_ARGS]);
+        if (arg)
+            e->flags |= EXEC_F_ARGS_TRUNCATED;
+    }
+done:
+    if (off > EXEC_ARGS_SIZE) {
+        off = EXEC_ARGS_SIZE;
+        e->flags |= EXEC_F_ARGS_TRUNCATED;
+    }
+    e->args_len = off;
+    submit(e);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_execve)
+{
+    return on_exit(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
+{
+    return on_exit(args->ret);
+}
+
+/* A successful exec, in the new program. */
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    u32 old_tid = args->old_pid;
+    starts.delete(&old_tid);
+    if (!ct_traced())
+        return 0;
+
+    struct exec_event *e = new_event(EXEC_EV_EXEC);
+    if (!e)
+        return 0;
+    u32 loc = args->data_loc_filename;
+    bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)args + (loc & 0xffff));
+
+    void *mm = ct_read_ptr((void *)bpf_get_current_task(), CT_OFF_TASK_MM);
+    unsigned long start = (unsigned long)ct_read_ptr(mm, CT_OFF_MM_ARG_START);
+    unsigned long end = (unsigned long)ct_read_ptr(mm, CT_OFF_MM_ARG_END);
+    u64 len = end > start ? end - start : 0;
+    if (len > EXEC_ARGS_SIZE) {
+        len = EXEC_ARGS_SIZE;
+        e->flags |= EXEC_F_ARGS_TRUNCATED;
+    }
+    if (len && bpf_probe_read_user(e->args, len & (2 * EXEC_ARGS_SIZE - 1), (void *)start) == 0)
+        e->args_len = len;
+    submit(e);
+    return 0;
+}
+
+#if EXEC_TRACE_EXIT
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if ((u32)pid_tgid != pid_tgid >> 32)     /* threads: report the process once */
+        return 0;
+    if (!ct_traced())
+        return 0;
+    struct exec_event *e = new_event(EXEC_EV_EXIT);
+    if (!e)
+        return 0;
+    void *task = (void *)bpf_get_current_task();
+    e->exit_code = ct_read_u32(task, CT_OFF_TASK_EXIT_CODE);
+    u64 start = 0;
+    bpf_probe_read_kernel(&start, sizeof(start), task + CT_OFF_TASK_START_TIME);
+    e->lifetime_ns = e->ts_ns - start;
+    submit(e);
+    return 0;
+}
+#endif

@@ -1,0 +1,228 @@
+/* ctrace.h: what every ctrace BPF program shares.
+ *
+ * - CT_CONTEXT_FIELDS: the container context every event starts with. It is a
+ *   field list rather than a nested struct because BCC decodes events from the
+ *   C struct and only understands flat structs.
+ * - ct_traced(): the in-kernel scope and filters (containers only unless
+ *   --host; -c, -p, -u, -n).
+ * - ct_fill(): captures the context of a task at event time, so a container
+ *   that has exited by the time user space reads the event is still named
+ *   (the leaf cgroup name is captured here, not looked up later).
+ * - ct_lost / ct_count_lost(): every event a ring buffer could not take is
+ *   counted. (BCC cannot expand map calls inside macros, so each program
+ *   writes `if (events.ringbuf_output(...)) ct_count_lost();` itself.)
+ *
+ * Kernel struct fields are read at offsets taken from the running kernel's
+ * BTF (ctrace/btf.py defines the CT_OFF_* macros), never from headers: no
+ * headers package matches the running kernel.
+ */
+#ifndef CTRACE_H
+#define CTRACE_H
+
+#define CT_COMM_LEN 16
+#define CT_CGROUP_NAME_LEN 96
+
+#define CT_CONTEXT_FIELDS                                                    \
+    u64 ts_ns;          /* bpf_ktime_get_ns() at the event */               \
+    u64 cgroup_id;      /* cgroup v2 id (kernfs node id) */                  \
+    u32 pid;            /* host tgid */                                      \
+    u32 tid;            /* host thread id */                                 \
+    u32 ppid;           /* host tgid of the real parent */                   \
+    u32 uid;                                                                 \
+    u32 vpid;           /* tgid inside the task's pid namespace */           \
+    u32 mntns;          /* mount namespace inum */                           \
+    u32 pidns;          /* pid namespace inum */                             \
+    u32 netns;          /* network namespace inum */                         \
+    u32 pidns_level;    /* 0 = the initial pid namespace */                  \
+    u32 ct_flags;       /* CT_F_* */                                         \
+    char comm[CT_COMM_LEN];                                                  \
+    char cgroup[CT_CGROUP_NAME_LEN];        /* leaf cgroup name */           \
+    char cgroup_parent[CT_CGROUP_NAME_LEN]; /* its parent's name */
+
+struct ct_ctx {
+    CT_CONTEXT_FIELDS
+};
+
+#define CT_F_HOST_NS 1  /* mount and pid namespace are the host's */
+
+#ifndef CT_INCLUDE_HOST
+#define CT_INCLUDE_HOST 0
+#endif
+#ifndef CT_FILTER_CONTAINERS
+#define CT_FILTER_CONTAINERS 0
+#endif
+
+/* -c NAME|ID: the tool fills these with the container's cgroup ids and mount
+ * namespaces (mntns catches processes that nsenter a container without
+ * joining its cgroup). */
+BPF_HASH(ct_filter_cgroup, u64, u8, 1024);
+BPF_HASH(ct_filter_mntns, u32, u8, 1024);
+BPF_PERCPU_ARRAY(ct_lost, u64, 1);
+
+static __always_inline void *ct_read_ptr(void *base, u64 off)
+{
+    void *p = NULL;
+    if (base)
+        bpf_probe_read_kernel(&p, sizeof(p), base + off);
+    return p;
+}
+
+static __always_inline u32 ct_read_u32(void *base, u64 off)
+{
+    u32 v = 0;
+    if (base)
+        bpf_probe_read_kernel(&v, sizeof(v), base + off);
+    return v;
+}
+
+static __always_inline u32 ct_task_mntns(void *task)
+{
+    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
+    return ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+}
+
+static __always_inline u32 ct_task_netns(void *task)
+{
+    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
+    return ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+}
+
+/* The task's struct pid; its level and numbers[level] give the pid namespace
+ * and the pid as the container sees it. */
+static __always_inline void *ct_task_upid(void *task, u32 *level)
+{
+    void *pid = ct_read_ptr(task, CT_OFF_TASK_THREAD_PID);
+    u32 lvl = ct_read_u32(pid, CT_OFF_PID_LEVEL);
+    *level = lvl;
+    if (!pid)
+        return NULL;
+    return pid + CT_OFF_PID_NUMBERS + (u64)(lvl & 31) * CT_SIZEOF_UPID;
+}
+
+static __always_inline u32 ct_task_pidns(void *task)
+{
+    u32 level;
+    void *upid = ct_task_upid(task, &level);
+    return ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+}
+
+static __always_inline int ct_comm_matches(const char *comm)
+{
+#ifdef CT_FILTER_COMM
+    char want[CT_COMM_LEN] = CT_FILTER_COMM;
+#pragma unroll
+    for (int i = 0; i < CT_COMM_LEN; i++) {
+        if (comm[i] != want[i])
+            return 0;
+        if (!want[i])
+            return 1;
+    }
+#endif
+    return 1;
+}
+
+/* Is this task in the tool's scope?  Cheap checks first: an open storm on
+ * the host costs two helper calls and a few reads per event. */
+static __always_inline int ct_task_traced(void *task, u32 tgid, u32 uid)
+{
+#ifdef CT_FILTER_PID
+    if (tgid != CT_FILTER_PID)
+        return 0;
+#endif
+#ifdef CT_FILTER_UID
+    if (uid != CT_FILTER_UID)
+        return 0;
+#endif
+    u32 mntns = ct_task_mntns(task);
+#if CT_FILTER_CONTAINERS
+    {
+        u8 *hit = ct_filter_mntns.lookup(&mntns);
+        if (!hit) {
+            void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
+            void *kn = ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN);
+            u64 cgid = 0;
+            if (kn)
+                bpf_probe_read_kernel(&cgid, sizeof(cgid), kn + CT_OFF_KERNFS_NODE_ID);
+            hit = ct_filter_cgroup.lookup(&cgid);
+        }
+        if (!hit)
+            return 0;
+    }
+#elif !CT_INCLUDE_HOST
+    if (mntns == CT_HOST_MNTNS && ct_task_pidns(task) == CT_HOST_PIDNS)
+        return 0;
+#endif
+#ifdef CT_FILTER_COMM
+    {
+        char comm[CT_COMM_LEN] = {};
+        bpf_probe_read_kernel_str(comm, sizeof(comm), task + CT_OFF_TASK_COMM);
+        if (!ct_comm_matches(comm))
+            return 0;
+    }
+#endif
+    return 1;
+}
+
+/* Scope check for the current task (the common case). */
+static __always_inline int ct_traced(void)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    return ct_task_traced((void *)bpf_get_current_task(), pid_tgid >> 32,
+                          (u32)bpf_get_current_uid_gid());
+}
+
+static __always_inline void ct_read_kn_name(char *dst, void *kn)
+{
+    char *name = ct_read_ptr(kn, CT_OFF_KERNFS_NODE_NAME);
+    if (name)
+        bpf_probe_read_kernel_str(dst, CT_CGROUP_NAME_LEN, name);
+    else
+        dst[0] = 0;
+}
+
+/* Fill the container context of TASK (any task, not only current). */
+static __always_inline void ct_fill_task(struct ct_ctx *c, void *task)
+{
+    u32 level = 0;
+    void *upid;
+
+    c->ts_ns = bpf_ktime_get_ns();
+    c->tid = ct_read_u32(task, CT_OFF_TASK_PID);
+    c->pid = ct_read_u32(task, CT_OFF_TASK_TGID);
+    c->ppid = ct_read_u32(ct_read_ptr(task, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
+    c->uid = ct_read_u32(ct_read_ptr(task, CT_OFF_TASK_CRED), CT_OFF_CRED_UID);
+    bpf_probe_read_kernel_str(c->comm, sizeof(c->comm), task + CT_OFF_TASK_COMM);
+
+    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
+    c->mntns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    c->netns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+
+    upid = ct_task_upid(ct_read_ptr(task, CT_OFF_TASK_GROUP_LEADER), &level);
+    c->pidns_level = level;
+    c->vpid = ct_read_u32(upid, CT_OFF_UPID_NR);
+    c->pidns = ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+    c->ct_flags = (c->mntns == CT_HOST_MNTNS && c->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
+
+    void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
+    void *kn = ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN);
+    c->cgroup_id = 0;
+    if (kn)
+        bpf_probe_read_kernel(&c->cgroup_id, sizeof(c->cgroup_id), kn + CT_OFF_KERNFS_NODE_ID);
+    ct_read_kn_name(c->cgroup, kn);
+    ct_read_kn_name(c->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+}
+
+static __always_inline void ct_fill(struct ct_ctx *c)
+{
+    ct_fill_task(c, (void *)bpf_get_current_task());
+}
+
+static __always_inline void ct_count_lost(void)
+{
+    int zero = 0;
+    u64 *n = ct_lost.lookup(&zero);
+    if (n)
+        (*n)++;
+}
+
+#endif /* CTRACE_H */

@@ -1,0 +1,280 @@
+"""Loading a ctrace BPF program through BCC, and running a tool around it.
+
+One path for every tool: check the machine (root, BTF, tracefs, headers,
+tracepoints) with one-line errors that name the fix; compose the C from
+bpf_c/ with the kernel's struct offsets and the tool's filters as #defines;
+load and attach it; poll its ring buffers; count lost events; and detach
+cleanly on SIGINT, SIGTERM, -d expiry or a closed stdout.
+"""
+
+import ctypes
+import os
+import re
+import signal
+import sys
+import time
+
+from ctrace.btf import KernelBTF
+from ctrace.errors import SetupError
+
+FIX = "run 'make install' in the ctrace source tree"
+
+# Offsets every program needs (bpf_c/ctrace.h). A tuple lists alternative
+# spellings across kernel versions.
+COMMON_OFFSETS = {
+    "CT_OFF_TASK_PID": "task_struct.pid",
+    "CT_OFF_TASK_TGID": "task_struct.tgid",
+    "CT_OFF_TASK_COMM": "task_struct.comm",
+    "CT_OFF_TASK_REAL_PARENT": "task_struct.real_parent",
+    "CT_OFF_TASK_GROUP_LEADER": "task_struct.group_leader",
+    "CT_OFF_TASK_CRED": "task_struct.cred",
+    "CT_OFF_CRED_UID": "cred.uid",
+    "CT_OFF_TASK_NSPROXY": "task_struct.nsproxy",
+    "CT_OFF_NSPROXY_MNT_NS": "nsproxy.mnt_ns",
+    "CT_OFF_MNT_NS_INUM": "mnt_namespace.ns.inum",
+    "CT_OFF_NSPROXY_NET_NS": "nsproxy.net_ns",
+    "CT_OFF_NET_INUM": "net.ns.inum",
+    "CT_OFF_TASK_THREAD_PID": "task_struct.thread_pid",
+    "CT_OFF_PID_LEVEL": "pid.level",
+    "CT_OFF_PID_NUMBERS": "pid.numbers",
+    "CT_OFF_UPID_NR": "upid.nr",
+    "CT_OFF_UPID_NS": "upid.ns",
+    "CT_OFF_PID_NS_INUM": "pid_namespace.ns.inum",
+    "CT_OFF_TASK_CGROUPS": "task_struct.cgroups",
+    "CT_OFF_CSS_SET_DFL_CGRP": "css_set.dfl_cgrp",
+    "CT_OFF_CGROUP_KN": "cgroup.kn",
+    "CT_OFF_KERNFS_NODE_ID": "kernfs_node.id",
+    "CT_OFF_KERNFS_NODE_NAME": "kernfs_node.name",
+    "CT_OFF_KERNFS_NODE_PARENT": ("kernfs_node.__parent", "kernfs_node.parent"),
+}
+COMMON_SIZES = {"CT_SIZEOF_UPID": "upid"}
+
+
+def bpf_source_dir():
+    """bpf_c/ beside the package in a source tree, else where setup.py put it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.environ.get("CTRACE_BPF_DIR", ""),
+                  os.path.join(os.path.dirname(here), "bpf_c"),
+                  os.path.join(sys.prefix, "share", "ctrace", "bpf_c"),
+                  "/usr/local/share/ctrace/bpf_c", "/usr/share/ctrace/bpf_c"]
+    for path in candidates:
+        if path and os.path.exists(os.path.join(path, "ctrace.h")):
+            return path
+    raise SetupError("ctrace BPF sources (bpf_c/) not found: %s" % FIX)
+
+
+def check_root():
+    if os.geteuid() != 0:
+        raise SetupError("must be run as root (it loads BPF programs); "
+                         "other users: sudo %s" % os.path.basename(sys.argv[0]))
+
+
+def tracefs_root():
+    """The tracefs mount BCC needs; mounted here if the machine has not."""
+    for path in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if os.path.exists(os.path.join(path, "events")):
+            return path
+    try:
+        if os.path.isdir("/sys/kernel/tracing"):
+            _mount("tracefs", "/sys/kernel/tracing", "tracefs")
+        if not os.path.exists("/sys/kernel/debug/tracing"):
+            _mount("debugfs", "/sys/kernel/debug", "debugfs")
+    except OSError:
+        pass
+    for path in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if os.path.exists(os.path.join(path, "events")):
+            return path
+    raise SetupError("tracefs is not mounted and could not be mounted: "
+                     "mount -t tracefs tracefs /sys/kernel/tracing")
+
+
+def _mount(source, target, fstype):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount %s" % target)
+
+
+def check_tracepoints(names):
+    root = tracefs_root()
+    for name in names:
+        category, event = name.split(":")
+        if not os.path.exists(os.path.join(root, "events", category, event)):
+            raise SetupError("tracepoint %s is not available in this kernel "
+                             "(needs CONFIG_FTRACE_SYSCALLS / tracepoints)" % name)
+
+
+def check_headers():
+    release = os.uname().release
+    build = "/lib/modules/%s/build" % release
+    if not os.path.exists(os.path.join(build, "include")):
+        raise SetupError("kernel headers not found at %s (BCC compiles against "
+                         "them): %s" % (build, FIX))
+
+
+def import_bcc():
+    try:
+        import bcc
+        return bcc
+    except ImportError:
+        raise SetupError("BCC's Python module is missing for %s: %s (Debian "
+                         "package python3-bpfcc; run the tool with /usr/bin/python3)"
+                         % (sys.executable, FIX))
+
+
+class Program:
+    """The C text of one tool: bpf_c/<tool>.bpf.c with its includes inlined
+    and every macro it needs defined at the top, exactly what --ebpf prints
+    and what BCC loads."""
+
+    def __init__(self, source, defines=None, offsets=None, sizes=None, host_ns=None):
+        self.source = source
+        self.defines = dict(defines or {})
+        self.offsets = dict(COMMON_OFFSETS, **(offsets or {}))
+        self.sizes = dict(COMMON_SIZES, **(sizes or {}))
+        self.host_ns = host_ns
+
+    def kernel_macros(self):
+        btf = KernelBTF()
+        try:
+            macros = {}
+            for name, paths in self.offsets.items():
+                paths = (paths,) if isinstance(paths, str) else paths
+                for i, path in enumerate(paths):
+                    if i == len(paths) - 1 or btf.has_field(path):
+                        macros[name] = btf.offsetof(path)
+                        break
+            for name, struct in self.sizes.items():
+                macros[name] = btf.sizeof(struct)
+            return macros
+        finally:
+            btf.close()
+
+    def text(self):
+        directory = bpf_source_dir()
+        macros = self.kernel_macros()
+        if self.host_ns:
+            macros["CT_HOST_MNTNS"] = "%du" % self.host_ns["mnt"]
+            macros["CT_HOST_PIDNS"] = "%du" % self.host_ns["pid"]
+        macros.update(self.defines)
+        lines = ["/* generated by ctrace for kernel %s: struct offsets from BTF */"
+                 % os.uname().release]
+        lines += ["#define %s %s" % (k, v) for k, v in macros.items()]
+        lines.append(_inline_includes(directory, self.source, set()))
+        return "\n".join(lines) + "\n"
+
+
+def _inline_includes(directory, name, seen):
+    if name in seen:
+        return ""
+    seen.add(name)
+    with open(os.path.join(directory, name)) as f:
+        src = f.read()
+
+    def repl(m):
+        if os.path.exists(os.path.join(directory, m.group(1))):
+            return _inline_includes(directory, m.group(1), seen)
+        return m.group(0)
+    return re.sub(r'^#include "([^"]+)"\s*$', repl, src, flags=re.M)
+
+
+def c_string(text):
+    """A C string literal for a #define (input already validated)."""
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM/SIGHUP. A flag, not an exception: a signal may
+    arrive while BCC is inside a Python callback, where an exception would
+    only be printed and swallowed."""
+
+    def __init__(self):
+        self.set = False
+
+    def __call__(self, signum, frame):
+        self.set = True
+
+
+class Runner:
+    """Runs one tool's program: load, attach, poll, account, stop."""
+
+    def __init__(self, tool, program, tracepoints):
+        self.tool = tool
+        self.program = program
+        self.tracepoints = tracepoints
+        self.bpf = None
+        self.lost_reported = 0
+
+    def load(self):
+        check_root()
+        bcc = import_bcc()
+        check_tracepoints(self.tracepoints)
+        check_headers()
+        text = self.program.text()
+        try:
+            # BCC prints compiler errors itself; a load failure is one line here.
+            self.bpf = bcc.BPF(text=text)
+        except Exception as exc:
+            raise SetupError("loading the BPF program failed: %s "
+                             "(kernel %s; run with --ebpf to see the C)"
+                             % (str(exc).splitlines()[0] if str(exc) else exc,
+                                os.uname().release))
+        return self.bpf
+
+    def lost(self):
+        """Events the ring buffers could not take so far (all CPUs)."""
+        return sum(self.bpf["ct_lost"][ctypes.c_int(0)])
+
+    def ready(self, what):
+        sys.stderr.write("%s: tracing %s. Ctrl-C to end.\n" % (self.tool, what))
+        sys.stderr.flush()
+
+    def loop(self, output, duration=None, tick=None, tick_interval=None, on_lost=None):
+        """Poll until SIGINT/SIGTERM, DURATION seconds or a closed stdout.
+        TICK is called every TICK_INTERVAL seconds (summary refresh)."""
+        stop = _StopFlag()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, stop)
+        deadline = time.monotonic() + duration if duration else None
+        next_tick = time.monotonic() + tick_interval if tick_interval else None
+        try:
+            while not output.closed and not stop.set:
+                timeout = 100
+                now = time.monotonic()
+                if deadline is not None:
+                    if now >= deadline:
+                        break
+                    timeout = min(timeout, max(1, int((deadline - now) * 1000)))
+                self.bpf.ring_buffer_poll(timeout)
+                if next_tick is not None and time.monotonic() >= next_tick:
+                    tick()
+                    next_tick += tick_interval
+                self._check_lost(on_lost)
+                output.flush()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # Drain what is already in the ring buffers before reporting.
+        if not output.closed:
+            try:
+                self.bpf.ring_buffer_consume()
+            except Exception:
+                pass
+        self._check_lost(on_lost)
+        output.flush()
+
+    def _check_lost(self, on_lost):
+        lost = self.lost()
+        if lost != self.lost_reported:
+            if on_lost:
+                on_lost(lost - self.lost_reported, lost)
+            self.lost_reported = lost
+
+    def close(self):
+        lost = self.lost_reported
+        if lost:
+            sys.stderr.write("%s: %d events lost (ring buffer full)\n" % (self.tool, lost))
+        if self.bpf is not None:
+            self.bpf.cleanup()
+            self.bpf = None

@@ -1,0 +1,98 @@
+"""Arguments every ctrace tool shares, and their checks."""
+
+import argparse
+import sys
+
+from ctrace.errors import UsageError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with BCC-style help, whose errors are one line and exit 2."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message):
+        sys.stderr.write("%s: error: %s (see -h)\n" % (self.prog, message))
+        sys.exit(2)
+
+
+def positive_int(text):
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an integer: %r" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0: %r" % text)
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an integer: %r" % text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative: %r" % text)
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number greater than 0: %r" % text)
+    return value
+
+
+def comm_name(text):
+    if not text or len(text.encode()) > 15:
+        raise argparse.ArgumentTypeError(
+            "a command name is 1 to 15 bytes (the kernel keeps 15): %r" % text)
+    if any(c in text for c in "\"\\") or not text.isprintable():
+        raise argparse.ArgumentTypeError("unsupported character in command name: %r" % text)
+    return text
+
+
+def container_ref(text):
+    if not text or not text.isprintable() or len(text) > 256:
+        raise argparse.ArgumentTypeError("not a container name or id: %r" % text)
+    return text
+
+
+def add_common_args(parser, duration=True, timestamp=True, json_output=True):
+    """The scope and filter options every tool has (see ctrace(8))."""
+    g = parser.add_argument_group("scope and filters")
+    g.add_argument("-c", "--container", action="append", type=container_ref,
+                   metavar="NAME|ID", default=[],
+                   help="trace only this container (name, id or id prefix, "
+                        "or mntns:INUM); repeatable")
+    g.add_argument("--host", action="store_true",
+                   help="also trace host processes (labelled 'host')")
+    g.add_argument("-p", "--pid", type=positive_int, metavar="PID",
+                   help="trace only this process (host PID)")
+    g.add_argument("-u", "--uid", type=non_negative_int, metavar="UID",
+                   help="trace only this user id (as the host sees it)")
+    g.add_argument("-n", "--name", type=comm_name, metavar="COMM",
+                   help="trace only processes whose command name is COMM")
+    o = parser.add_argument_group("output")
+    if timestamp:
+        o.add_argument("-T", "--timestamp", action="store_true",
+                       help="include a time column (HH:MM:SS)")
+    if json_output:
+        o.add_argument("-j", "--json", action="store_true",
+                       help="print one JSON object per line")
+    if duration:
+        o.add_argument("-d", "--duration", type=positive_float, metavar="SECONDS",
+                       help="stop after SECONDS")
+    parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def check_common_args(args):
+    if args.host and args.container:
+        raise UsageError("--host and -c exclude each other: -c already names "
+                         "what to trace")

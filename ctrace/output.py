@@ -1,0 +1,144 @@
+"""Turning events into lines: escaping, JSON, time, errno names, stdout.
+
+Everything a container controls (paths, argv, comm, cgroup and host names) is
+hostile. In table output no control byte or escape sequence reaches the
+terminal raw; JSON is always valid (and ASCII).
+"""
+
+import errno
+import json
+import os
+import signal
+import sys
+import time
+
+# Characters that could move the cursor, change colours or reorder text when
+# printed: C0 and C1 controls, DEL, and the Unicode bidi/format controls.
+_BIDI = set(range(0x200B, 0x2010)) | set(range(0x202A, 0x202F)) | \
+    set(range(0x2066, 0x206A)) | {0xFEFF, 0x2028, 0x2029}
+
+
+def _escape_char(ch):
+    code = ord(ch)
+    if code < 0x20 or code == 0x7f or 0x80 <= code < 0xa0 or code in _BIDI:
+        if ch == "\n":
+            return "\\n"
+        if ch == "\t":
+            return "\\t"
+        if code < 0x100:
+            return "\\x%02x" % code
+        return "\\u%04x" % code
+    if ch == "\\":
+        return "\\\\"
+    return ch
+
+
+def _needs_escaping(text):
+    return any(ord(ch) < 0x20 or 0x7f <= ord(ch) < 0xa0 or ch == "\\" or
+               ord(ch) in _BIDI for ch in text)
+
+
+def escape(data):
+    """Bytes or str from the kernel -> printable, unambiguous text.
+
+    Invalid UTF-8 becomes \\xNN; controls become \\xNN, \\n, \\t or \\uNNNN;
+    a backslash is doubled so the escapes cannot be forged."""
+    if isinstance(data, (bytes, bytearray)):
+        data = bytes(data).decode("utf-8", "surrogateescape")
+    if not _needs_escaping(data) and not _has_surrogates(data):
+        return data
+    out = []
+    for ch in data:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:       # an undecodable byte
+            out.append("\\x%02x" % (code - 0xDC00))
+        else:
+            out.append(_escape_char(ch))
+    return "".join(out)
+
+
+def _has_surrogates(text):
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+def json_text(data):
+    """Bytes from the kernel -> a str that json.dumps turns into valid JSON.
+    Invalid UTF-8 bytes are kept visible as \\xNN text."""
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data).decode("utf-8", "backslashreplace")
+    return data
+
+
+def quote_arg(arg):
+    """One argv element for a table line: escaped, and quoted when it holds
+    blanks or quotes (or is empty) so arguments stay distinguishable."""
+    text = escape(arg)
+    if text == "" or any(c in text for c in " '\""):
+        return "'" + text.replace("'", "'\\''") + "'"
+    return text
+
+
+def errno_name(value):
+    """-2 or 2 -> 'ENOENT'; unknown -> 'E<n>'."""
+    value = abs(value)
+    return errno.errorcode.get(value, "E%d" % value)
+
+
+def signal_name(num):
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return "SIG%d" % num
+
+
+class Clock:
+    """Turns bpf_ktime_get_ns() (CLOCK_MONOTONIC) into wall-clock time."""
+
+    def __init__(self):
+        self.offset = time.time() - time.clock_gettime(time.CLOCK_MONOTONIC)
+
+    def wall(self, ktime_ns):
+        return self.offset + ktime_ns / 1e9
+
+    def hms(self, ktime_ns):
+        return time.strftime("%H:%M:%S", time.localtime(self.wall(ktime_ns)))
+
+
+class Output:
+    """stdout for one tool: table lines or JSON lines, flushed once per batch
+    of events (not once per line), and a quiet exit when the reader goes
+    away (`| head`)."""
+
+    def __init__(self, json_mode, stream=None):
+        self.json_mode = json_mode
+        self.stream = stream or sys.stdout
+        self.closed = False
+
+    def line(self, text):
+        if self.closed:
+            return
+        try:
+            self.stream.write(text + "\n")
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def json(self, obj):
+        self.line(json.dumps(obj, ensure_ascii=True, separators=(",", ":")))
+
+    def flush(self):
+        if self.closed:
+            return
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self):
+        # Point stdout at /dev/null so the interpreter's final flush does not
+        # raise again; the tool notices .closed and stops.
+        self.closed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError):
+            pass

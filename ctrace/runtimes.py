@@ -1,0 +1,234 @@
+"""Container names and images from the runtimes' own metadata.
+
+Docker (and podman's Docker-compatible socket) through the Engine API on a
+unix socket; CRI-O through its info socket; containerd from the OCI bundle
+it keeps under /run; LXC and nspawn are named by their cgroup already.
+Every call has a short timeout: the event loop may wait for a lookup, but
+never long, and an unreachable runtime only costs the name, never the id.
+"""
+
+import glob
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+import urllib.parse
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Unreachable(Exception):
+    """The runtime's socket does not answer."""
+
+
+class ContainerInfo:
+    """What a runtime says about one container. Mutable: a name learnt later
+    (or a rename) reaches every event already holding this object."""
+
+    __slots__ = ("runtime", "id", "name", "image", "pid", "exited_at")
+
+    def __init__(self, runtime, cid, name="", image="", pid=0):
+        self.runtime = runtime
+        self.id = cid
+        self.name = name
+        self.image = image
+        self.pid = pid
+        self.exited_at = None
+
+    def __repr__(self):
+        return "ContainerInfo(%r, %r, %r, %r)" % (self.runtime, self.id, self.name, self.image)
+
+
+class DockerAPI:
+    """Docker Engine API (also podman's compatible service)."""
+
+    def __init__(self, runtime, socket_path, timeout=0.5):
+        self.runtime = runtime
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def _get(self, path, timeout=None):
+        conn = _UnixHTTPConnection(self.socket_path, timeout or self.timeout)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unreachable(str(exc))
+        finally:
+            conn.close()
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise Unreachable("HTTP %d" % resp.status)
+        return json.loads(body)
+
+    def inspect(self, ref):
+        """ContainerInfo for an id, id prefix or name; None if unknown."""
+        data = self._get("/containers/%s/json" % urllib.parse.quote(ref, safe=""))
+        if not data:
+            return None
+        return ContainerInfo(self.runtime, data.get("Id", ""),
+                             data.get("Name", "").lstrip("/"),
+                             (data.get("Config") or {}).get("Image", ""),
+                             (data.get("State") or {}).get("Pid", 0))
+
+    def list(self):
+        data = self._get("/containers/json?all=1") or []
+        out = []
+        for c in data:
+            names = c.get("Names") or [""]
+            out.append(ContainerInfo(self.runtime, c.get("Id", ""), names[0].lstrip("/"),
+                                     c.get("Image", "")))
+        return out
+
+    def events(self, stop):
+        """Subscribe to container lifecycle events now; return a generator
+        that yields them until STOP is set or the stream breaks."""
+        filters = json.dumps({"type": ["container"],
+                              "event": ["create", "start", "rename", "destroy"]})
+        conn = _UnixHTTPConnection(self.socket_path, 1.0)
+        try:
+            conn.request("GET", "/events?filters=" + urllib.parse.quote(filters))
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise Unreachable(str(exc))
+        if resp.status != 200:
+            conn.close()
+            raise Unreachable("HTTP %d" % resp.status)
+        return self._stream(conn, resp, stop)
+
+    @staticmethod
+    def _stream(conn, resp, stop):
+        try:
+            while not stop.is_set():
+                try:
+                    line = resp.readline()
+                except socket.timeout:
+                    continue        # no event within a second: check STOP
+                if not line:
+                    raise Unreachable("event stream closed")
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unreachable(str(exc))
+        finally:
+            conn.close()
+
+
+class CRIOAPI:
+    """CRI-O's info endpoint: GET /containers/<id> on its socket."""
+
+    runtime = "cri-o"
+
+    def __init__(self, socket_path="/var/run/crio/crio.sock", timeout=0.5):
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def inspect(self, cid):
+        conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+        try:
+            conn.request("GET", "/containers/" + urllib.parse.quote(cid, safe=""))
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unreachable(str(exc))
+        finally:
+            conn.close()
+        if resp.status != 200:
+            return None
+        data = json.loads(body)
+        labels = data.get("labels") or {}
+        name = labels.get("io.kubernetes.container.name") or data.get("name", "")
+        return ContainerInfo(self.runtime, cid, name, data.get("image", ""), data.get("pid", 0))
+
+
+class ContainerdState:
+    """containerd keeps each task's OCI bundle under /run; its annotations
+    carry the names the CRI plugin and nerdctl gave the container."""
+
+    runtime = "containerd"
+
+    def __init__(self, root="/run/containerd/io.containerd.runtime.v2.task"):
+        self.root = root
+
+    def inspect(self, cid):
+        for path in glob.glob(os.path.join(glob.escape(self.root), "*", cid, "config.json")):
+            try:
+                with open(path) as f:
+                    spec = json.load(f)
+            except (OSError, ValueError):
+                continue
+            ann = spec.get("annotations") or {}
+            name = (ann.get("io.kubernetes.cri.container-name") or
+                    ann.get("nerdctl/name") or "")
+            pod = ann.get("io.kubernetes.cri.sandbox-name")
+            if pod and name:
+                name = "%s/%s" % (pod, name)
+            return ContainerInfo(self.runtime, cid, name,
+                                 ann.get("io.kubernetes.cri.image-name", ""))
+        return None
+
+
+class DockerWatcher(threading.Thread):
+    """Follows Docker's event stream so that names and images are known when
+    a container's first exec happens, even if it exits within milliseconds.
+    Reconnects while dockerd is down."""
+
+    def __init__(self, api, on_info, on_state):
+        super().__init__(name="ctrace-docker-events", daemon=True)
+        self.api = api
+        self.on_info = on_info        # ContainerInfo learnt or updated
+        self.on_state = on_state      # (reachable: bool)
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                stream = self.api.events(self.stop)
+                for info in self.api.list():     # after subscribing: nothing missed
+                    self.on_info(info, False)
+                self.on_state(True)
+                for ev in stream:
+                    self._handle(ev)
+            except Unreachable:
+                self.on_state(False)
+            except Exception:       # never let a bad message kill naming
+                self.on_state(False)
+            self.stop.wait(1.0)
+
+    def _handle(self, ev):
+        actor = ev.get("Actor") or {}
+        cid = actor.get("ID") or ev.get("id") or ""
+        attrs = actor.get("Attributes") or {}
+        action = ev.get("Action") or ev.get("status") or ""
+        if not cid:
+            return
+        info = ContainerInfo(self.api.runtime, cid, attrs.get("name", ""), attrs.get("image", ""))
+        if action == "start":
+            try:
+                full = self.api.inspect(cid)
+                if full:
+                    info = full
+            except Unreachable:
+                pass
+        self.on_info(info, action == "destroy")

@@ -1,0 +1,123 @@
+"""The frame every ctrace tool runs in, so tools/ stay thin: arguments,
+scope filters, container resolution, common event fields, error handling."""
+
+import ctypes
+import os
+import sys
+
+from ctrace.bpf import Program, Runner, c_string
+from ctrace.cli import check_common_args
+from ctrace.containers import Registry, host_namespaces
+from ctrace.errors import SetupError, UsageError
+from ctrace.output import Clock, Output, escape, json_text
+
+
+def scope_defines(args):
+    """The in-kernel filters (bpf_c/ctrace.h) for the shared options."""
+    defines = {"CT_INCLUDE_HOST": int(bool(getattr(args, "host", False))),
+               "CT_FILTER_CONTAINERS": int(bool(getattr(args, "container", None)))}
+    if getattr(args, "pid", None):
+        defines["CT_FILTER_PID"] = args.pid
+    if getattr(args, "uid", None) is not None:
+        defines["CT_FILTER_UID"] = args.uid
+    if getattr(args, "name", None):
+        defines["CT_FILTER_COMM"] = c_string(args.name)
+    return defines
+
+
+class Context:
+    """Per-run state shared by a tool's event handlers."""
+
+    def __init__(self, tool, args):
+        self.tool = tool
+        self.args = args
+        self.clock = Clock()
+        self.output = Output(getattr(args, "json", False))
+        self.registry = None
+        self.runner = None
+        self.filter_cgroups, self.filter_mntns = set(), set()
+
+    # -- common event fields ----------------------------------------------
+    def container(self, ev):
+        return self.registry.resolve(ev)
+
+    def json_fields(self, ev, container, kind):
+        """The fields every ctrace JSON event has (documented in ctrace(8))."""
+        obj = {"timestamp": round(self.clock.wall(ev.ts_ns), 6), "event": kind}
+        obj.update(container.fields())
+        obj.update({"pid": ev.pid, "tid": ev.tid, "vpid": ev.vpid, "ppid": ev.ppid,
+                    "uid": ev.uid, "comm": json_text(ev.comm),
+                    "cgroup_id": ev.cgroup_id, "mntns": ev.mntns,
+                    "pidns": ev.pidns, "netns": ev.netns})
+        return obj
+
+    def time_column(self, ev):
+        return self.clock.hms(ev.ts_ns) + " " if getattr(self.args, "timestamp", False) else ""
+
+    @staticmethod
+    def comm(ev):
+        return escape(ev.comm)
+
+    @staticmethod
+    def label(container, width=16):
+        return escape(container.label)[:width]
+
+    def lost_line(self, new, total):
+        """Lost events: a JSON record in -j mode, a stderr line otherwise."""
+        if self.output.json_mode:
+            self.output.json({"event": "lost", "lost": new, "lost_total": total})
+        else:
+            sys.stderr.write("%s: %d events lost (%d in all)\n" % (self.tool, new, total))
+
+
+def run(tool, parser, setup, argv=None):
+    """Parse, check, load, trace; exit 0, 1 (machine) or 2 (usage).
+
+    SETUP(ctx) returns (program: Program, tracepoints, start) where
+    start(ctx) attaches callbacks, prints the header and runs the loop."""
+    args = parser.parse_args(argv)
+    ctx = Context(tool, args)
+    try:
+        check_common_args(args)
+        program, tracepoints, start = setup(ctx)
+        program.defines.update(scope_defines(args))
+        program.host_ns = host_namespaces()
+        if getattr(args, "ebpf", False):
+            sys.stdout.write(program.text())
+            return 0
+        ctx.registry = Registry()
+        for ref in getattr(args, "container", None) or []:
+            cgroups, mntns = ctx.registry.find(ref)
+            ctx.filter_cgroups |= cgroups
+            ctx.filter_mntns |= mntns
+        ctx.runner = Runner(tool, program, tracepoints)
+        bpf = ctx.runner.load()
+        for cg in ctx.filter_cgroups:
+            bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ctypes.c_ubyte(1)
+        for ns in ctx.filter_mntns:
+            bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ctypes.c_ubyte(1)
+        ctx.registry.start()
+        start(ctx)
+        return 0
+    except UsageError as exc:
+        sys.stderr.write("%s: error: %s\n" % (tool, exc))
+        return 2
+    except SetupError as exc:
+        sys.stderr.write("%s: %s\n" % (tool, exc))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if ctx.registry is not None:
+            ctx.registry.stop()
+        if ctx.runner is not None:
+            ctx.runner.close()
+        ctx.output.flush()
+
+
+def main(tool, parser, setup):
+    """Entry point for tools/: exits with run()'s status; a closed stdout is
+    a normal end (`| head`)."""
+    status = run(tool, parser, setup)
+    sys.stdout.flush() if not sys.stdout.closed else None
+    sys.exit(status)

@@ -1,0 +1,226 @@
+"""Shared test machinery: running a real tool, waiting for what it prints,
+and real Docker containers from the locally built test image.
+
+Integration tests need root, BCC and dockerd. Without them they skip, unless
+CTRACE_REQUIRE_BPF=1 (as in CI), where they fail instead.
+"""
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(ROOT, "tools")
+PYTHON = "/usr/bin/python3"
+IMAGE = os.environ.get("CTRACE_TEST_IMAGE", "ctrace-test:latest")
+REQUIRE = os.environ.get("CTRACE_REQUIRE_BPF") == "1"
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
+READY_TIMEOUT = 60
+
+
+def unavailable(reason):
+    """Skip, or fail when CTRACE_REQUIRE_BPF=1 says the real thing must run."""
+    if REQUIRE:
+        pytest.fail("CTRACE_REQUIRE_BPF=1 but " + reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def bpf_ok():
+    if os.geteuid() != 0:
+        unavailable("not root: cannot load BPF")
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        unavailable("BCC (python3-bpfcc) is not importable by %s" % sys.executable)
+    return True
+
+
+@pytest.fixture(scope="session")
+def docker_ok(bpf_ok):
+    try:
+        r = subprocess.run([DOCKER, "info", "--format", "{{.ServerVersion}}"],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        unavailable("docker is not usable: %s" % exc)
+    if r.returncode != 0:
+        unavailable("dockerd is not reachable: %s" % r.stderr.strip()[:200])
+    build = os.path.join(ROOT, "tests", "image", "build.sh")
+    r = subprocess.run(["bash", build], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        unavailable("building the test image failed: %s" % (r.stderr or r.stdout)[-500:])
+    return IMAGE
+
+
+def docker(*args, check=True, timeout=120, input=None):
+    r = subprocess.run([DOCKER] + list(args), capture_output=True, text=True,
+                       timeout=timeout, input=input)
+    if check and r.returncode != 0:
+        raise AssertionError("docker %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr))
+    return r
+
+
+def unique(prefix="ct"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+class Containers:
+    """Containers a test starts; all removed at the end."""
+
+    def __init__(self):
+        self.names = []
+        self.networks = []
+
+    def run(self, *cmd, name=None, opts=(), detach=True, image=IMAGE, timeout=120):
+        name = name or unique()
+        self.names.append(name)
+        args = ["run", "--name", name] + list(opts)
+        args += ["-d"] if detach else []
+        r = docker(*(args + [image] + list(cmd)), timeout=timeout, check=detach)
+        return name if detach else r
+
+    def exec(self, name, *cmd, check=True, timeout=60):
+        return docker("exec", name, *cmd, check=check, timeout=timeout)
+
+    def network(self, subnet):
+        name = unique("ctnet")
+        docker("network", "create", "--subnet", subnet, name)
+        self.networks.append(name)
+        return name
+
+    def cleanup(self):
+        if self.names:
+            docker("rm", "-f", *self.names, check=False)
+        for net in self.networks:
+            docker("network", "rm", net, check=False)
+
+
+@pytest.fixture
+def containers(docker_ok):
+    c = Containers()
+    yield c
+    c.cleanup()
+
+
+class Tool:
+    """A tool running for real. Reads stdout and stderr in threads; start()
+    returns once the tool says on stderr that it is tracing."""
+
+    def __init__(self, name, *args):
+        self.argv = [PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args]
+        self.lines = []
+        self.err = []
+        self._new = threading.Condition()
+        self.proc = None
+
+    def start(self, timeout=READY_TIMEOUT):
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
+        self.wait_stderr(": tracing ", timeout)
+        return self
+
+    def _read(self, stream, sink):
+        for raw in stream:
+            with self._new:
+                sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._new.notify_all()
+        with self._new:
+            self._new.notify_all()
+
+    def wait_stderr(self, text, timeout=30):
+        if not self._wait(lambda: any(text in l for l in self.err), timeout):
+            self.kill()
+            raise AssertionError("tool never printed %r on stderr (rc=%s); stderr:\n%s"
+                                 % (text, self.proc.poll(), "\n".join(self.err[-30:])))
+
+    def _wait(self, cond, timeout):
+        deadline = time.monotonic() + timeout
+        with self._new:
+            while not cond():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if self.proc.poll() is not None and not cond():
+                    self._new.wait(0.2)     # let the readers finish
+                    return cond()
+                self._new.wait(min(left, 0.5))
+            return True
+
+    def wait_for(self, pred, timeout=30, what="a matching line"):
+        """The first stdout line (JSON object if it parses, else text) for
+        which PRED is true."""
+        found = []
+
+        def cond():
+            for line in self.lines:
+                item = _parse(line)
+                try:
+                    if pred(item):
+                        found.append(item)
+                        return True
+                except (KeyError, TypeError, AttributeError):
+                    continue
+            return False
+        if not self._wait(cond, timeout):
+            raise AssertionError("timed out waiting for %s; last lines:\n%s\nstderr:\n%s"
+                                 % (what, "\n".join(self.lines[-20:]), "\n".join(self.err[-20:])))
+        return found[0]
+
+    def json_events(self):
+        return [json.loads(l) for l in self.lines if l.startswith("{")]
+
+    def stop(self, sig=signal.SIGINT, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("tool did not exit within %ss of %s" % (timeout, sig))
+        time.sleep(0.05)
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _parse(line):
+    if line.startswith("{"):
+        try:
+            return json.loads(line)
+        except ValueError:
+            return line
+    return line
+
+
+@pytest.fixture
+def tool(bpf_ok):
+    """tool("containerexec", "-j", ...) -> a started Tool, stopped at the end."""
+    started = []
+
+    def start(name, *args):
+        t = Tool(name, *args).start()
+        started.append(t)
+        return t
+    yield start
+    for t in started:
+        t.kill()
+
+
+def run_tool(name, *args, timeout=60):
+    """Run a tool to completion (for argument and error checks)."""
+    return subprocess.run([PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout)

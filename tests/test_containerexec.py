@@ -1,0 +1,215 @@
+"""containerexec against real BPF and real Docker containers."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import IMAGE, Tool, docker, unique
+
+pytestmark = pytest.mark.integration
+
+
+def execs(t, container=None):
+    return [e for e in t.json_events() if e.get("event") == "exec" and
+            (container is None or e["container_name"] == container)]
+
+
+def test_exec_in_running_container_has_name_id_and_image(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j")
+    marker = unique("marker")
+    containers.exec(name, "echo", marker)
+    ev = t.wait_for(lambda e: e["event"] == "exec" and marker in e["args"], what="exec of echo")
+    cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert ev["container_name"] == name
+    assert ev["container_id"] == cid
+    assert ev["container_image"] == IMAGE
+    assert ev["container_runtime"] == "docker"
+    assert ev["args"] == ["echo", marker]
+    assert ev["retval"] == 0 and ev["error"] is None
+    assert ev["host"] is False
+    assert ev["vpid"] != ev["pid"]
+
+
+def test_short_lived_container_is_named(tool, containers):
+    t = tool("containerexec", "-j")
+    name = unique()
+    containers.names.append(name)
+    start = time.monotonic()
+    docker("run", "--name", name, IMAGE, "true")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["true"] and
+                    e["container_id"] and e["container_name"] == name,
+                    what="exec of true in %s" % name)
+    assert ev["container_image"] == IMAGE
+
+
+def test_host_exec_absent_by_default_present_with_host(tool, tmp_path):
+    marker = unique("hostmark")
+    default = tool("containerexec", "-j")
+    with_host = tool("containerexec", "-j", "--host")
+    subprocess.run(["/bin/echo", marker], check=True, capture_output=True)
+    ev = with_host.wait_for(lambda e: e["event"] == "exec" and marker in e["args"],
+                            what="host exec with --host")
+    assert ev["host"] is True and ev["container"] == "host"
+    assert ev["container_id"] is None
+    # The default run saw the same moment pass: it has had every chance.
+    subprocess.run(["/bin/echo", "flush-" + marker], check=True, capture_output=True)
+    with_host.wait_for(lambda e: e["event"] == "exec" and "flush-" + marker in e["args"])
+    default.stop()
+    assert not [e for e in default.json_events() if marker in str(e.get("args"))]
+
+
+def test_container_filter_shows_only_that_container(tool, containers):
+    a = containers.run("sleep", "600")
+    b = containers.run("sleep", "600")
+    t = tool("containerexec", "-j", "-c", a)
+    containers.exec(b, "echo", "from-b")
+    containers.exec(a, "echo", "from-a")
+    t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "from-a"])
+    containers.exec(a, "echo", "from-a-again")
+    t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "from-a-again"])
+    names = {e["container_name"] for e in execs(t)}
+    assert names == {a}
+
+
+def test_unknown_container_is_a_clear_error(bpf_ok, docker_ok):
+    from conftest import run_tool
+    r = run_tool("containerexec", "-c", "no-such-container-" + unique())
+    assert r.returncode == 2
+    assert "no running container named" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_failed_exec_reports_errno_name(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j")
+    containers.exec(name, "sh", "-c", "/no/such/binary arg1; true")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["retval"] != 0 and
+                    e["container_name"] == name, what="failed exec")
+    assert ev["error"] == "ENOENT" and ev["retval"] == -2
+    assert ev["filename"] == "/no/such/binary"
+    assert ev["args"] == ["/no/such/binary", "arg1"]
+    t2 = tool("containerexec", "-x")
+    containers.exec(name, "sh", "-c", "/no/such/other; echo ok")
+    line = t2.wait_for(lambda l: "/no/such/other" in l, what="-x line")
+    assert "ENOENT" in line
+
+
+def test_forty_arguments_captured_in_full(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j")
+    argv = ["echo"] + ["arg%02d" % i for i in range(40)]
+    containers.exec(name, *argv)
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"][:2] == ["echo", "arg00"])
+    assert ev["args"] == argv and ev["args_truncated"] is False
+
+
+def test_huge_argv_is_marked_truncated(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j")
+    argv = ["echo"] + ["x" * 200 + "%02d" % i for i in range(40)]     # > 4 KiB
+    containers.exec(name, *argv)
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"][:1] == ["echo"] and
+                    len(e["args"]) > 5)
+    assert ev["args_truncated"] is True
+    assert ev["args"] == argv[:len(ev["args"])] or ev["args"][:-1] == argv[:len(ev["args"]) - 1]
+
+
+def test_docker_exec_is_attributed_to_its_container(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j")
+    containers.exec(name, "cat", "/etc/hostname")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["cat", "/etc/hostname"])
+    assert ev["container_name"] == name and ev["container_runtime"] == "docker"
+
+
+def test_nsenter_without_cgroup_is_attributed_to_the_container(tool, containers):
+    name = containers.run("sleep", "600")
+    pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    t = tool("containerexec", "-j")
+    subprocess.run(["nsenter", "-t", pid, "-m", "-p", "/bin/echo", "via-nsenter"],
+                   check=True, capture_output=True)
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["/bin/echo", "via-nsenter"])
+    assert ev["container_name"] == name
+
+
+def test_json_lines_carry_documented_fields(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j", "--exit")
+    containers.exec(name, "sh", "-c", "exit 3")
+    t.wait_for(lambda e: e["event"] == "exit" and e["container_name"] == name and
+               e["exit_code"] == 3, what="exit event")
+    common = {"timestamp", "event", "container", "container_id", "container_name",
+              "container_image", "container_runtime", "host", "pid", "tid", "vpid",
+              "ppid", "uid", "comm", "cgroup_id", "mntns", "pidns", "netns"}
+    for line in t.lines:
+        obj = json.loads(line)          # every line is valid JSON
+        if obj["event"] == "exec":
+            assert common | {"retval", "error", "filename", "args", "args_truncated"} <= set(obj)
+        elif obj["event"] == "exit":
+            assert common | {"exit_code", "signal", "lifetime_s"} <= set(obj)
+            assert obj["lifetime_s"] >= 0
+
+
+def test_escape_byte_in_argument_prints_escaped(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec")
+    containers.exec(name, "echo", "evil\x1b[31mred")
+    line = t.wait_for(lambda l: isinstance(l, str) and "evil" in l, what="echo line")
+    assert "\x1b" not in line
+    assert "evil\\x1b[31mred" in line
+    for l in t.lines:
+        assert not any(ord(c) < 0x20 for c in l)
+    tj = tool("containerexec", "-j")
+    containers.exec(name, "echo", "evil\x1b[31mred")
+    ev = tj.wait_for(lambda e: e["event"] == "exec" and e["args"][0] == "echo")
+    assert ev["args"][1] == "evil\x1b[31mred"
+
+
+def test_sigint_exits_zero_promptly(tool):
+    t = tool("containerexec")
+    start = time.monotonic()
+    rc = t.stop(signal.SIGINT)
+    assert rc == 0
+    assert time.monotonic() - start < 1.5
+    assert not any("Traceback" in l for l in t.err)
+
+
+def test_sigterm_exits_zero_promptly(tool):
+    t = tool("containerexec")
+    start = time.monotonic()
+    assert t.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - start < 1.5
+
+
+def test_unshare_process_is_a_container(tool):
+    t = tool("containerexec", "-j")
+    subprocess.run(["unshare", "--mount", "--pid", "--fork", "/bin/echo", "in-unshare"],
+                   check=True, capture_output=True)
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["/bin/echo", "in-unshare"])
+    assert ev["host"] is False
+    assert ev["container"].startswith("mntns:")
+    assert ev["container_id"] == "mntns:%d" % ev["mntns"]
+    assert ev["vpid"] == 1
+
+
+def test_pipe_into_head_ends_quietly(bpf_ok, containers):
+    name = containers.run("sh", "-c", "while true; do /bin/true; done")
+    from conftest import PYTHON, TOOLS
+    p = subprocess.run("%s %s/containerexec | head -n 3" % (PYTHON, TOOLS), shell=True,
+                       capture_output=True, text=True, timeout=60)
+    assert len(p.stdout.splitlines()) == 3
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+def test_duration_ends_the_run(bpf_ok):
+    from conftest import run_tool
+    start = time.monotonic()
+    r = run_tool("containerexec", "-d", "1")
+    assert r.returncode == 0, r.stderr
+    assert "tracing" in r.stderr
+    assert time.monotonic() - start < 15
