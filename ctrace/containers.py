@@ -63,6 +63,8 @@ class Container:
         """The CONTAINER column: name, else short id, else mntns:INUM / host."""
         if self.kind == "host":
             return "host"
+        if self.kind == "namespace":
+            return self.id
         return self.name or self.id[:12]
 
     def fields(self):
@@ -101,7 +103,20 @@ class Registry:
 
     # -- background knowledge ---------------------------------------------
     def start(self):
-        """Follow Docker's events so short-lived containers are named."""
+        """Learn the running containers now (so that a process that enters one
+        with nsenter is recognised by its mount namespace from the first
+        event), then follow Docker's events so that short-lived containers
+        are named."""
+        if os.path.exists(self.docker.socket_path):
+            deadline = time.monotonic() + 2.0
+            try:
+                for info in self.docker.list():
+                    if time.monotonic() > deadline:
+                        break
+                    full = self.docker.inspect(info.id)
+                    self._learn(full or info, False)
+            except Unreachable:
+                pass
         self._watcher = DockerWatcher(self.docker, self._learn, self._docker_state)
         self._watcher.start()
 
