@@ -1,0 +1,47 @@
+"""Kernel struct offsets come from the running kernel's BTF."""
+
+import os
+
+import pytest
+
+from ctrace.bpf import COMMON_OFFSETS, Program
+from ctrace.btf import KernelBTF, VMLINUX_BTF
+from ctrace.errors import SetupError
+
+
+@pytest.fixture
+def btf():
+    if not os.path.exists(VMLINUX_BTF):
+        pytest.skip("no kernel BTF")
+    b = KernelBTF()
+    yield b
+    b.close()
+
+
+def test_offsets_are_found(btf):
+    macros = Program("containerexec.bpf.c").kernel_macros()
+    assert set(COMMON_OFFSETS) <= set(macros)
+    # task_struct members are far from its start; the nested ones are small.
+    assert macros["CT_OFF_TASK_NSPROXY"] > 256
+    assert 0 <= macros["CT_OFF_MNT_NS_INUM"] < 256
+    assert macros["CT_SIZEOF_UPID"] == 16
+
+
+def test_nested_and_anonymous_members(btf):
+    # mnt_namespace.ns.inum is a member of a member
+    assert btf.offsetof("mnt_namespace.ns.inum") == \
+        btf.offsetof("mnt_namespace.ns") + btf.offsetof("ns_common.inum")
+    # mm_struct's fields sit inside an anonymous struct
+    assert btf.offsetof("mm_struct.arg_end") == btf.offsetof("mm_struct.arg_start") + 8
+
+
+def test_unknown_field_is_a_setup_error(btf):
+    with pytest.raises(SetupError):
+        btf.offsetof("task_struct.no_such_field")
+    with pytest.raises(SetupError):
+        btf.offsetof("no_such_struct.x")
+
+
+def test_missing_btf_names_the_problem(tmp_path):
+    with pytest.raises(SetupError, match="BTF"):
+        KernelBTF(str(tmp_path / "vmlinux"))
