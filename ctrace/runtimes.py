@@ -89,6 +89,14 @@ class DockerAPI:
                              (data.get("Config") or {}).get("Image", ""),
                              (data.get("State") or {}).get("Pid", 0))
 
+    def state(self, ref):
+        """(full id, the API's State object: Status, Running, Pid, FinishedAt,
+        ...) of a container, or None if unknown."""
+        data = self._get("/containers/%s/json" % urllib.parse.quote(ref, safe=""))
+        if not data:
+            return None
+        return data.get("Id", ""), data.get("State") or {}
+
     def list(self):
         data = self._get("/containers/json?all=1") or []
         out = []

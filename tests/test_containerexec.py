@@ -213,3 +213,18 @@ def test_duration_ends_the_run(bpf_ok):
     assert r.returncode == 0, r.stderr
     assert "tracing" in r.stderr
     assert time.monotonic() - start < 15
+
+
+def test_name_and_uid_filters_in_kernel(tool, containers):
+    name = containers.run("sleep", "600")
+    by_comm = tool("containerexec", "-j", "-n", "cat")
+    by_uid = tool("containerexec", "-j", "-u", "1234")
+    containers.exec(name, "echo", "not-cat")
+    docker("exec", "-u", "1234", name, "echo", "as-1234")
+    containers.exec(name, "cat", "/etc/hostname")
+    by_comm.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["cat", "/etc/hostname"])
+    ev = by_uid.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "as-1234"])
+    assert ev["uid"] == 1234
+    assert {e["comm"] for e in by_comm.json_events() if e["event"] == "exec"} == {"cat"}
+    by_uid.stop()
+    assert {e["uid"] for e in by_uid.json_events() if e["event"] == "exec"} == {1234}

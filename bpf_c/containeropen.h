@@ -1,0 +1,93 @@
+/* containeropen.h: what containeropen's BPF program sends and keeps, and
+ * its Python side decodes (through BCC, from these structs).
+ *
+ * The event is deliberately small: it carries the container context of
+ * CT_CONTEXT_FIELDS except the two cgroup names (192 bytes), which are
+ * captured once per cgroup id in the open_cgnames map instead, and the path
+ * is sent with its real length only.  An open storm thus costs about 130
+ * bytes of ring buffer per open, not 400+.
+ */
+#ifndef CONTAINEROPEN_H
+#define CONTAINEROPEN_H
+
+#include "ctrace.h"
+
+/* Path as passed: PATH_MAX bytes with its NUL (the kernel refuses longer). */
+#define OPEN_PATH_MAX 4096
+/* -F: the directory part, as NUL-separated names from the innermost
+ * directory up to the task's root, at most OPEN_DIR_MAX bytes and
+ * OPEN_MAX_DEPTH steps (names and mount crossings). */
+#define OPEN_NAME_MAX 256
+#define OPEN_DIR_MAX 4096
+#define OPEN_MAX_DEPTH 48
+/* data[]: path, then directory names.  Offsets into it are masked with
+ * OPEN_DATA_MASK for the verifier; the slack after it takes the last name. */
+#define OPEN_DATA_MASK 8191
+#define OPEN_DATA_SIZE (OPEN_DATA_MASK + 1 + OPEN_NAME_MAX)
+
+/* -s: paths are counted under their first OPEN_KEY_PATH_LEN - 1 bytes. */
+#define OPEN_KEY_PATH_LEN 256
+
+#define OPEN_SYS_OPEN 0
+#define OPEN_SYS_OPENAT 1
+#define OPEN_SYS_OPENAT2 2
+#define OPEN_SYS_CREAT 3
+
+/* open_event.oflags */
+#define OPEN_F_PATH_TRUNCATED 1   /* path longer than OPEN_PATH_MAX - 1 */
+#define OPEN_F_PATH_UNREAD 2      /* the path could not be read */
+#define OPEN_F_HOW_UNREAD 4       /* openat2: struct open_how unreadable */
+#define OPEN_F_DIR 8              /* -F: dir names follow the path */
+#define OPEN_F_DIR_COMPLETE 16    /* -F: the walk reached the task's root */
+
+/* open_key.kflags */
+#define OPEN_K_HOST CT_F_HOST_NS
+#define OPEN_K_TRUNCATED 2
+
+struct open_event {
+    u64 ts_ns;
+    u64 cgroup_id;
+    u32 pid;
+    u32 tid;
+    u32 ppid;
+    u32 uid;
+    u32 vpid;
+    u32 mntns;
+    u32 pidns;
+    u32 netns;
+    u32 ct_flags;       /* CT_F_* */
+    u32 syscall;        /* OPEN_SYS_* */
+    char comm[CT_COMM_LEN];
+    u64 flags;          /* open flags (openat2: how->flags) */
+    u64 mode;
+    s32 ret;            /* fd or -errno */
+    s32 dfd;            /* directory fd, AT_FDCWD (-100) for open/creat */
+    u32 oflags;         /* OPEN_F_* */
+    u16 path_len;       /* bytes of path in data[], with its NUL */
+    u16 dir_len;        /* bytes of directory names after it */
+    u8 data[OPEN_DATA_SIZE];
+};
+
+/* The cgroup names of a cgroup id, captured once (so a container that has
+ * exited is still named). */
+struct open_cgroup {
+    char cgroup[CT_CGROUP_NAME_LEN];
+    char cgroup_parent[CT_CGROUP_NAME_LEN];
+};
+
+/* -s: counted in the kernel per container and path. */
+struct open_key {
+    u64 cgroup_id;
+    u32 mntns;
+    u32 kflags;         /* OPEN_K_* */
+    char path[OPEN_KEY_PATH_LEN];
+};
+
+struct open_count {
+    u64 opens;
+    u64 failures;
+    s32 last_errno;     /* 0 or -errno of the latest failure */
+    u32 last_pid;
+};
+
+#endif

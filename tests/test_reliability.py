@@ -1,0 +1,134 @@
+"""Hardening: container churn, a runtime going away, clean exits, hostile
+cgroup names. Real BPF, real Docker."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker, unique
+from ctrace.cgroups import parse_cgroup
+
+
+def test_container_churn_every_exec_named(tool, docker_ok):
+    """100 short-lived containers while containerexec runs: each one's exec
+    is reported with its own name."""
+    t = tool("containerexec", "-j")
+    names = [unique("churn") for _ in range(100)]
+
+    def one(name):
+        docker("run", "--rm", "--name", name, IMAGE, "echo", name, timeout=120)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(one, names))
+    finally:
+        docker("rm", "-f", *names, check=False)
+    want = set(names)
+    t.wait_for(lambda e: not want - {a for ev in t.json_events()
+                                    if ev.get("event") == "exec" and ev["args"][:1] == ["echo"]
+                                    for a in ev["args"][1:2] if ev["container_name"] == a},
+               timeout=60, what="every churn container's exec, named")
+    seen = {ev["args"][1]: ev for ev in t.json_events()
+            if ev.get("event") == "exec" and ev["args"][:1] == ["echo"] and len(ev["args"]) == 2}
+    for name in names:
+        assert seen[name]["container_name"] == name
+        assert seen[name]["container_image"] == IMAGE
+    assert t.stop() == 0
+    assert not any("lost" in l for l in t.err)
+
+
+def bpf_ids():
+    ids = set()
+    for kind in ("prog", "map"):
+        r = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.fail("bpftool %s show failed: %s" % (kind, r.stderr))
+        ids |= {(kind, obj["id"]) for obj in json.loads(r.stdout or "[]")}
+    return ids
+
+
+def wait_gone(before, timeout=10):
+    """BPF objects are freed asynchronously (RCU) after the last fd closes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = bpf_ids() - before
+        if not left:
+            return left
+        time.sleep(0.1)
+    return bpf_ids() - before
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "duration", "closed-stdout"])
+def test_clean_exit_leaves_nothing_loaded(bpf_ok, how):
+    before = bpf_ids()
+    if how == "duration":
+        r = subprocess.run([PYTHON, os.path.join(TOOLS, "containerexec"), "-d", "1", "--host"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    elif how == "closed-stdout":
+        # --host so that events arrive and the closed pipe is noticed.
+        p = subprocess.run("%s %s/containerexec --host | head -n 1 & "
+                           "for i in $(seq 50); do /bin/true; sleep 0.1; done; wait"
+                           % (PYTHON, TOOLS), shell=True, capture_output=True, text=True,
+                           timeout=60)
+        assert "Traceback" not in p.stderr
+    else:
+        t = Tool("containerexec").start()
+        during = bpf_ids() - before
+        assert any(kind == "prog" for kind, _ in during), "the tool loaded no program?"
+        assert t.stop(getattr(signal, how)) == 0
+    assert wait_gone(before) == set()
+
+
+def test_runtime_down_keeps_ids_and_recovers_names(tool, containers):
+    """dockerd stopped while a tool runs (--live-restore keeps containers):
+    events keep their container ids, the tool says once that names are
+    unavailable, and names come back with dockerd."""
+    live = docker("info", "--format", "{{.LiveRestoreEnabled}}").stdout.strip()
+    if live != "true":
+        if REQUIRE:
+            pytest.fail("dockerd runs without --live-restore (start it with scripts/start-dockerd.sh)")
+        pytest.skip("dockerd runs without --live-restore")
+    name = containers.run("sh", "-c", "while true; do /bin/true; sleep 0.1; done")
+    cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    running = tool("containerexec", "-j", "-c", name)
+    running.wait_for(lambda e: e["event"] == "exec" and e["container_name"] == name)
+    pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    assert pid, "dockerd is not running"
+    os.kill(int(pid[0]), signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run(["pidof", "dockerd"], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "dockerd did not stop"
+            time.sleep(0.1)
+        # A tool started while dockerd is down knows the id, not the name.
+        fresh = tool("containerexec", "-j")
+        ev = fresh.wait_for(lambda e: e["event"] == "exec" and e["container_id"] == cid)
+        assert ev["container_name"] is None and ev["container"] == cid[:12]
+        assert ev["host"] is False
+        fresh.wait_stderr("docker is not reachable")
+        down = time.time()
+        ev = running.wait_for(lambda e: e["event"] == "exec" and e["timestamp"] > down,
+                              what="an exec after dockerd stopped")
+        assert ev["container_id"] == cid and ev["container_name"] == name   # cached name kept
+    finally:
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "start-dockerd.sh")], check=True)
+    fresh.wait_stderr("docker is reachable again", timeout=30)
+    mark = time.time()
+    ev = fresh.wait_for(lambda e: e["event"] == "exec" and e["container_id"] == cid and
+                        e["timestamp"] > mark and e["container_name"] == name, timeout=30)
+    assert ev["container_image"] == IMAGE
+    warnings = [l for l in fresh.err if "not reachable" in l]
+    assert len(warnings) == 1, fresh.err
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_parse_cgroup_never_raises(leaf, parent):
+    runtime, cid = parse_cgroup(leaf, parent)
+    assert (runtime is None) == (cid is None)
