@@ -37,6 +37,19 @@ class Unreachable(Exception):
     """The runtime's socket does not answer."""
 
 
+def http_get(socket_path, path, timeout):
+    """(status, body) of GET PATH on a unix-socket HTTP API."""
+    conn = _UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise Unreachable(str(exc))
+    finally:
+        conn.close()
+
+
 class ContainerInfo:
     """What a runtime says about one container. Mutable: a name learnt later
     (or a rename) reaches every event already holding this object."""
@@ -63,20 +76,12 @@ class DockerAPI:
         self.socket_path = socket_path
         self.timeout = timeout
 
-    def _get(self, path, timeout=None):
-        conn = _UnixHTTPConnection(self.socket_path, timeout or self.timeout)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise Unreachable(str(exc))
-        finally:
-            conn.close()
-        if resp.status == 404:
+    def _get(self, path):
+        status, body = http_get(self.socket_path, path, self.timeout)
+        if status == 404:
             return None
-        if resp.status != 200:
-            raise Unreachable("HTTP %d" % resp.status)
+        if status != 200:
+            raise Unreachable("HTTP %d" % status)
         return json.loads(body)
 
     def inspect(self, ref):
@@ -153,16 +158,9 @@ class CRIOAPI:
         self.timeout = timeout
 
     def inspect(self, cid):
-        conn = _UnixHTTPConnection(self.socket_path, self.timeout)
-        try:
-            conn.request("GET", "/containers/" + urllib.parse.quote(cid, safe=""))
-            resp = conn.getresponse()
-            body = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise Unreachable(str(exc))
-        finally:
-            conn.close()
-        if resp.status != 200:
+        status, body = http_get(self.socket_path,
+                                "/containers/" + urllib.parse.quote(cid, safe=""), self.timeout)
+        if status != 200:
             return None
         data = json.loads(body)
         labels = data.get("labels") or {}

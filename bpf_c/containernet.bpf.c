@@ -1,0 +1,496 @@
+/* containernet: TCP connections of containers, attributed to the container
+ * that owns each end, from tracepoints only.
+ *
+ * Attribution never uses the current task in softirq context:
+ * - the client's owner is captured at CLOSE -> SYN_SENT, which runs inside
+ *   connect() (the current task is the client);
+ * - the server's owner is captured at sys_exit_accept(4), in the accepting
+ *   task, with the socket found through its new file descriptor;
+ * - everything later (ESTABLISHED on the client, CLOSE on either side,
+ *   which run in softirq) looks the owner up by socket address;
+ * - the other end of a connection on this host is found by its 4-tuple when
+ *   the server's child socket becomes ESTABLISHED, and named from that
+ *   socket's own cgroup (sk_cgrp_data), never from the current task.
+ */
+#include "containernet.h"
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+
+#ifndef NET_SUMMARY
+#define NET_SUMMARY 0
+#endif
+#ifndef NET_PORT_MATCH
+#define NET_PORT_MATCH(p) 1
+#endif
+#ifndef NET_FAMILY_MATCH
+#define NET_FAMILY_MATCH(f) 1
+#endif
+#ifndef NET_UDP
+#define NET_UDP 0
+#endif
+
+BPF_RINGBUF_OUTPUT(events, 256);
+BPF_PERCPU_ARRAY(scratch, struct net_event, 1);
+
+/* Every TCP socket seen in a state change since the tool started. */
+struct sock_info {
+    u64 ts_ns;              /* connect() or ESTABLISHED */
+    u64 peer;               /* the other end's socket, when on this host */
+    u64 peer_cgroup_id;
+    u32 peer_netns;
+    u32 flags;              /* NET_F_RESET */
+    u16 family;
+    u16 lport;
+    u16 rport;
+    u8 dir;
+    u8 counted;             /* -s: this socket's bytes belong to its row */
+    u8 laddr[16];
+    u8 raddr[16];
+};
+BPF_TABLE("lru_hash", u64, struct sock_info, socks, 65536);
+
+/* Owners of sockets in the tool's scope (captured in process context). */
+BPF_TABLE("lru_hash", u64, struct ct_ctx, owners, 16384);
+
+/* Both ends of a connection on this host: 4-tuple -> socket. Loopback
+ * tuples carry the network namespace, others do not (they cross it). */
+struct tuple_key {
+    u8 laddr[16];
+    u8 raddr[16];
+    u32 netns;
+    u16 lport;
+    u16 rport;
+    u16 family;
+    u16 _pad[3];
+};
+BPF_TABLE("lru_hash", struct tuple_key, u64, tuples, 65536);
+
+#if NET_SUMMARY
+BPF_HASH(stats, struct net_stat_key, struct net_stat, 16384);
+BPF_HASH(stat_ctx, u64, struct ct_ctx, 4096);   /* cgroup id -> names */
+BPF_PERCPU_ARRAY(ctx_scratch, struct ct_ctx, 1);
+#endif
+
+static __always_inline void *net_sock_cgroup_kn(void *sk)
+{
+    void *cgrp = ct_read_ptr(sk, NET_OFF_SK_CGRP_DATA + NET_OFF_SCD_CGROUP);
+    return ct_read_ptr(cgrp, CT_OFF_CGROUP_KN);
+}
+
+static __always_inline u64 net_kn_id(void *kn)
+{
+    u64 id = 0;
+    if (kn)
+        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
+    return id;
+}
+
+static __always_inline u32 net_sock_netns(void *sk)
+{
+    void *net = ct_read_ptr(sk, NET_OFF_SKC_NET);
+    return ct_read_u32(net, CT_OFF_NET_INUM);
+}
+
+/* The context of a socket's owner from the socket itself: its cgroup (the
+ * creator's, inherited by accepted children) and network namespace. No
+ * task: pid/comm stay empty. Safe in softirq. */
+static __always_inline void ct_fill_sock(struct ct_ctx *c, void *sk)
+{
+    __builtin_memset(c, 0, sizeof(*c));
+    c->ts_ns = bpf_ktime_get_ns();
+    c->netns = net_sock_netns(sk);
+    void *kn = net_sock_cgroup_kn(sk);
+    c->cgroup_id = net_kn_id(kn);
+    ct_read_kn_name(c->cgroup, kn);
+    ct_read_kn_name(c->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+}
+
+static __always_inline int net_is_loopback(u16 family, const u8 *addr)
+{
+    if (family == 2)
+        return addr[0] == 127;
+    /* ::1 or ::ffff:127.x.y.z */
+    u64 hi = 0, lo = 0;
+    __builtin_memcpy(&hi, addr, 8);
+    __builtin_memcpy(&lo, addr + 8, 8);
+    if (hi)
+        return 0;
+    return lo == 0x0100000000000000ULL ||
+           ((lo & 0xffffffffULL) == 0xffff0000ULL && addr[12] == 127);
+}
+
+static __always_inline void net_tuple(struct tuple_key *k, const struct sock_info *s,
+                                      u32 netns, int reversed)
+{
+    __builtin_memset(k, 0, sizeof(*k));
+    if (reversed) {
+        __builtin_memcpy(k->laddr, s->raddr, 16);
+        __builtin_memcpy(k->raddr, s->laddr, 16);
+        k->lport = s->rport;
+        k->rport = s->lport;
+    } else {
+        __builtin_memcpy(k->laddr, s->laddr, 16);
+        __builtin_memcpy(k->raddr, s->raddr, 16);
+        k->lport = s->lport;
+        k->rport = s->rport;
+    }
+    k->family = s->family;
+    if (net_is_loopback(s->family, s->laddr))
+        k->netns = netns;
+}
+
+static __always_inline void net_addrs_from_args(struct sock_info *s,
+    struct tracepoint__sock__inet_sock_set_state *args)
+{
+    s->family = args->family;
+    s->lport = args->sport;
+    s->rport = args->dport;
+    __builtin_memset(s->laddr, 0, 16);
+    __builtin_memset(s->raddr, 0, 16);
+    if (args->family == 2) {
+        __builtin_memcpy(s->laddr, args->saddr, 4);
+        __builtin_memcpy(s->raddr, args->daddr, 4);
+    } else {
+        __builtin_memcpy(s->laddr, args->saddr_v6, 16);
+        __builtin_memcpy(s->raddr, args->daddr_v6, 16);
+    }
+}
+
+static __always_inline struct net_event *net_new_event(u32 type, u64 sk,
+                                                       struct ct_ctx *owner)
+{
+    int zero = 0;
+    struct net_event *e = scratch.lookup(&zero);
+    if (!e)
+        return NULL;
+    if (owner)
+        __builtin_memcpy(e, owner, sizeof(struct ct_ctx));
+    e->ts_ns = bpf_ktime_get_ns();
+    e->sk = sk;
+    e->type = type;
+    e->duration_ns = 0;
+    e->tx_bytes = 0;
+    e->rx_bytes = 0;
+    e->peer_cgroup_id = 0;
+    e->peer_netns = 0;
+    e->dir = 0;
+    e->error = 0;
+    e->flags = 0;
+    e->_pad = 0;
+    e->peer_cgroup[0] = 0;
+    e->peer_cgroup_parent[0] = 0;
+    return e;
+}
+
+static __always_inline void net_event_conn(struct net_event *e, struct sock_info *s)
+{
+    e->family = s->family;
+    e->lport = s->lport;
+    e->rport = s->rport;
+    e->dir = s->dir;
+    e->flags |= s->flags & NET_F_RESET;
+    __builtin_memcpy(e->laddr, s->laddr, 16);
+    __builtin_memcpy(e->raddr, s->raddr, 16);
+    if (s->peer_cgroup_id) {
+        e->flags |= NET_F_PEER;
+        e->peer_cgroup_id = s->peer_cgroup_id;
+        e->peer_netns = s->peer_netns;
+        u64 peer = s->peer;
+        /* Names from the peer socket only while it is known to be alive. */
+        if (peer && socks.lookup(&peer)) {
+            void *kn = net_sock_cgroup_kn((void *)peer);
+            ct_read_kn_name(e->peer_cgroup, kn);
+            ct_read_kn_name(e->peer_cgroup_parent,
+                            ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+            e->flags |= NET_F_PEER_NAMES;
+        }
+    }
+}
+
+static __always_inline void net_submit(struct net_event *e)
+{
+    if (events.ringbuf_output(e, sizeof(*e), 0))
+        ct_count_lost();
+}
+
+#if NET_SUMMARY
+static __always_inline struct net_stat *net_stat_row(struct ct_ctx *o, struct sock_info *s,
+                                                     u64 peer_cgid, u8 proto)
+{
+    struct net_stat_key k = {};
+    k.cgroup_id = o->cgroup_id;
+    k.peer_cgroup_id = peer_cgid;
+    k.netns = o->netns;
+    k.family = s->family;
+    k.dir = s->dir;
+    k.proto = proto;
+    if (s->dir == NET_DIR_OUT)
+        k.rport = s->rport;
+    __builtin_memcpy(k.raddr, s->raddr, 16);
+    struct net_stat zero = {};
+    struct net_stat *st = stats.lookup_or_try_init(&k, &zero);
+    if (st && !stat_ctx.lookup(&k.cgroup_id))
+        stat_ctx.update(&k.cgroup_id, o);
+    return st;
+}
+
+/* Names for a peer cgroup seen only through its socket. */
+static __always_inline void net_stat_learn_sock(u64 cgid, void *sk)
+{
+    if (!cgid || stat_ctx.lookup(&cgid))
+        return;
+    int zero = 0;
+    struct ct_ctx *c = ctx_scratch.lookup(&zero);
+    if (!c)
+        return;
+    ct_fill_sock(c, sk);
+    stat_ctx.update(&cgid, c);
+}
+#endif
+
+static __always_inline int net_owner_wanted(u16 family, u16 lport, u16 rport)
+{
+    if (!NET_FAMILY_MATCH(family))
+        return 0;
+    if (!(NET_PORT_MATCH(lport) || NET_PORT_MATCH(rport)))
+        return 0;
+    return 1;
+}
+
+TRACEPOINT_PROBE(sock, inet_sock_set_state)
+{
+    if (args->protocol != 6)
+        return 0;
+    u64 sk = (u64)args->skaddr;
+    int old = args->oldstate, new = args->newstate;
+    int zero = 0;
+
+    if (old == TCP_CLOSE && new == TCP_SYN_SENT) {
+        /* Inside connect(): the current task is the client. */
+        struct sock_info s = {};
+        s.ts_ns = bpf_ktime_get_ns();
+        s.dir = NET_DIR_OUT;
+        net_addrs_from_args(&s, args);
+        socks.update(&sk, &s);
+        if (!net_owner_wanted(args->family, 0, args->dport) || !ct_traced())
+            return 0;
+        struct net_event *e = scratch.lookup(&zero);   /* a ct_ctx-sized scratch */
+        if (!e)
+            return 0;
+        ct_fill((struct ct_ctx *)e);
+        owners.update(&sk, (struct ct_ctx *)e);
+        return 0;
+    }
+
+    if (old == TCP_CLOSE && new == TCP_LISTEN) {
+        /* Inside listen(): always reported, for naming peers. */
+        struct net_event *e = net_new_event(NET_EV_LISTEN, sk, NULL);
+        if (!e)
+            return 0;
+        ct_fill((struct ct_ctx *)e);
+        e->ts_ns = bpf_ktime_get_ns();
+        if (net_owner_wanted(args->family, args->sport, 0) && ct_traced())
+            e->flags |= NET_F_TRACED;
+        struct sock_info s = {};
+        net_addrs_from_args(&s, args);
+        s.dir = NET_DIR_IN;
+        net_event_conn(e, &s);
+        net_submit(e);
+        return 0;
+    }
+
+    if (old == TCP_SYN_SENT && new == TCP_ESTABLISHED) {
+        struct sock_info *s = socks.lookup(&sk);
+        if (!s)
+            return 0;
+        net_addrs_from_args(s, args);       /* the source port is known now */
+        struct ct_ctx *o = owners.lookup(&sk);
+        struct tuple_key k;
+        net_tuple(&k, s, o ? o->netns : net_sock_netns((void *)sk), 0);
+        tuples.update(&k, &sk);
+        if (!o)
+            return 0;
+#if NET_SUMMARY
+        struct net_stat *st = net_stat_row(o, s, 0, 6);
+        if (st)
+            __sync_fetch_and_add(&st->conns, 1);
+#else
+        struct net_event *e = net_new_event(NET_EV_CONNECT, sk, o);
+        if (!e)
+            return 0;
+        net_event_conn(e, s);
+        net_submit(e);
+#endif
+        return 0;
+    }
+
+    if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED) {
+        /* The server's child socket, in softirq: no owner yet (accept). */
+        struct sock_info s = {};
+        s.ts_ns = bpf_ktime_get_ns();
+        s.dir = NET_DIR_IN;
+        net_addrs_from_args(&s, args);
+        u32 netns = net_sock_netns((void *)sk);
+        struct tuple_key k;
+        net_tuple(&k, &s, netns, 1);
+        u64 *client = tuples.lookup(&k);
+        if (client) {
+            u64 csk = *client;
+            struct sock_info *cs = socks.lookup(&csk);
+            if (cs) {
+                u64 ccg = net_kn_id(net_sock_cgroup_kn((void *)csk));
+                u32 cns = net_sock_netns((void *)csk);
+                s.peer = csk;
+                s.peer_cgroup_id = ccg;
+                s.peer_netns = cns;
+                cs->peer = sk;
+                cs->peer_cgroup_id = net_kn_id(net_sock_cgroup_kn((void *)sk));
+                cs->peer_netns = netns;
+#if NET_SUMMARY
+                net_stat_learn_sock(ccg, (void *)csk);
+                net_stat_learn_sock(cs->peer_cgroup_id, (void *)sk);
+#endif
+            }
+        }
+        socks.update(&sk, &s);
+        net_tuple(&k, &s, netns, 0);
+        tuples.update(&k, &sk);
+        return 0;
+    }
+
+    if (new != TCP_CLOSE || old == TCP_LISTEN || old == TCP_CLOSE)
+        return 0;
+
+    /* -> CLOSE: a failed connect, or the end of a connection. */
+    struct sock_info *s = socks.lookup(&sk);
+    if (!s)
+        return 0;
+    struct sock_info info = *s;
+    struct ct_ctx *o = owners.lookup(&sk);
+    if (old != TCP_SYN_SENT) {
+        struct tuple_key k;
+        net_tuple(&k, &info, o ? o->netns : net_sock_netns((void *)sk), 0);
+        tuples.delete(&k);
+    }
+    socks.delete(&sk);
+    if (!o)
+        return 0;
+    int err = 0;
+    bpf_probe_read_kernel(&err, sizeof(err), (void *)sk + NET_OFF_SK_ERR);
+    u64 tx = 0, rx = 0;
+    bpf_probe_read_kernel(&tx, sizeof(tx), (void *)sk + NET_OFF_TCP_BYTES_ACKED);
+    bpf_probe_read_kernel(&rx, sizeof(rx), (void *)sk + NET_OFF_TCP_BYTES_RECEIVED);
+
+#if NET_SUMMARY
+    if (old == TCP_SYN_SENT) {
+        struct net_stat *st = net_stat_row(o, &info, 0, 6);
+        if (st)
+            __sync_fetch_and_add(&st->fails, 1);
+    } else if (info.dir == NET_DIR_OUT || info.counted) {
+        struct net_stat *st = net_stat_row(o, &info, info.peer_cgroup_id, 6);
+        if (st) {
+            __sync_fetch_and_add(&st->tx_bytes, tx);
+            __sync_fetch_and_add(&st->rx_bytes, rx);
+        }
+    }
+    owners.delete(&sk);
+#else
+    struct net_event *e = net_new_event(old == TCP_SYN_SENT ? NET_EV_FAIL : NET_EV_CLOSE,
+                                        sk, o);
+    owners.delete(&sk);
+    if (!e)
+        return 0;
+    net_event_conn(e, &info);
+    e->error = err;
+    if (old != TCP_SYN_SENT) {
+        e->tx_bytes = tx;
+        e->rx_bytes = rx;
+        e->duration_ns = e->ts_ns - info.ts_ns;
+    } else {
+        /* The source port (and address) may not be set yet. */
+        e->duration_ns = e->ts_ns - info.ts_ns;
+    }
+    net_submit(e);
+#endif
+    return 0;
+}
+
+TRACEPOINT_PROBE(tcp, tcp_receive_reset)
+{
+    u64 sk = (u64)args->skaddr;
+    struct sock_info *s = socks.lookup(&sk);
+    if (s)
+        s->flags |= NET_F_RESET;
+    return 0;
+}
+
+/* The socket behind one of the current task's file descriptors. */
+static __always_inline void *net_fd_sock(long fd)
+{
+    void *task = (void *)bpf_get_current_task();
+    void *files = ct_read_ptr(task, NET_OFF_TASK_FILES);
+    void *fdt = ct_read_ptr(files, NET_OFF_FILES_FDT);
+    u32 max_fds = ct_read_u32(fdt, NET_OFF_FDTABLE_MAX_FDS);
+    if (fd < 0 || (u64)fd >= max_fds)
+        return NULL;
+    void *fdarr = ct_read_ptr(fdt, NET_OFF_FDTABLE_FD);
+    void *file = ct_read_ptr(fdarr, (u64)fd * sizeof(void *));
+    void *sock = ct_read_ptr(file, NET_OFF_FILE_PRIVATE_DATA);
+    return ct_read_ptr(sock, NET_OFF_SOCKET_SK);
+}
+
+static __always_inline int net_on_accept(long ret)
+{
+    if (ret < 0)
+        return 0;
+    u64 sk = (u64)net_fd_sock(ret);
+    if (!sk)
+        return 0;
+    struct sock_info *s = socks.lookup(&sk);
+    if (!s || s->dir != NET_DIR_IN)
+        return 0;
+    if (!net_owner_wanted(s->family, s->lport, s->rport) || !ct_traced())
+        return 0;
+    int zero = 0;
+    struct net_event *e = scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    ct_fill((struct ct_ctx *)e);
+    owners.update(&sk, (struct ct_ctx *)e);
+    struct ct_ctx *o = owners.lookup(&sk);
+    if (!o)
+        return 0;
+    /* Counted here only if the client end is not traced itself (else its
+     * connect already counted the connection). */
+    u64 peer = s->peer;
+    int client_traced = peer && owners.lookup(&peer);
+#if NET_SUMMARY
+    if (!client_traced) {
+        s->counted = 1;
+        struct net_stat *st = net_stat_row(o, s, s->peer_cgroup_id, 6);
+        if (st)
+            __sync_fetch_and_add(&st->conns, 1);
+    }
+#else
+    e = net_new_event(NET_EV_ACCEPT, sk, o);
+    if (!e)
+        return 0;
+    net_event_conn(e, s);
+    net_submit(e);
+#endif
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_accept4)
+{
+    return net_on_accept(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_accept)
+{
+    return net_on_accept(args->ret);
+}
