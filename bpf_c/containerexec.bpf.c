@@ -126,6 +126,25 @@ TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
     return on_exit(args->ret);
 }
 
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+/* Is the new program's executable from the container's image or from its
+ * writable layer?  On overlayfs an inode with an upper dentry exists in the
+ * upper (writable) layer: created or modified after the container started. */
+static __always_inline u32 exe_layer_flags(void *mm)
+{
+    void *file = ct_read_ptr(mm, CT_OFF_MM_EXE_FILE);
+    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
+    void *sb = ct_read_ptr(inode, CT_OFF_INODE_I_SB);
+    unsigned long magic = (unsigned long)ct_read_ptr(sb, CT_OFF_SUPER_BLOCK_S_MAGIC);
+    if (!inode || (u32)magic != OVERLAYFS_SUPER_MAGIC)
+        return 0;
+    void *ovl_inode = inode - CT_OFF_OVL_INODE_VFS_INODE;
+    if (ct_read_ptr(ovl_inode, CT_OFF_OVL_INODE_UPPERDENTRY))
+        return EXEC_F_OVERLAY | EXEC_F_UPPER_LAYER;
+    return EXEC_F_OVERLAY;
+}
+
 /* A successful exec, in the new program. */
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
@@ -143,6 +162,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     void *mm = ct_read_ptr((void *)bpf_get_current_task(), CT_OFF_TASK_MM);
     unsigned long start = (unsigned long)ct_read_ptr(mm, CT_OFF_MM_ARG_START);
     unsigned long end = (unsigned long)ct_read_ptr(mm, CT_OFF_MM_ARG_END);
+    e->flags |= exe_layer_flags(mm);
     u64 len = end > start ? end - start : 0;
     if (len > EXEC_ARGS_SIZE) {
         len = EXEC_ARGS_SIZE;

@@ -15,6 +15,8 @@
 #define EXEC_EV_EXIT 1
 
 #define EXEC_F_ARGS_TRUNCATED 1
+#define EXEC_F_OVERLAY 2      /* the executable is on an overlayfs (a container image) */
+#define EXEC_F_UPPER_LAYER 4  /* ... and in its writable layer: written at run time */
 
 struct exec_event {
     CT_CONTEXT_FIELDS

@@ -15,6 +15,8 @@ BPF_HASH(counts, struct sc_key, struct sc_val, SC_MAX_KEYS);
 BPF_HASH(cgnames, struct sc_ckey, struct ct_ctx, SC_MAX_CONTAINERS);
 BPF_PERCPU_ARRAY(ctx_scratch, struct ct_ctx, 1);
 BPF_ARRAY(dropped, u64, 1);     /* counters not created: a map was full */
+/* Never written: the shared run loop (ctrace/bpf.py) waits on ring buffers. */
+BPF_RINGBUF_OUTPUT(events, 1);
 #if SC_ERRNO
 BPF_HASH(errnos, struct sc_ekey, u64, SC_MAX_KEYS);
 #endif

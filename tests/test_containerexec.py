@@ -228,3 +228,18 @@ def test_name_and_uid_filters_in_kernel(tool, containers):
     assert {e["comm"] for e in by_comm.json_events() if e["event"] == "exec"} == {"cat"}
     by_uid.stop()
     assert {e["uid"] for e in by_uid.json_events() if e["event"] == "exec"} == {1234}
+
+
+def test_executable_written_at_run_time_is_marked(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j")
+    containers.exec(name, "sh", "-c", "cp /bin/busybox /tmp/echo && /tmp/echo dropped; "
+                    "/bin/echo from-image")
+    dropped = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["/tmp/echo", "dropped"])
+    image = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["/bin/echo", "from-image"])
+    assert dropped["exe_upper_layer"] is True
+    assert image["exe_upper_layer"] is False
+    table = tool("containerexec")
+    containers.exec(name, "/tmp/echo", "again")
+    line = table.wait_for(lambda l: "again" in l)
+    assert "[upper] /tmp/echo again" in line

@@ -1,0 +1,409 @@
+/* containeropen: every open(), openat(), openat2() and creat() in a
+ * container, from the syscall tracepoints.
+ *
+ * sys_enter_*: the cheap filters first (flags, scope, a path prefix when the
+ * path can already be read), then the arguments are kept per thread.
+ * sys_exit_*: the result; the path is read now, when the kernel has copied
+ * it and its page is certainly present.  Then either one small event into
+ * the ring buffer (path sent with its real length, no wakeup unless the
+ * buffer fills: the reader drains it on a short timer), or, with -s, a
+ * count in a hash map keyed by container and path: no event at all.
+ *
+ * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_FLAGS_MATCH(f),
+ * OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN, OPEN_FULL_PATH, OPEN_SUMMARY,
+ * OPEN_SUMMARY_ENTRIES, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_BYTES,
+ * OPEN_CREAT_FLAGS, and the CT_OFF_* offsets from BTF.
+ */
+#include "containeropen.h"
+
+#ifndef OPEN_RINGBUF_PAGES
+#define OPEN_RINGBUF_PAGES 2048
+#endif
+#ifndef OPEN_WAKEUP_BYTES
+#define OPEN_WAKEUP_BYTES (1 << 20)
+#endif
+#ifndef OPEN_FAILED_ONLY
+#define OPEN_FAILED_ONLY 0
+#endif
+#ifndef OPEN_FULL_PATH
+#define OPEN_FULL_PATH 0
+#endif
+#ifndef OPEN_SUMMARY
+#define OPEN_SUMMARY 0
+#endif
+#ifndef OPEN_SUMMARY_ENTRIES
+#define OPEN_SUMMARY_ENTRIES 10240
+#endif
+
+#define OPEN_AT_FDCWD (-100)
+#define OPEN_ENAMETOOLONG 36
+
+BPF_RINGBUF_OUTPUT(events, OPEN_RINGBUF_PAGES);
+
+struct open_start {
+    const char *filename;
+    const void *how;        /* openat2: struct open_how * (read at exit) */
+    u64 flags;
+    u64 mode;
+    s32 dfd;
+    u32 syscall;
+};
+BPF_HASH(open_starts, u32, struct open_start, 10240);
+
+/* cgroup id -> its leaf and parent names, captured at its first open. */
+BPF_TABLE("lru_hash", u64, struct open_cgroup, open_cgnames, 4096);
+BPF_PERCPU_ARRAY(open_cgscratch, struct open_cgroup, 1);
+
+#if OPEN_SUMMARY
+BPF_HASH(open_counts, struct open_key, struct open_count, OPEN_SUMMARY_ENTRIES);
+BPF_PERCPU_ARRAY(open_keyscratch, struct open_key, 1);
+BPF_PERCPU_ARRAY(open_overflow, u64, 1);    /* opens not counted: table full */
+#else
+BPF_PERCPU_ARRAY(open_scratch, struct open_event, 1);
+#endif
+
+#ifdef OPEN_PATH_PREFIX
+struct open_prefix_buf {
+    char p[OPEN_PATH_PREFIX_LEN + 1];
+};
+BPF_PERCPU_ARRAY(open_prefixbuf, struct open_prefix_buf, 1);
+
+/* Does P start with the --path prefix?  The loop is unrolled over a
+ * constant bound, so every OPEN_PATH_PREFIX[i] is a constant. */
+static __always_inline int open_prefix_match(const char *p)
+{
+#pragma unroll
+    for (int i = 0; i < OPEN_PATH_PREFIX_LEN; i++) {
+        if (p[i] != OPEN_PATH_PREFIX[i])
+            return 0;
+    }
+    return 1;
+}
+#endif
+
+/* -F lets relative paths through the in-kernel prefix filter: only their
+ * resolved form can be matched (in user space). */
+static __always_inline int open_prefix_applies(const char *p)
+{
+    return !OPEN_FULL_PATH || p[0] == '/';
+}
+
+static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 flags,
+                                    u64 mode, const void *how)
+{
+#ifdef OPEN_FLAGS_MATCH
+    if (!how && !(OPEN_FLAGS_MATCH(flags)))
+        return 0;
+#endif
+    if (!ct_traced())
+        return 0;
+#ifdef OPEN_PATH_PREFIX
+    /* Early only when decidable: the path's page may not be present yet
+     * (then the exit decides, when the kernel has read it). */
+    {
+        int zero = 0;
+        struct open_prefix_buf *b = open_prefixbuf.lookup(&zero);
+        if (b && bpf_probe_read_user_str(b->p, sizeof(b->p), filename) > 0 &&
+            open_prefix_applies(b->p) && !open_prefix_match(b->p))
+            return 0;
+    }
+#endif
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct open_start s = {.filename = filename, .how = how, .flags = flags,
+                           .mode = mode, .dfd = dfd, .syscall = sc};
+    open_starts.update(&tid, &s);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_open)
+{
+    return on_enter(OPEN_SYS_OPEN, OPEN_AT_FDCWD, args->filename, (u32)args->flags,
+                    args->mode, NULL);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_openat)
+{
+    return on_enter(OPEN_SYS_OPENAT, args->dfd, args->filename, (u32)args->flags,
+                    args->mode, NULL);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_openat2)
+{
+    return on_enter(OPEN_SYS_OPENAT2, args->dfd, args->filename, 0, 0, args->how);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_creat)
+{
+    return on_enter(OPEN_SYS_CREAT, OPEN_AT_FDCWD, args->pathname, OPEN_CREAT_FLAGS,
+                    args->mode, NULL);
+}
+
+/* The task's cgroup kernfs node; its id is the cgroup id. */
+static __always_inline void *open_task_kn(void *task, u64 *cgid)
+{
+    void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
+    void *kn = ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN);
+    *cgid = 0;
+    if (kn)
+        bpf_probe_read_kernel(cgid, sizeof(*cgid), kn + CT_OFF_KERNFS_NODE_ID);
+    return kn;
+}
+
+/* Capture a cgroup's names the first time it is seen. */
+static __always_inline void open_note_cgroup(u64 cgid, void *kn)
+{
+    if (open_cgnames.lookup(&cgid))
+        return;
+    int zero = 0;
+    struct open_cgroup *n = open_cgscratch.lookup(&zero);
+    if (!n)
+        return;
+    ct_read_kn_name(n->cgroup, kn);
+    ct_read_kn_name(n->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+    open_cgnames.update(&cgid, n);
+}
+
+#if OPEN_SUMMARY
+
+static __always_inline void open_count(long ret, const char *filename)
+{
+    int zero = 0;
+    struct open_key *k = open_keyscratch.lookup(&zero);
+    if (!k)
+        return;
+    __builtin_memset(k, 0, sizeof(*k));
+    long n = bpf_probe_read_user_str(k->path, sizeof(k->path), filename);
+    if (n == sizeof(k->path))
+        k->kflags |= OPEN_K_TRUNCATED;      /* (or exactly 255 bytes long) */
+#ifdef OPEN_PATH_PREFIX
+    if (!open_prefix_match(k->path))
+        return;
+#endif
+    void *task = (void *)bpf_get_current_task();
+    void *kn = open_task_kn(task, &k->cgroup_id);
+    k->mntns = ct_task_mntns(task);
+    if (k->mntns == CT_HOST_MNTNS && ct_task_pidns(task) == CT_HOST_PIDNS)
+        k->kflags |= OPEN_K_HOST;
+    open_note_cgroup(k->cgroup_id, kn);
+
+    struct open_count *c = open_counts.lookup(k);
+    if (!c) {
+        struct open_count init = {};
+        open_counts.insert(k, &init);       /* fails harmlessly if raced */
+        c = open_counts.lookup(k);
+        if (!c) {
+            u64 *o = open_overflow.lookup(&zero);
+            if (o)
+                (*o)++;
+            return;
+        }
+    }
+    __sync_fetch_and_add(&c->opens, 1);
+    if (ret < 0) {
+        __sync_fetch_and_add(&c->failures, 1);
+        c->last_errno = ret;
+    }
+    c->last_pid = bpf_get_current_pid_tgid() >> 32;
+}
+
+#else /* !OPEN_SUMMARY */
+
+/* The container context (CT_CONTEXT_FIELDS without the cgroup names). */
+static __always_inline void open_fill(struct open_event *e)
+{
+    void *task = (void *)bpf_get_current_task();
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 level = 0;
+
+    e->ts_ns = bpf_ktime_get_ns();
+    e->tid = (u32)pid_tgid;
+    e->pid = pid_tgid >> 32;
+    e->uid = (u32)bpf_get_current_uid_gid();
+    e->ppid = ct_read_u32(ct_read_ptr(task, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
+    e->mntns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    e->netns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+
+    void *upid = ct_task_upid(ct_read_ptr(task, CT_OFF_TASK_GROUP_LEADER), &level);
+    e->vpid = ct_read_u32(upid, CT_OFF_UPID_NR);
+    e->pidns = ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+    e->ct_flags = (e->mntns == CT_HOST_MNTNS && e->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
+
+    void *kn = open_task_kn(task, &e->cgroup_id);
+    open_note_cgroup(e->cgroup_id, kn);
+}
+
+#if OPEN_FULL_PATH
+/* The directory a relative path starts from, as names from the innermost
+ * directory up to the task's root (task->fs->root: the container's root),
+ * NUL-separated, written at data[start...].  Walks dentries and crosses
+ * mounts like the kernel's d_path(), for at most OPEN_MAX_DEPTH steps.
+ * Sets OPEN_F_DIR_COMPLETE when it met the root. */
+static __always_inline u32 open_resolve_dir(struct open_event *e, u32 start, s32 dfd)
+{
+    void *task = (void *)bpf_get_current_task();
+    void *fs = ct_read_ptr(task, CT_OFF_TASK_FS);
+    void *root_mnt = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_MNT);
+    void *root_dentry = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_DENTRY);
+    void *mnt, *dentry;
+    u32 len = 0;
+
+    if (dfd == OPEN_AT_FDCWD) {
+        mnt = ct_read_ptr(fs, CT_OFF_FS_PWD + CT_OFF_PATH_MNT);
+        dentry = ct_read_ptr(fs, CT_OFF_FS_PWD + CT_OFF_PATH_DENTRY);
+    } else {
+        void *fdt = ct_read_ptr(ct_read_ptr(task, CT_OFF_TASK_FILES), CT_OFF_FILES_FDT);
+        u32 max_fds = ct_read_u32(fdt, CT_OFF_FDT_MAX_FDS);
+        if (dfd < 0 || (u32)dfd >= max_fds)
+            return 0;
+        void *file = ct_read_ptr(ct_read_ptr(fdt, CT_OFF_FDT_FD), (u64)dfd * sizeof(void *));
+        mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
+        dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
+    }
+    if (!mnt || !dentry || !root_mnt || !root_dentry)
+        return 0;
+
+    for (int i = 0; i < OPEN_MAX_DEPTH; i++) {
+        if (dentry == root_dentry && mnt == root_mnt) {
+            e->oflags |= OPEN_F_DIR_COMPLETE;
+            return len;
+        }
+        void *real_mount = mnt - CT_OFF_MOUNT_MNT;      /* container_of */
+        if (dentry == ct_read_ptr(mnt, CT_OFF_VFSMOUNT_MNT_ROOT)) {
+            /* The root of a mount: continue from where it is mounted. */
+            void *parent = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_PARENT);
+            if (!parent || parent == real_mount)
+                return len;         /* the top, and the root not met */
+            dentry = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_MOUNTPOINT);
+            mnt = parent + CT_OFF_MOUNT_MNT;
+            continue;
+        }
+        void *parent_dentry = ct_read_ptr(dentry, CT_OFF_DENTRY_D_PARENT);
+        if (!parent_dentry || parent_dentry == dentry)
+            return len;
+        if (len > OPEN_DIR_MAX - OPEN_NAME_MAX)
+            return len;
+        const char *name = ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME);
+        u32 at = (start + len) & OPEN_DATA_MASK;
+        long n = bpf_probe_read_kernel_str(&e->data[at], OPEN_NAME_MAX, name);
+        if (n <= 0)
+            return len;
+        len += n;
+        dentry = parent_dentry;
+    }
+    return len;                     /* deeper than OPEN_MAX_DEPTH */
+}
+#endif
+
+static __always_inline void open_emit(struct open_start *s, long ret, u64 flags, u64 mode,
+                                      u32 oflags)
+{
+    int zero = 0;
+    struct open_event *e = open_scratch.lookup(&zero);
+    if (!e)
+        return;
+
+    long n = bpf_probe_read_user_str(e->data, OPEN_PATH_MAX, s->filename);
+    if (n <= 0) {
+        n = 0;
+        e->data[0] = 0;
+        oflags |= OPEN_F_PATH_UNREAD;
+    } else if (n == OPEN_PATH_MAX && ret == -OPEN_ENAMETOOLONG) {
+        oflags |= OPEN_F_PATH_TRUNCATED;
+    }
+#ifdef OPEN_PATH_PREFIX
+    if (open_prefix_applies((char *)e->data) && !open_prefix_match((char *)e->data))
+        return;
+#endif
+    open_fill(e);
+    e->syscall = s->syscall;
+    e->flags = flags;
+    e->mode = mode;
+    e->ret = ret;
+    e->dfd = s->dfd;
+    e->path_len = n;
+    e->dir_len = 0;
+    e->oflags = oflags;
+
+    u32 dir_len = 0;
+#if OPEN_FULL_PATH
+    if (n > 0 && e->data[0] != '/') {
+        e->oflags |= OPEN_F_DIR;
+        dir_len = open_resolve_dir(e, (u32)n, s->dfd);
+        e->dir_len = dir_len;
+    }
+#endif
+    u32 len = (u32)n + dir_len;
+    if (len > OPEN_DATA_MASK)
+        len = OPEN_DATA_MASK;
+    /* Re-bound for the verifier after the compiler has had its way. */
+    asm volatile("" : "+r"(len));
+    len &= OPEN_DATA_MASK;
+
+    /* No wakeup per event: the reader drains the buffer on a short timer,
+     * and is woken only when the backlog grows large. */
+    u64 avail = events.ringbuf_query(BPF_RB_AVAIL_DATA);
+    u64 wake = avail >= OPEN_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    if (events.ringbuf_output(e, offsetof(struct open_event, data) + len, wake))
+        ct_count_lost();
+}
+#endif /* OPEN_SUMMARY */
+
+static __always_inline int on_exit(long ret)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct open_start *sp = open_starts.lookup(&tid);
+    if (!sp)
+        return 0;
+    struct open_start s = *sp;
+    open_starts.delete(&tid);
+#if OPEN_FAILED_ONLY
+    if (ret >= 0)
+        return 0;
+#endif
+    u64 flags = s.flags, mode = s.mode;
+    u32 oflags = 0;
+    if (s.how) {
+        /* struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel
+         * has copied it by now, so its page is present. */
+        u64 how[2] = {};
+        if (bpf_probe_read_user(how, sizeof(how), s.how) == 0) {
+            flags = how[0];
+            mode = how[1];
+        } else {
+            oflags |= OPEN_F_HOW_UNREAD;
+        }
+#ifdef OPEN_FLAGS_MATCH
+        if (!(OPEN_FLAGS_MATCH(flags)))
+            return 0;
+#endif
+    }
+#if OPEN_SUMMARY
+    open_count(ret, s.filename);
+#else
+    open_emit(&s, ret, flags, mode, oflags);
+#endif
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_open)
+{
+    return on_exit(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_openat)
+{
+    return on_exit(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_openat2)
+{
+    return on_exit(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_creat)
+{
+    return on_exit(args->ret);
+}
