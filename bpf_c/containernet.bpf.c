@@ -33,7 +33,7 @@
 #define NET_UDP 0
 #endif
 
-BPF_RINGBUF_OUTPUT(events, 256);
+BPF_RINGBUF_OUTPUT(events, 2048);   /* 8 MiB: ~14000 events of slack */
 BPF_PERCPU_ARRAY(scratch, struct net_event, 1);
 
 /* Every TCP socket seen in a state change since the tool started. */
@@ -123,6 +123,15 @@ static __always_inline int net_is_loopback(u16 family, const u8 *addr)
            ((lo & 0xffffffffULL) == 0xffff0000ULL && addr[12] == 127);
 }
 
+static __always_inline int net_is_v4mapped(const u8 *a)
+{
+    u64 hi = 0;
+    u32 mid = 0;
+    __builtin_memcpy(&hi, a, 8);
+    __builtin_memcpy(&mid, a + 8, 4);
+    return hi == 0 && mid == 0xffff0000;
+}
+
 static __always_inline void net_tuple(struct tuple_key *k, const struct sock_info *s,
                                       u32 netns, int reversed)
 {
@@ -139,26 +148,37 @@ static __always_inline void net_tuple(struct tuple_key *k, const struct sock_inf
         k->rport = s->rport;
     }
     k->family = s->family;
-    if (net_is_loopback(s->family, s->laddr))
+    /* A dual-stack server sees an IPv4 client as ::ffff:a.b.c.d: key it as
+     * IPv4 so that it meets the client's own tuple. */
+    if (s->family == 10 && net_is_v4mapped(k->laddr) && net_is_v4mapped(k->raddr)) {
+        u8 l[4], r[4];
+        __builtin_memcpy(l, k->laddr + 12, 4);
+        __builtin_memcpy(r, k->raddr + 12, 4);
+        __builtin_memset(k->laddr, 0, 16);
+        __builtin_memset(k->raddr, 0, 16);
+        __builtin_memcpy(k->laddr, l, 4);
+        __builtin_memcpy(k->raddr, r, 4);
+        k->family = 2;
+    }
+    if (net_is_loopback(k->family, k->laddr))
         k->netns = netns;
 }
 
-static __always_inline void net_addrs_from_args(struct sock_info *s,
-    struct tracepoint__sock__inet_sock_set_state *args)
-{
-    s->family = args->family;
-    s->lport = args->sport;
-    s->rport = args->dport;
-    __builtin_memset(s->laddr, 0, 16);
-    __builtin_memset(s->raddr, 0, 16);
-    if (args->family == 2) {
-        __builtin_memcpy(s->laddr, args->saddr, 4);
-        __builtin_memcpy(s->raddr, args->daddr, 4);
-    } else {
-        __builtin_memcpy(s->laddr, args->saddr_v6, 16);
-        __builtin_memcpy(s->raddr, args->daddr_v6, 16);
-    }
-}
+/* A macro: BCC declares the tracepoint's args struct only inside the probe. */
+#define net_addrs_from_args(s, args) do {                                   \
+        (s)->family = (args)->family;                                        \
+        (s)->lport = (args)->sport;                                          \
+        (s)->rport = (args)->dport;                                          \
+        __builtin_memset((s)->laddr, 0, 16);                                 \
+        __builtin_memset((s)->raddr, 0, 16);                                 \
+        if ((args)->family == 2) {                                           \
+            __builtin_memcpy((s)->laddr, (args)->saddr, 4);                  \
+            __builtin_memcpy((s)->raddr, (args)->daddr, 4);                  \
+        } else {                                                             \
+            __builtin_memcpy((s)->laddr, (args)->saddr_v6, 16);              \
+            __builtin_memcpy((s)->raddr, (args)->daddr_v6, 16);              \
+        }                                                                    \
+    } while (0)
 
 static __always_inline struct net_event *net_new_event(u32 type, u64 sk,
                                                        struct ct_ctx *owner)
@@ -211,9 +231,26 @@ static __always_inline void net_event_conn(struct net_event *e, struct sock_info
     }
 }
 
+/* Wake the reader only every NET_WAKEUP_EVERY events (per CPU): a
+ * connection storm then costs one wakeup per batch, not one per event. The
+ * reader polls with a timeout (100 ms), which bounds the delay of the last
+ * events of a burst. */
+#ifndef NET_WAKEUP_EVERY
+#define NET_WAKEUP_EVERY 16
+#endif
+BPF_PERCPU_ARRAY(wakeup_count, u32, 1);
+
 static __always_inline void net_submit(struct net_event *e)
 {
-    if (events.ringbuf_output(e, sizeof(*e), 0))
+    int zero = 0;
+    u64 flags = BPF_RB_FORCE_WAKEUP;
+    u32 *n = wakeup_count.lookup(&zero);
+    if (n) {
+        *n += 1;
+        if (*n % NET_WAKEUP_EVERY)
+            flags = BPF_RB_NO_WAKEUP;
+    }
+    if (events.ringbuf_output(e, sizeof(*e), flags))
         ct_count_lost();
 }
 
@@ -232,9 +269,11 @@ static __always_inline struct net_stat *net_stat_row(struct ct_ctx *o, struct so
         k.rport = s->rport;
     __builtin_memcpy(k.raddr, s->raddr, 16);
     struct net_stat zero = {};
+    /* The owner's names are in stat_ctx already (net_fill_owner). A full
+     * map is counted as lost, like a full ring buffer. */
     struct net_stat *st = stats.lookup_or_try_init(&k, &zero);
-    if (st && !stat_ctx.lookup(&k.cgroup_id))
-        stat_ctx.update(&k.cgroup_id, o);
+    if (!st)
+        ct_count_lost();
     return st;
 }
 
@@ -251,6 +290,26 @@ static __always_inline void net_stat_learn_sock(u64 cgid, void *sk)
     stat_ctx.update(&cgid, c);
 }
 #endif
+
+/* The owner of a socket, from the current task. With -s only the cgroup id
+ * and network namespace are kept per socket (the full context is stored
+ * once per cgroup, for its name). */
+static __always_inline void net_fill_owner(struct ct_ctx *c)
+{
+#if NET_SUMMARY
+    u64 cgid = bpf_get_current_cgroup_id();
+    if (stat_ctx.lookup(&cgid)) {
+        c->cgroup_id = cgid;
+        c->netns = ct_task_netns((void *)bpf_get_current_task());
+        c->pid = bpf_get_current_pid_tgid() >> 32;
+        return;
+    }
+    ct_fill(c);
+    stat_ctx.update(&c->cgroup_id, c);
+#else
+    ct_fill(c);
+#endif
+}
 
 static __always_inline int net_owner_wanted(u16 family, u16 lport, u16 rport)
 {
@@ -281,7 +340,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         struct net_event *e = scratch.lookup(&zero);   /* a ct_ctx-sized scratch */
         if (!e)
             return 0;
-        ct_fill((struct ct_ctx *)e);
+        net_fill_owner((struct ct_ctx *)e);
         owners.update(&sk, (struct ct_ctx *)e);
         return 0;
     }
@@ -310,7 +369,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         net_addrs_from_args(s, args);       /* the source port is known now */
         struct ct_ctx *o = owners.lookup(&sk);
         struct tuple_key k;
-        net_tuple(&k, s, o ? o->netns : net_sock_netns((void *)sk), 0);
+        net_tuple(&k, s, net_sock_netns((void *)sk), 0);
         tuples.update(&k, &sk);
         if (!o)
             return 0;
@@ -353,6 +412,19 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 #if NET_SUMMARY
                 net_stat_learn_sock(ccg, (void *)csk);
                 net_stat_learn_sock(cs->peer_cgroup_id, (void *)sk);
+                /* The client counted this connection under an unknown peer
+                 * at its ESTABLISHED (which comes first): move it to the
+                 * row of the peer now known. */
+                struct ct_ctx *co = owners.lookup(&csk);
+                if (co && cs->dir == NET_DIR_OUT && cs->peer_cgroup_id) {
+                    struct net_stat *st0 = net_stat_row(co, cs, 0, 6);
+                    if (st0 && st0->conns) {
+                        __sync_fetch_and_add(&st0->conns, -1);
+                        struct net_stat *st1 = net_stat_row(co, cs, cs->peer_cgroup_id, 6);
+                        if (st1)
+                            __sync_fetch_and_add(&st1->conns, 1);
+                    }
+                }
 #endif
             }
         }
@@ -370,10 +442,12 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     if (!s)
         return 0;
     struct sock_info info = *s;
+    if (old == TCP_SYN_SENT)
+        net_addrs_from_args(&info, args);   /* the source port, if bound */
     struct ct_ctx *o = owners.lookup(&sk);
     if (old != TCP_SYN_SENT) {
         struct tuple_key k;
-        net_tuple(&k, &info, o ? o->netns : net_sock_netns((void *)sk), 0);
+        net_tuple(&k, &info, net_sock_netns((void *)sk), 0);
         tuples.delete(&k);
     }
     socks.delete(&sk);
@@ -406,13 +480,10 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         return 0;
     net_event_conn(e, &info);
     e->error = err;
+    e->duration_ns = e->ts_ns - info.ts_ns;     /* FAIL: how long connect() took */
     if (old != TCP_SYN_SENT) {
         e->tx_bytes = tx;
         e->rx_bytes = rx;
-        e->duration_ns = e->ts_ns - info.ts_ns;
-    } else {
-        /* The source port (and address) may not be set yet. */
-        e->duration_ns = e->ts_ns - info.ts_ns;
     }
     net_submit(e);
 #endif
@@ -439,6 +510,14 @@ static __always_inline void *net_fd_sock(long fd)
         return NULL;
     void *fdarr = ct_read_ptr(fdt, NET_OFF_FDTABLE_FD);
     void *file = ct_read_ptr(fdarr, (u64)fd * sizeof(void *));
+    /* Only a socket's file has a struct socket as its private data. */
+    u16 mode = 0;
+    void *inode = ct_read_ptr(file, NET_OFF_FILE_F_INODE);
+    if (!inode)
+        return NULL;
+    bpf_probe_read_kernel(&mode, sizeof(mode), inode + NET_OFF_INODE_I_MODE);
+    if ((mode & 0170000) != 0140000)       /* S_IFSOCK */
+        return NULL;
     void *sock = ct_read_ptr(file, NET_OFF_FILE_PRIVATE_DATA);
     return ct_read_ptr(sock, NET_OFF_SOCKET_SK);
 }
@@ -459,7 +538,7 @@ static __always_inline int net_on_accept(long ret)
     struct net_event *e = scratch.lookup(&zero);
     if (!e)
         return 0;
-    ct_fill((struct ct_ctx *)e);
+    net_fill_owner((struct ct_ctx *)e);
     owners.update(&sk, (struct ct_ctx *)e);
     struct ct_ctx *o = owners.lookup(&sk);
     if (!o)
@@ -494,3 +573,167 @@ TRACEPOINT_PROBE(syscalls, sys_exit_accept)
 {
     return net_on_accept(args->ret);
 }
+
+#if NET_SUMMARY
+/* UDP (-s only): datagrams and bytes sent per owner and destination, from
+ * the send syscalls: the destination is the address passed to the call, or
+ * the connected socket's peer. */
+#define UDP_SENDTO 0
+#define UDP_SENDMSG 1
+#define UDP_SENDMMSG 2
+#define UDP_MMSG_MAX 8          /* messages of one sendmmsg() counted singly */
+
+struct udp_start {
+    u64 sk;
+    u64 ptr;                    /* sockaddr, user_msghdr or mmsghdr vector */
+    u32 kind;
+    u32 _pad;
+};
+BPF_HASH(udp_starts, u32, struct udp_start, 4096);
+
+static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
+{
+    void *sk = net_fd_sock(fd);
+    if (!sk)
+        return 0;
+    u16 proto = 0, family = 0;
+    bpf_probe_read_kernel(&proto, sizeof(proto), sk + NET_OFF_SK_PROTOCOL);
+    if (proto != 17)
+        return 0;
+    bpf_probe_read_kernel(&family, sizeof(family), sk + NET_OFF_SKC_FAMILY);
+    if ((family != 2 && family != 10) || !NET_FAMILY_MATCH(family))
+        return 0;
+    if (!ct_traced())
+        return 0;
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct udp_start st = {.sk = (u64)sk, .ptr = ptr, .kind = kind};
+    udp_starts.update(&tid, &st);
+    return 0;
+}
+
+/* Destination of one datagram into K: the user's sockaddr, else the
+ * socket's connected peer. 0 if unknown or filtered out. */
+static __always_inline int udp_dest(struct net_stat_key *k, void *sk, u64 uaddr)
+{
+    u8 sa[28] = {};
+    u16 family = 0;
+    if (uaddr && bpf_probe_read_user(sa, sizeof(sa), (void *)uaddr) == 0 &&
+        (sa[0] | (sa[1] << 8)) != 0) {
+        family = sa[0] | (sa[1] << 8);
+        k->rport = (sa[2] << 8) | sa[3];
+        if (family == 2)
+            __builtin_memcpy(k->raddr, &sa[4], 4);
+        else if (family == 10)
+            __builtin_memcpy(k->raddr, &sa[8], 16);
+        else
+            return 0;
+    } else {
+        u16 dport = 0;
+        bpf_probe_read_kernel(&family, sizeof(family), sk + NET_OFF_SKC_FAMILY);
+        bpf_probe_read_kernel(&dport, sizeof(dport), sk + NET_OFF_SKC_DPORT);
+        k->rport = (dport >> 8) | ((dport & 0xff) << 8);
+        if (family == 2)
+            bpf_probe_read_kernel(k->raddr, 4, sk + NET_OFF_SKC_DADDR);
+        else
+            bpf_probe_read_kernel(k->raddr, 16, sk + NET_OFF_SKC_V6_DADDR);
+    }
+    k->family = family;
+    if (!k->rport)
+        return 0;
+    return NET_PORT_MATCH(k->rport) ? 1 : 0;
+}
+
+static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
+{
+    struct net_stat zero = {};
+    struct net_stat *st = stats.lookup_or_try_init(k, &zero);
+    if (st) {
+        __sync_fetch_and_add(&st->conns, 1);
+        __sync_fetch_and_add(&st->tx_bytes, bytes);
+    } else {
+        ct_count_lost();
+    }
+}
+
+static __always_inline int udp_exit(long ret)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct udp_start *p = udp_starts.lookup(&tid);
+    if (!p)
+        return 0;
+    struct udp_start st = *p;
+    udp_starts.delete(&tid);
+    if (ret <= 0)
+        return 0;
+
+    struct net_stat_key k = {};
+    k.cgroup_id = bpf_get_current_cgroup_id();
+    k.netns = ct_task_netns((void *)bpf_get_current_task());
+    k.dir = NET_DIR_OUT;
+    k.proto = 17;
+    if (!stat_ctx.lookup(&k.cgroup_id)) {
+        int zero = 0;
+        struct ct_ctx *c = ctx_scratch.lookup(&zero);
+        if (c) {
+            ct_fill(c);
+            k.cgroup_id = c->cgroup_id;
+            stat_ctx.update(&k.cgroup_id, c);
+        }
+    }
+    void *sk = (void *)st.sk;
+    if (st.kind == UDP_SENDTO) {
+        if (udp_dest(&k, sk, st.ptr))
+            udp_count(&k, ret);
+    } else if (st.kind == UDP_SENDMSG) {
+        u64 name = 0;
+        bpf_probe_read_user(&name, sizeof(name), (void *)st.ptr + NET_OFF_MSGHDR_NAME);
+        if (udp_dest(&k, sk, name))
+            udp_count(&k, ret);
+    } else {
+#pragma unroll
+        for (int i = 0; i < UDP_MMSG_MAX; i++) {
+            if (i >= ret)
+                break;
+            u64 hdr = st.ptr + (u64)i * NET_SIZEOF_MMSGHDR;
+            u64 name = 0;
+            u32 len = 0;
+            bpf_probe_read_user(&name, sizeof(name), (void *)hdr + NET_OFF_MSGHDR_NAME);
+            bpf_probe_read_user(&len, sizeof(len), (void *)hdr + NET_OFF_MMSGHDR_LEN);
+            __builtin_memset(k.raddr, 0, 16);
+            if (udp_dest(&k, sk, name))
+                udp_count(&k, len);
+        }
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
+{
+    return udp_enter(args->fd, (u64)args->addr, UDP_SENDTO);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
+{
+    return udp_exit(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg)
+{
+    return udp_enter(args->fd, (u64)args->msg, UDP_SENDMSG);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg)
+{
+    return udp_exit(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_sendmmsg)
+{
+    return udp_enter(args->fd, (u64)args->mmsg, UDP_SENDMMSG);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg)
+{
+    return udp_exit(args->ret);
+}
+#endif

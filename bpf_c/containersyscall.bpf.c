@@ -1,25 +1,54 @@
 /* containersyscall: system calls and their errors, counted per container
  * in the kernel.
  *
- * raw_syscalls sys_enter counts a call; sys_exit counts an error (a return
- * of -4095..-1).  Raw tracepoints: no per-call record is formatted, the
- * syscall number and return value come straight from the arguments.  Calls
- * are counted at entry so that exit and exit_group, which never return,
- * are counted too; a call that a seccomp filter refused never reaches the
- * entry tracepoint (seccomp runs first) but does return, so it shows as an
- * error without a call.
+ * One BPF program per system call, at the raw_syscalls sys_exit raw
+ * tracepoint: it sees the syscall number (from pt_regs) and the return
+ * value, so a call and its error are counted together, and no per-call
+ * record is formatted (raw tracepoint).  Calls that never return, exit and
+ * exit_group, and rt_sigreturn, which returns with the syscall number of
+ * the restored registers wiped (-1), are counted at their own
+ * syscalls:sys_enter_* tracepoints, which run a program only for those
+ * three.  A new task's first return from clone/fork (0, in the child) is not
+ * a call of its own and is skipped.
+ *
+ * On x86_64 a 32-bit (ia32) call is marked with SC_NR_COMPAT: its number is
+ * from the i386 table.  The syscalls:* tracepoints ignore such calls, so its
+ * exit, exit_group and sigreturns are not counted (user space knows).
+ *
+ * The program runs for every system call on the machine, so it is kept to
+ * a per-task cache lookup (namespaces and scope, computed once per task),
+ * the cgroup id and the syscall number by direct loads, and one hash map
+ * update.
+ *
+ * What is counted is what reached the kernel's syscall entry: a call that a
+ * seccomp filter refused counts as a call that failed (EPERM, or the
+ * filter's errno).
  */
 #include "containersyscall.h"
 
 BPF_HASH(counts, struct sc_key, struct sc_val, SC_MAX_KEYS);
 BPF_HASH(cgnames, struct sc_ckey, struct ct_ctx, SC_MAX_CONTAINERS);
 BPF_PERCPU_ARRAY(ctx_scratch, struct ct_ctx, 1);
-BPF_ARRAY(dropped, u64, 1);     /* counters not created: a map was full */
-/* Never written: the shared run loop (ctrace/bpf.py) waits on ring buffers. */
-BPF_RINGBUF_OUTPUT(events, 1);
+BPF_ARRAY(dropped, u64, 1);     /* calls not counted: a counter map was full */
 #if SC_ERRNO
 BPF_HASH(errnos, struct sc_ekey, u64, SC_MAX_KEYS);
 #endif
+#if SC_TASK_CACHE
+/* Per task: its mount namespace and whether it is in scope, so that the
+ * namespace reads are done once per task, not once per call.  Valid while
+ * the task's namespaces stay: setns and unshare invalidate it (a task's pid
+ * namespace never changes); only used when no filter that can change over
+ * a task's life (-c: cgroup, -u, -n) is set. */
+#define SC_T_VALID 1
+#define SC_T_TRACED 2
+struct sc_task {
+    u32 mntns;
+    u32 flags;
+};
+BPF_TASK_STORAGE(task_cache, struct sc_task);
+#endif
+/* Never written: the shared run loop (ctrace/bpf.py) waits on ring buffers. */
+BPF_RINGBUF_OUTPUT(events, 1);
 
 static __always_inline void count_dropped(void)
 {
@@ -41,84 +70,170 @@ static __always_inline void note_container(struct sc_key *k)
     if (!c)
         return;
     ct_fill(c);
-    if (cgnames.insert(&ck, c) && !cgnames.lookup(&ck))
-        count_dropped();
+    /* Full: the container is then named from its mount namespace alone. */
+    cgnames.insert(&ck, c);
 }
 
-static __always_inline void make_key(struct sc_key *k, u32 nr)
+#if SC_ERRNO
+static __always_inline void count_errno(struct sc_key *k, long ret)
 {
-    k->cgroup_id = bpf_get_current_cgroup_id();
-    k->mntns = ct_task_mntns((void *)bpf_get_current_task());
-    k->nr = nr;
+    struct sc_ekey ek = {.cgroup_id = k->cgroup_id, .mntns = k->mntns, .nr = k->nr,
+                         .err = (u32)(-ret)};
+    u64 *n = errnos.lookup(&ek);
+    if (n) {
+        __sync_fetch_and_add(n, 1);
+        return;
+    }
+    u64 one = 1;
+    if (errnos.insert(&ek, &one)) {
+        n = errnos.lookup(&ek);
+        if (n)
+            __sync_fetch_and_add(n, 1);
+        else
+            count_dropped();
+    }
+}
+#endif
+
+/* Direct loads through the current task's BTF pointer: the verifier checks
+ * each offset against the kernel's BTF and turns it into a faulting-safe
+ * load, a few times cheaper here than a bpf_probe_read_kernel() call.  The
+ * offsets still come from BTF (CT_OFF_*), never from the headers BCC
+ * compiles against. */
+#define SC_LOAD(type, ptr, off) (*(type *)((void *)(ptr) + (off)))
+
+/* bpf_get_current_cgroup_id(), without the helper call; TASK is
+ * bpf_get_current_task_btf(). */
+static __always_inline u64 current_cgroup_id(void *task)
+{
+    void *cset = SC_LOAD(void *, task, CT_OFF_TASK_CGROUPS);
+    void *cgrp = SC_LOAD(void *, cset, CT_OFF_CSS_SET_DFL_CGRP);
+    void *kn = SC_LOAD(void *, cgrp, CT_OFF_CGROUP_KN);
+    return SC_LOAD(u64, kn, CT_OFF_KERNFS_NODE_ID);
 }
 
-RAW_TRACEPOINT_PROBE(sys_enter)
+/* The syscall number in the current task's saved registers. */
+static __always_inline u32 current_syscall_nr(void *task)
 {
-    /* args: struct pt_regs *regs, long id */
-    if (!ct_traced())
+    void *regs = (void *)bpf_task_pt_regs(task);
+    return SC_LOAD(u32, regs, SC_OFF_REGS_NR);
+}
+
+/* The scope decision and mount namespace of the current task, without
+ * the per-task cache: a few helper calls and reads. */
+static __always_inline int task_scope(u32 *mntns)
+{
+    /* Every helper call counts at this rate: ask for the pid and uid only
+     * when a filter needs them. */
+    u32 tgid = 0, uid = 0;
+#ifdef CT_FILTER_PID
+    tgid = bpf_get_current_pid_tgid() >> 32;
+#endif
+#ifdef CT_FILTER_UID
+    uid = (u32)bpf_get_current_uid_gid();
+#endif
+    void *task = (void *)bpf_get_current_task();
+    *mntns = ct_task_mntns(task);
+    return ct_task_traced_mntns(task, tgid, uid, *mntns);
+}
+
+/* One call of NR that returned RET, by the current task (TASK, from
+ * bpf_get_current_task_btf()). */
+static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
+{
+    u32 mntns = 0;
+#if SC_TASK_CACHE
+    if (cached) {
+        struct sc_task *tc = task_cache.task_storage_get(task, 0,
+                                                         BPF_LOCAL_STORAGE_GET_F_CREATE);
+        if (tc && (tc->flags & SC_T_VALID)) {
+            if (!(tc->flags & SC_T_TRACED))
+                return 0;
+            mntns = tc->mntns;
+        } else {
+            int traced = task_scope(&mntns);
+            if (tc) {
+                tc->mntns = mntns;
+                tc->flags = SC_T_VALID | (traced ? SC_T_TRACED : 0);
+            }
+            if (!traced)
+                return 0;
+        }
+    } else if (!task_scope(&mntns)) {
         return 0;
-    struct sc_key k = {};
-    make_key(&k, (u32)ctx->args[1]);
+    }
+#else
+    if (!task_scope(&mntns))
+        return 0;
+#endif
+
+    struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns, .nr = nr};
+    u64 failed = ret < 0 && ret >= -4095;
     struct sc_val *v = counts.lookup(&k);
     if (v) {
         __sync_fetch_and_add(&v->calls, 1);
-        return 0;
+        if (failed)
+            __sync_fetch_and_add(&v->errors, 1);
+    } else {
+        struct sc_val init = {.calls = 1, .errors = failed};
+        if (counts.insert(&k, &init) == 0) {
+            note_container(&k);
+        } else {
+            /* Another CPU created it meanwhile, or the map is full. */
+            v = counts.lookup(&k);
+            if (v) {
+                __sync_fetch_and_add(&v->calls, 1);
+                if (failed)
+                    __sync_fetch_and_add(&v->errors, 1);
+            } else {
+                count_dropped();
+            }
+        }
     }
-    struct sc_val init = {.calls = 1, .errors = 0};
-    if (counts.insert(&k, &init)) {
-        /* Another CPU created it meanwhile, or the map is full. */
-        v = counts.lookup(&k);
-        if (v)
-            __sync_fetch_and_add(&v->calls, 1);
-        else
-            count_dropped();
-        return 0;
-    }
-    note_container(&k);
+#if SC_ERRNO
+    if (failed)
+        count_errno(&k, ret);
+#endif
     return 0;
 }
 
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
-    /* args: struct pt_regs *regs, long ret.  Successes leave here. */
+    /* args: struct pt_regs *regs, long ret */
     long ret = (long)ctx->args[1];
-    if (ret >= 0 || ret < -4095)
-        return 0;
-    if (!ct_traced())
-        return 0;
-    struct sc_key k = {};
-    make_key(&k, ct_read_u32((void *)ctx->args[0], SC_OFF_REGS_NR));
-    struct sc_val *v = counts.lookup(&k);
-    if (v) {
-        __sync_fetch_and_add(&v->errors, 1);
-    } else {
-        struct sc_val init = {.calls = 0, .errors = 1};
-        if (counts.insert(&k, &init) == 0) {
-            note_container(&k);
-        } else {
-            v = counts.lookup(&k);
-            if (v)
-                __sync_fetch_and_add(&v->errors, 1);
-            else
-                count_dropped();
-        }
-    }
-#if SC_ERRNO
-    struct sc_ekey ek = {.cgroup_id = k.cgroup_id, .mntns = k.mntns, .nr = k.nr,
-                         .err = (u32)(-ret)};
-    u64 *n = errnos.lookup(&ek);
-    if (n) {
-        __sync_fetch_and_add(n, 1);
-    } else {
-        u64 one = 1;
-        if (errnos.insert(&ek, &one)) {
-            n = errnos.lookup(&ek);
-            if (n)
-                __sync_fetch_and_add(n, 1);
-            else
-                count_dropped();
-        }
-    }
+    void *task = bpf_get_current_task_btf();
+    u32 nr = current_syscall_nr(task);    /* the registers of args[0] */
+    if (nr == 0xffffffffu)
+        return 0;       /* rt_sigreturn (counted at entry), or a skipped call */
+#ifdef SC_OFF_TASK_TI_STATUS
+    /* A 32-bit (ia32) call: numbered from its own table. */
+    if (SC_LOAD(u32, task, SC_OFF_TASK_TI_STATUS) & SC_TS_COMPAT)
+        nr |= SC_NR_COMPAT;
 #endif
-    return 0;
+    if (ret == 0 && (nr == SC_NR_CLONE || nr == SC_NR_CLONE3 ||
+                     nr == SC_NR_FORK || nr == SC_NR_VFORK ||
+                     nr == SC_NR_COMPAT_CLONE || nr == SC_NR_COMPAT_CLONE3 ||
+                     nr == SC_NR_COMPAT_FORK || nr == SC_NR_COMPAT_VFORK))
+        return 0;       /* the child's return: the parent counts the call */
+#if SC_TASK_CACHE
+    if (nr == SC_NR_SETNS || nr == SC_NR_UNSHARE ||
+        nr == SC_NR_COMPAT_SETNS || nr == SC_NR_COMPAT_UNSHARE)
+        task_cache.task_storage_delete(task);
+#endif
+    return count_call(task, nr, ret, 1);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_exit)
+{
+    return count_call(bpf_get_current_task_btf(), SC_NR_EXIT, 0, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
+{
+    return count_call(bpf_get_current_task_btf(), SC_NR_EXIT_GROUP, 0, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_rt_sigreturn)
+{
+    return count_call(bpf_get_current_task_btf(), SC_NR_RT_SIGRETURN, 0, 0);
 }

@@ -12,20 +12,31 @@
 #ifndef SC_MAX_CONTAINERS
 #define SC_MAX_CONTAINERS 4096     /* (cgroup, mntns) pairs named */
 #endif
+#ifndef SC_TASK_CACHE
+#if CT_FILTER_CONTAINERS || defined(CT_FILTER_UID) || defined(CT_FILTER_COMM)
+#define SC_TASK_CACHE 0
+#else
+#define SC_TASK_CACHE 1
+#endif
+#endif
 #ifndef SC_ERRNO
 #define SC_ERRNO 0                 /* -e: also count by errno */
 #endif
+
+/* The number of a 32-bit (ia32) call on x86_64 carries this bit. */
+#define SC_NR_COMPAT 0x80000000u
+#define SC_TS_COMPAT 0x0002       /* thread_info.status: ia32 call active */
 
 /* One counter per container (cgroup v2 id + mount namespace) and syscall. */
 struct sc_key {
     u64 cgroup_id;
     u32 mntns;
-    u32 nr;             /* syscall number as the kernel's entry code saw it */
+    u32 nr;             /* syscall number (| SC_NR_COMPAT: ia32) */
 };
 
 struct sc_val {
-    u64 calls;          /* entries (sys_enter) */
-    u64 errors;         /* returns of -4095..-1 (sys_exit) */
+    u64 calls;          /* calls (returns, and entries of exit/exit_group) */
+    u64 errors;         /* of those, returns of -4095..-1 */
 };
 
 /* The container of a key, captured once, at first sight, so that it is

@@ -122,8 +122,9 @@ static __always_inline int ct_comm_matches(const char *comm)
 }
 
 /* Is this task in the tool's scope?  Cheap checks first: an open storm on
- * the host costs two helper calls and a few reads per event. */
-static __always_inline int ct_task_traced(void *task, u32 tgid, u32 uid)
+ * the host costs two helper calls and a few reads per event.  MNTNS is the
+ * task's mount namespace (ct_task_mntns), for callers that need it anyway. */
+static __always_inline int ct_task_traced_mntns(void *task, u32 tgid, u32 uid, u32 mntns)
 {
 #ifdef CT_FILTER_PID
     if (tgid != CT_FILTER_PID)
@@ -133,7 +134,6 @@ static __always_inline int ct_task_traced(void *task, u32 tgid, u32 uid)
     if (uid != CT_FILTER_UID)
         return 0;
 #endif
-    u32 mntns = ct_task_mntns(task);
 #if CT_FILTER_CONTAINERS
     {
         u8 *hit = ct_filter_mntns.lookup(&mntns);
@@ -161,6 +161,11 @@ static __always_inline int ct_task_traced(void *task, u32 tgid, u32 uid)
     }
 #endif
     return 1;
+}
+
+static __always_inline int ct_task_traced(void *task, u32 tgid, u32 uid)
+{
+    return ct_task_traced_mntns(task, tgid, uid, ct_task_mntns(task));
 }
 
 /* Scope check for the current task (the common case). */

@@ -203,6 +203,7 @@ class Runner:
         self.tracepoints = tracepoints
         self.bpf = None
         self.lost_reported = 0
+        self._stop = None             # the SIGINT/SIGTERM flag, once installed
 
     def load(self):
         check_root()
@@ -225,15 +226,23 @@ class Runner:
         return sum(self.bpf["ct_lost"][ctypes.c_int(0)])
 
     def ready(self, what):
+        # Handle SIGINT/SIGTERM from here on: whoever waits for this line may
+        # signal at once, before loop() runs.
+        self._stop_flag()
         sys.stderr.write("%s: tracing %s. Ctrl-C to end.\n" % (self.tool, what))
         sys.stderr.flush()
+
+    def _stop_flag(self):
+        if self._stop is None:
+            self._stop = _StopFlag()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, self._stop)
+        return self._stop
 
     def loop(self, output, duration=None, tick=None, tick_interval=None, on_lost=None):
         """Poll until SIGINT/SIGTERM, DURATION seconds or a closed stdout.
         TICK is called every TICK_INTERVAL seconds (summary refresh)."""
-        stop = _StopFlag()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, stop)
+        stop = self._stop_flag()
         deadline = time.monotonic() + duration if duration else None
         next_tick = time.monotonic() + tick_interval if tick_interval else None
         try:

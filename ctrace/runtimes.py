@@ -126,16 +126,17 @@ class DockerAPI:
         if resp.status != 200:
             conn.close()
             raise Unreachable("HTTP %d" % resp.status)
+        # Block for the next event: after a read timeout a socket file can
+        # no longer be read ("cannot read from timed out object"), and the
+        # reconnection that follows loses the events of that moment.
+        conn.sock.settimeout(None)
         return self._stream(conn, resp, stop)
 
     @staticmethod
     def _stream(conn, resp, stop):
         try:
             while not stop.is_set():
-                try:
-                    line = resp.readline()
-                except socket.timeout:
-                    continue        # no event within a second: check STOP
+                line = resp.readline()
                 if not line:
                     raise Unreachable("event stream closed")
                 try:

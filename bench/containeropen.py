@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""containeropen benchmark: a container doing open()+close() of one file as
+fast as it can (openloop PATH COUNT), measured side by side in one run:
+
+- untraced;
+- with containeropen attached, printing every event to a file;
+- with containeropen -s (counted in the kernel, a table at exit);
+- with a bpftrace one-liner printing every openat of the container to a file;
+- and openloop on the host while containeropen watches containers only
+  (what an untraced host process pays for the tool being there).
+
+Every traced configuration runs ROUNDS times, interleaved with untraced runs
+(the machine is shared and drifts); ratios use medians. For the printing
+tracers, printed + lost must account for every open of the workload.
+Writes bench/out/containeropen.json and prints a small table."""
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (IMAGE, OUT, ROOT, bpftrace_run, docker, parse_kv,  # noqa: E402
+                    ratio, save, tool_run)
+
+COUNT = int(os.environ.get("BENCH_OPENS", "200000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+TARGET = "/tmp/bench-open-target"
+
+
+def build_host_openloop():
+    """openloop for the host, from the test image's source."""
+    src = os.path.join(ROOT, "tests", "image", "src", "openloop.c")
+    exe = os.path.join(OUT, "openloop")
+    subprocess.run(["gcc", "-O2", "-static", "-o", exe, src], check=True)
+    return exe
+
+
+def in_container(name):
+    out = docker("exec", name, "openloop", TARGET, str(COUNT))
+    r = parse_kv(out)
+    if r.get("opens") != COUNT:
+        raise RuntimeError("workload did not complete: %r" % out)
+    return r["ns_per_open"]
+
+
+def on_host(exe, path):
+    out = subprocess.run([exe, path, str(COUNT)], capture_output=True, text=True,
+                         check=True).stdout
+    r = parse_kv(out)
+    if r.get("opens") != COUNT:
+        raise RuntimeError("host workload did not complete: %r" % out)
+    return r["ns_per_open"]
+
+
+def count_lines(path, needle):
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if needle in line:
+                n += 1
+    return n
+
+
+def bpftrace_lost(stderr):
+    return sum(int(n) for n in re.findall(r"Lost (\d+) events", stderr))
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    exe = build_host_openloop()
+    host_target = os.path.join(OUT, "bench-open-host-target")
+    open(host_target, "w").close()
+    name = "bench-open-" + uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
+    try:
+        docker("exec", name, "touch", TARGET)
+        cid = docker("inspect", "-f", "{{.Id}}", name).strip()
+        cg = None
+        for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+            for path in ("%s/docker/%s" % (root, cid), "%s/system.slice/docker-%s.scope" % (root, cid)):
+                if os.path.isdir(path):
+                    cg = cg or path
+        bt_prog = ('tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid("%s")/ '
+                   '{ printf("%%d %%s %%s\\n", pid, comm, str(args->filename)); }' % cg)
+        base, tool, summ, bt, host_base, host_tool = [], [], [], [], [], []
+        printed, lost, bt_printed, bt_lost_n = [], [], [], []
+        rss, startup = [], []
+        needle = (" " + TARGET).encode()
+        for i in range(ROUNDS):
+            base.append(in_container(name))
+            out = os.path.join(OUT, "containeropen-%d.out" % i)
+            with tool_run("containeropen", "-c", name, out=out) as t:
+                tool.append(in_container(name))
+            printed.append(count_lines(out, needle))
+            os.remove(out)              # 16 MB of lines: counted, not kept
+            lost.append(t.lost())
+            rss.append(t.peak_rss_kb)
+            startup.append(t.startup_s)
+            with tool_run("containeropen", "-s", "3600", "-c", name,
+                          out=os.path.join(OUT, "containeropen-s.out")) as t:
+                summ.append(in_container(name))
+            btout = os.path.join(OUT, "bpftrace-open-%d.out" % i)
+            with bpftrace_run(bt_prog, btout) as b:
+                bt.append(in_container(name))
+            bt_printed.append(count_lines(btout, needle))
+            os.remove(btout)
+            bt_lost_n.append(bpftrace_lost(b.stderr))
+            host_base.append(on_host(exe, host_target))
+            with tool_run("containeropen", out=os.path.join(OUT, "containeropen-host.out")):
+                host_tool.append(on_host(exe, host_target))
+        base.append(in_container(name))
+        host_base.append(on_host(exe, host_target))
+    finally:
+        docker("rm", "-f", name, check=False)
+
+    untraced = med(base)
+    result = {
+        "tool": "containeropen",
+        "workload": "openloop: open+close of one file x %d in a container (%d rounds)"
+                    % (COUNT, ROUNDS),
+        "untraced_ns_per_open": untraced,
+        "tool_ns_per_open": med(tool),
+        "summary_ns_per_open": med(summ),
+        "bpftrace_ns_per_open": med(bt),
+        "host_untraced_ns_per_open": med(host_base),
+        "host_watched_ns_per_open": med(host_tool),
+        "ratio_tool": ratio(med(tool), untraced),
+        "ratio_summary": ratio(med(summ), untraced),
+        "ratio_bpftrace": ratio(med(bt), untraced),
+        "ratio_host": ratio(med(host_tool), med(host_base)),
+        # best of ROUNDS: least disturbed by the other work of a shared machine
+        "ratio_tool_best": ratio(min(tool), min(base)),
+        "ratio_summary_best": ratio(min(summ), min(base)),
+        "ratio_bpftrace_best": ratio(min(bt), min(base)),
+        "ratio_host_best": ratio(min(host_tool), min(host_base)),
+        "events_expected": COUNT * ROUNDS,
+        "events_printed": sum(printed),
+        "events_lost": sum(lost),
+        "events_unaccounted": COUNT * ROUNDS - sum(printed) - sum(lost),
+        "bpftrace_printed": sum(bt_printed),
+        "bpftrace_lost": sum(bt_lost_n),
+        "events_per_s": round(1e9 / med(tool), 1),
+        "tool_peak_rss_kb": max(rss),
+        "tool_startup_s": round(med(startup), 3),
+        "raw": {"untraced": base, "tool": tool, "summary": summ, "bpftrace": bt,
+                "host_untraced": host_base, "host_watched": host_tool,
+                "printed": printed, "lost": lost},
+        "notes": "ratios of medians over %d interleaved rounds (best-of ratios in the "
+                 "JSON); printed + lost = %d of %d opens" % (
+                     ROUNDS, sum(printed) + sum(lost), COUNT * ROUNDS),
+    }
+    save("containeropen", result)
+    print("%-34s %12s %8s %8s" % ("configuration", "ns/open", "ratio", "best-of"))
+    for label, key, r in (("untraced (container)", "untraced_ns_per_open", None),
+                          ("containeropen, every event printed", "tool_ns_per_open", "tool"),
+                          ("containeropen -s", "summary_ns_per_open", "summary"),
+                          ("bpftrace one-liner, printed", "bpftrace_ns_per_open", "bpftrace"),
+                          ("host, untraced", "host_untraced_ns_per_open", None),
+                          ("host, containeropen watching", "host_watched_ns_per_open", "host")):
+        if r is None:
+            print("%-34s %12.0f %7.2fx %7.2fx" % (label, result[key], 1.0, 1.0))
+        else:
+            print("%-34s %12.0f %7.2fx %7.2fx" % (label, result[key], result["ratio_" + r],
+                                                  result["ratio_%s_best" % r]))
+    print("containeropen: printed %d + lost %d of %d opens (%d unaccounted); "
+          "bpftrace: printed %d, lost %d" % (
+              sum(printed), sum(lost), COUNT * ROUNDS, result["events_unaccounted"],
+              sum(bt_printed), sum(bt_lost_n)))
+    return result
+
+
+if __name__ == "__main__":
+    main()

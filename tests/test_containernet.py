@@ -1,0 +1,461 @@
+"""containernet: unit tests of its pure logic, and integration tests against
+real BPF and real Docker containers (loopback and test-created networks in
+198.18.0.0/15 only)."""
+
+import importlib.machinery
+import importlib.util
+import io
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, docker, run_tool, unique
+
+integration = pytest.mark.integration
+
+
+def load_tool():
+    path = os.path.join(ROOT, "tools", "containernet")
+    loader = importlib.machinery.SourceFileLoader("containernet_tool", path)
+    spec = importlib.util.spec_from_loader("containernet_tool", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+cn = load_tool()
+
+
+# -- unit tests (no BPF) -------------------------------------------------------
+
+def test_format_addr():
+    assert cn.format_addr(2, bytes([198, 18, 7, 2]) + bytes(12)) == "198.18.7.2"
+    v6 = socket.inet_pton(socket.AF_INET6, "fd00::1")
+    assert cn.format_addr(10, v6) == "fd00::1"
+    mapped = socket.inet_pton(socket.AF_INET6, "::ffff:127.0.0.1")
+    assert cn.format_addr(10, mapped) == "127.0.0.1"
+    assert cn.format_endpoint("::1", 80) == "[::1]:80"
+    assert cn.format_endpoint("10.0.0.1", 80) == "10.0.0.1:80"
+
+
+def test_human_bytes_fits_five_columns():
+    assert cn.human_bytes(0) == "0"
+    assert cn.human_bytes(999) == "999"
+    assert cn.human_bytes(100002) == "98K"
+    for n in (1000, 10239, 10 ** 6, 10 ** 9, 10 ** 12, 2 ** 63):
+        assert len(cn.human_bytes(n)) <= 5, n
+
+
+def test_status_names():
+    assert cn.status_of(cn.EV_FAIL, 111, 0) == "refused"
+    assert cn.status_of(cn.EV_FAIL, 110, 0) == "timeout"
+    assert cn.status_of(cn.EV_CLOSE, 0, cn.F_RESET) == "reset"
+    assert cn.status_of(cn.EV_CLOSE, 0, 0) == "ok"
+
+
+def test_port_macro():
+    assert cn.port_macro([]) == "1"
+    assert cn.port_macro([443, 80, 80]) == "((p) == 80 || (p) == 443)"
+
+
+def test_dot_quotes_hostile_names():
+    rows = [('we"ird\\name', "b\nc\x1b[31m", "tcp", 3, 1, 100000, 20),
+            ("a", "198.18.0.9:53", "udp", 1, 0, 5, 0)]
+    out = io.StringIO()
+    cn.write_dot(out, rows, containers={'we"ird\\name', "a"})
+    text = out.getvalue()
+    assert "\x1b" not in text and "\nc" not in text
+    assert '"we\\"ird\\\\\\\\name"' in text
+    assert text.startswith("digraph containernet {") and text.rstrip().endswith("}")
+    if shutil.which("dot"):
+        r = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["-P", "0"], ["-P", "70000"], ["-P", "http"], ["-s", "0"], ["-s", "-1"],
+    ["-s", "nan"], ["-4", "-6"], ["--dot", "/nonexistent-dir/x.dot"],
+    ["-d", "0"], ["--bogus"], ["-P"] + ["1", "-P"] * 17 + ["2"],
+])
+def test_bad_arguments_exit_2_with_one_line(argv):
+    r = run_tool("containernet", *argv)
+    assert r.returncode == 2, (argv, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_help_has_examples():
+    r = run_tool("containernet", "-h")
+    assert r.returncode == 0
+    assert "examples:" in r.stdout and "containernet -s" in r.stdout
+
+
+# -- integration -----------------------------------------------------------------
+
+def make_network(containers):
+    """A fresh bridge network on a /24 inside 198.18.0.0/15."""
+    last = None
+    for _ in range(20):
+        subnet = "198.%d.%d.0/24" % (random.choice((18, 19)), random.randint(1, 254))
+        try:
+            return containers.network(subnet)
+        except AssertionError as exc:       # overlaps a network in use: try another
+            last = exc
+    raise last
+
+
+def container_ip(name, network):
+    return docker("inspect", "-f",
+                  "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network,
+                  name).stdout.strip()
+
+
+def wait_listening(name, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = docker("logs", name, check=False)
+        if "listening" in r.stdout:
+            return
+        if docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+            break
+        time.sleep(0.05)        # polling interval of a readiness check, not a sync
+    raise AssertionError("%s never printed 'listening': %s" % (name, r.stdout + r.stderr))
+
+
+def events(t, kind, container=None):
+    return [e for e in t.json_events() if e.get("event") == kind and
+            (container is None or e.get("container_name") == container)]
+
+
+def server_client(containers, port, count, nbytes=0, opts_client=None):
+    net = make_network(containers)
+    server = containers.run("tcpserver", str(port), str(count), opts=["--network", net])
+    wait_listening(server)
+    ip = container_ip(server, net)
+    client = unique("ctcli")
+    containers.names.append(client)
+    return net, server, ip, client
+
+
+@integration
+def test_connect_and_accept_attributed_to_each_container_naming_the_other(tool, containers):
+    t = tool("containernet", "-j")
+    net, server, ip, client = server_client(containers, 7000, 1)
+    r = docker("run", "--name", client, "--network", net, "ctrace-test:latest",
+               "tcpclient", ip, "7000", "1", "100")
+    assert "connected=1" in r.stdout, r.stdout + r.stderr
+    conn = t.wait_for(lambda e: e["event"] == "connect" and e["container_name"] == client,
+                      what="client connect")
+    acc = t.wait_for(lambda e: e["event"] == "accept" and e["container_name"] == server,
+                     what="server accept")
+    assert conn["direction"] == "out" and acc["direction"] == "in"
+    assert conn["remote_addr"] == ip and conn["remote_port"] == 7000
+    assert conn["comm"] == "tcpclient" and acc["comm"] == "tcpserver"
+    assert conn["peer_container_name"] == server
+    assert acc["peer_container_name"] == client
+    assert acc["local_port"] == 7000 and acc["remote_port"] == conn["local_port"]
+    assert conn["host"] is False and acc["host"] is False
+    # The closes (softirq on both sides) keep the owners and the peers.
+    for who, other in ((client, server), (server, client)):
+        ev = t.wait_for(lambda e: e["event"] == "close" and e["container_name"] == who,
+                        what="close in %s" % who)
+        assert ev["peer_container_name"] == other
+    # Nothing of this connection is attributed to the host or another container.
+    for e in t.json_events():
+        if e.get("remote_port") == 7000 or e.get("local_port") == 7000:
+            assert e["container_name"] in (client, server), e
+
+
+@integration
+def test_bytes_sent_and_received(tool, containers):
+    t = tool("containernet", "-j", "-P", "7001")
+    net, server, ip, client = server_client(containers, 7001, 1)
+    r = docker("run", "--name", client, "--network", net, "ctrace-test:latest",
+               "tcpclient", ip, "7001", "1", "100000")
+    assert "sent=100000" in r.stdout, r.stdout + r.stderr
+    cclose = t.wait_for(lambda e: e["event"] == "close" and e["container_name"] == client)
+    sclose = t.wait_for(lambda e: e["event"] == "close" and e["container_name"] == server)
+    assert cclose["tx_bytes"] >= 100000
+    assert sclose["rx_bytes"] >= 100000
+    assert cclose["tx_bytes"] < 100000 + 100 and sclose["rx_bytes"] < 100000 + 100
+    assert cclose["duration_ms"] >= 0 and cclose["status"] == "ok"
+
+
+@integration
+def test_shared_network_namespace_each_side_own_container(tool, containers):
+    t = tool("containernet", "-j")
+    a = containers.run("tcpserver", "7100", "1")
+    wait_listening(a)
+    b = unique("ctcli")
+    containers.names.append(b)
+    r = docker("run", "--name", b, "--network", "container:" + a, "ctrace-test:latest",
+               "tcpclient", "127.0.0.1", "7100", "1", "10")
+    assert "connected=1" in r.stdout, r.stdout + r.stderr
+    conn = t.wait_for(lambda e: e["event"] == "connect" and e["remote_port"] == 7100,
+                      what="connect to 7100")
+    acc = t.wait_for(lambda e: e["event"] == "accept" and e["local_port"] == 7100,
+                     what="accept on 7100")
+    assert conn["container_name"] == b and acc["container_name"] == a
+    assert conn["netns"] == acc["netns"]
+    assert acc["peer_container_name"] == b
+    assert conn["remote_addr"] == "127.0.0.1"
+    for who in (a, b):
+        t.wait_for(lambda e: e["event"] == "close" and e["container_name"] == who)
+    for e in t.json_events():
+        if 7100 in (e.get("local_port"), e.get("remote_port")):
+            assert e["container_name"] in (a, b) and not e["host"], e
+            assert (e["container_name"] == a) == (e["direction"] == "in"), e
+
+
+@integration
+def test_connect_to_closed_port_is_refused(tool, containers):
+    t = tool("containernet", "-j")
+    name = unique("ctcli")
+    containers.names.append(name)
+    r = docker("run", "--name", name, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7999", "1")
+    assert "failed=1" in r.stdout, r.stdout + r.stderr
+    ev = t.wait_for(lambda e: e["event"] == "failed" and e["container_name"] == name,
+                    what="refused connect")
+    assert ev["status"] == "refused" and ev["error"] == "ECONNREFUSED"
+    assert ev["remote_port"] == 7999 and ev["direction"] == "out"
+    text = tool("containernet")
+    r = docker("run", "--rm", "ctrace-test:latest", "tcpclient", "127.0.0.1", "7998", "1")
+    line = text.wait_for(lambda l: isinstance(l, str) and ":7998" in l, what="table line")
+    assert " refused " in line
+
+
+@integration
+def test_summary_counts_exactly_n_connections(tool, containers):
+    n = 7
+    t = tool("containernet", "-j", "-s", "0.5")
+    net, server, ip, client = server_client(containers, 7200, n)
+    # Two refused connects to a closed port of the server, then N connections.
+    r = docker("run", "--name", client, "--network", net, "ctrace-test:latest", "sh", "-c",
+               "tcpclient %s 7201 2; tcpclient %s 7200 %d 1000" % (ip, ip, n))
+    assert "connected=0 failed=2" in r.stdout, r.stdout + r.stderr
+    assert "connected=%d" % n in r.stdout, r.stdout + r.stderr
+
+    def row(e):
+        for rw in e.get("rows", []):
+            if rw["client"] == client and rw["server"] == server:
+                return rw
+        return None
+    t.wait_for(lambda e: e["event"] == "summary" and row(e) and
+               row(e)["connections"] >= n and row(e)["tx_bytes"] >= n * 1000,
+               what="summary row with %d connections" % n)
+    assert t.stop() == 0
+    final = [e for e in t.json_events() if e.get("event") == "summary"][-1]
+    rw = row(final)
+    assert rw["connections"] == n and rw["failed"] == 2 and rw["proto"] == "tcp"
+    assert n * 1000 <= rw["tx_bytes"] < n * 1000 + n * 10
+    assert rw["rx_bytes"] >= n * 3          # "ok\n" per connection
+    # Counted once: no reverse row, no row naming the host.
+    for e in t.json_events():
+        for other in e.get("rows", []):
+            assert not (other["client"] == server and other["server"] == client)
+
+
+@integration
+def test_dot_graph_is_valid_with_an_edge(tool, containers, tmp_path):
+    path = tmp_path / "net.dot"
+    t = tool("containernet", "-s", "0.5", "--dot", str(path))
+    net, server, ip, client = server_client(containers, 7300, 2)
+    docker("run", "--name", client, "--network", net, "ctrace-test:latest",
+           "tcpclient", ip, "7300", "2", "10")
+    edge = '"%s" -> "%s"' % (client, server)
+    t.wait_for(lambda l: isinstance(l, str) and l.startswith(client) and server in l,
+               what="summary line")
+    assert t.stop() == 0
+    text = path.read_text()
+    assert edge in text, text
+    r = subprocess.run(["dot", "-Tsvg", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "<svg" in r.stdout
+
+
+def host_connection(port_holder):
+    """One loopback TCP connection made by this (host) process; returns the
+    server port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s, _ = srv.accept()
+    c.sendall(b"x" * 10)
+    c.close()
+    s.recv(100)
+    s.close()
+    srv.close()
+    port_holder.append(port)
+    return port
+
+
+@integration
+def test_host_connections_only_with_host(tool, containers):
+    default = tool("containernet", "-j")
+    with_host = tool("containernet", "-j", "--host")
+    ports = []
+    port = host_connection(ports)
+    ev = with_host.wait_for(lambda e: e["event"] == "connect" and e["remote_port"] == port,
+                            what="host connect with --host")
+    assert ev["host"] is True and ev["container"] == "host"
+    with_host.wait_for(lambda e: e["event"] == "accept" and e["local_port"] == port)
+    # The default run sees a container connection made after the host one.
+    name = unique("ctcli")
+    containers.names.append(name)
+    docker("run", "--name", name, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7997", "1")
+    default.wait_for(lambda e: e["event"] == "failed" and e["container_name"] == name)
+    default.stop()
+    assert not [e for e in default.json_events()
+                if port in (e.get("local_port"), e.get("remote_port"))]
+    assert not [e for e in default.json_events() if e.get("host")]
+
+
+@integration
+def test_port_filter(tool, containers):
+    t = tool("containernet", "-j", "-P", "7401")
+    name = unique("ctcli")
+    containers.names.append(name)
+    docker("run", "--name", name, "ctrace-test:latest", "sh", "-c",
+           "tcpclient 127.0.0.1 7400 1; tcpclient 127.0.0.1 7401 1")
+    t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7401)
+    t.stop()
+    assert not [e for e in t.json_events() if e.get("remote_port") == 7400]
+
+
+@integration
+def test_listen_and_ipv6(tool, containers):
+    t = tool("containernet", "-j", "--listen", "-6")
+    a = containers.run("tcpserver", "-6", "7500",
+                       opts=["--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
+                             "--sysctl", "net.ipv6.conf.lo.disable_ipv6=0"])
+    wait_listening(a)
+    t.wait_for(lambda e: e["event"] == "listen" and e["container_name"] == a and
+               e["local_port"] == 7500, what="listen event")
+    b = unique("ctcli")
+    containers.names.append(b)
+    docker("run", "--name", b, "--network", "container:" + a, "ctrace-test:latest",
+           "tcpclient", "::1", "7500", "1", "5")
+    conn = t.wait_for(lambda e: e["event"] == "connect" and e["container_name"] == b)
+    assert conn["family"] == 6 and conn["remote_addr"] == "::1"
+    assert conn["peer_container_name"] == a
+    acc = t.wait_for(lambda e: e["event"] == "accept" and e["container_name"] == a)
+    assert acc["remote_addr"] == "::1" and acc["peer_container_name"] == b
+    # -6: nothing IPv4 is reported.
+    c = unique("ctcli")
+    containers.names.append(c)
+    docker("run", "--name", c, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7501", "1")
+    docker("run", "--rm", "--network", "container:" + a, "ctrace-test:latest",
+           "tcpclient", "::1", "7502", "1")
+    t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7502)
+    assert not [e for e in t.json_events() if e.get("family") == 4]
+
+
+@integration
+def test_table_is_narrow_and_escaped(tool, containers):
+    t = tool("containernet")
+    name = unique("ctcli")
+    containers.names.append(name)
+    docker("run", "--name", name, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7996", "1")
+    line = t.wait_for(lambda l: isinstance(l, str) and ":7996" in l)
+    assert len(line) < 80 and len(t.lines[0]) < 80
+    assert not any(ord(c) < 0x20 for l in t.lines for c in l)
+
+
+@integration
+def test_summary_counts_udp_dns_queries(tool, containers):
+    t = tool("containernet", "-j", "-s", "0.5")
+    name = unique("ctdns")
+    containers.names.append(name)
+    # The resolver is loopback inside the container: nothing answers, the
+    # queries are still sent (sendto/sendmmsg) and counted.
+    r = docker("run", "--name", name, "--dns", "127.0.0.1", "ctrace-test:latest",
+               "tcpclient", "name.invalid", "7000", "1", check=False)
+    assert "resolve name.invalid" in r.stderr, r.stdout + r.stderr
+
+    def row(e):
+        for rw in e.get("rows", []):
+            if rw["client"] == name and rw["proto"] == "udp" and \
+                    rw["server"] == "127.0.0.1:53":
+                return rw
+        return None
+    ev = t.wait_for(lambda e: e["event"] == "summary" and row(e), what="udp row")
+    rw = row(ev)
+    assert rw["connections"] >= 1 and rw["tx_bytes"] >= 12 * rw["connections"]
+
+
+@integration
+def test_container_filter(tool, containers):
+    a = containers.run("sleep", "600")
+    b = containers.run("sleep", "600")
+    t = tool("containernet", "-j", "-c", a)
+    containers.exec(b, "tcpclient", "127.0.0.1", "7601", "1")
+    containers.exec(a, "tcpclient", "127.0.0.1", "7602", "1")
+    t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7602)
+    t.stop()
+    assert {e["container_name"] for e in t.json_events() if e.get("event") == "failed"} == {a}
+
+
+@integration
+def test_ebpf_prints_the_program(bpf_ok):
+    r = run_tool("containernet", "--ebpf", "-s", "-P", "53")
+    assert r.returncode == 0, r.stderr
+    assert "inet_sock_set_state" in r.stdout and "NET_SUMMARY 1" in r.stdout
+
+
+@integration
+def test_received_reset_is_reported(tool):
+    """A host connection (with --host) whose server aborts with SO_LINGER 0:
+    the client's close says reset."""
+    import struct
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    t = tool("containernet", "-j", "--host", "-P", port)
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s, _ = srv.accept()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    with pytest.raises(ConnectionResetError):
+        c.recv(10)
+    c.close()
+    srv.close()
+    ev = t.wait_for(lambda e: e["event"] == "close" and e["direction"] == "out" and
+                    e["remote_port"] == port, what="client close")
+    assert ev["status"] == "reset" and ev["host"] is True
+
+
+@integration
+def test_dual_stack_server_counted_once(tool, containers):
+    """An IPv6 [::] server accepting IPv4 clients sees them as ::ffff:a.b.c.d;
+    the ends are still matched (the connection counted once, by its client)."""
+    n = 3
+    t = tool("containernet", "-j", "-s", "0.5")
+    net = make_network(containers)
+    server = containers.run("tcpserver", "-6", "7650", str(n), opts=["--network", net])
+    wait_listening(server)
+    ip = container_ip(server, net)
+    client = unique("ctcli")
+    containers.names.append(client)
+    docker("run", "--name", client, "--network", net, "ctrace-test:latest",
+           "tcpclient", ip, "7650", str(n), "100")
+
+    def row(e, c, s):
+        return next((r for r in e.get("rows", []) if r["client"] == c and r["server"] == s),
+                    None)
+    t.wait_for(lambda e: e["event"] == "summary" and row(e, client, server) and
+               row(e, client, server)["tx_bytes"] >= n * 100, what="pair row")
+    assert t.stop() == 0
+    final = [e for e in t.json_events() if e.get("event") == "summary"][-1]
+    assert row(final, client, server)["connections"] == n
+    for e in t.json_events():
+        for r in e.get("rows", []):
+            assert r["client"] != ip and r["server"] != client, r

@@ -1,0 +1,422 @@
+"""containeropen: pure logic (flag decoding, path joining, argument checks)
+and, marked integration, against real BPF and real Docker containers."""
+
+import importlib.machinery
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PYTHON, TOOLS, Tool, docker, run_tool, unique
+
+integration = pytest.mark.integration
+
+
+def load_tool():
+    path = os.path.join(TOOLS, "containeropen")
+    loader = importlib.machinery.SourceFileLoader("containeropen_tool", path)
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+co = load_tool()
+X86 = co.flag_table("x86_64")
+O_CREAT = X86["O_CREAT"]
+
+
+# -- pure logic ---------------------------------------------------------------
+
+def test_decode_flags_x86():
+    assert co.decode_flags(0, X86) == "O_RDONLY"
+    assert co.decode_flags(0o1101, X86) == "O_WRONLY|O_CREAT|O_TRUNC"
+    assert co.decode_flags(0o2000002, X86) == "O_RDWR|O_CLOEXEC"
+    assert co.decode_flags(0o4010001, X86) == "O_WRONLY|O_SYNC"
+    assert co.decode_flags(0o10001, X86) == "O_WRONLY|O_DSYNC"
+    assert co.decode_flags(0o20200002, X86) == "O_RDWR|O_TMPFILE"
+    assert co.decode_flags(0o200000, X86) == "O_RDONLY|O_DIRECTORY"
+    assert co.decode_flags(0o1000000000 | 1, X86) == "O_WRONLY|0x8000000"
+
+
+def test_decode_flags_arm64_differs():
+    arm = co.flag_table("aarch64")
+    assert co.decode_flags(0o40000, arm) == "O_RDONLY|O_DIRECTORY"
+    assert co.decode_flags(0o40000, X86) == "O_RDONLY|O_DIRECT"
+
+
+def test_flag_argument_forms():
+    assert co.flag_arg("O_CREAT") == "O_CREAT"
+    assert co.flag_arg("creat") == "O_CREAT"
+    assert co.flag_arg("o_wronly") == "O_WRONLY"
+    assert co.flag_arg("O_NDELAY") == "O_NONBLOCK"
+    with pytest.raises(Exception):
+        co.flag_arg("O_BOGUS")
+
+
+def test_flags_match_expression_semantics():
+    """Evaluate the generated C expression in Python (same operators)."""
+    def matches(names, flags):
+        expr = co.flags_match_expr(names, X86).replace("(f)", str(flags))
+        expr = expr.replace("||", " or ")
+        expr = __import__("re").sub(r"\b0([0-7]+)\b", r"0o\1", expr)
+        return bool(eval(expr))
+    assert matches(["O_CREAT"], 0o1101)
+    assert not matches(["O_CREAT"], 0)
+    assert matches(["O_RDONLY"], 0o2000000)
+    assert not matches(["O_RDONLY"], 1)
+    assert matches(["O_WRONLY", "O_RDWR"], 2)
+    assert not matches(["O_WRONLY"], 2)
+    assert not matches(["O_TMPFILE"], 0o200000)      # O_DIRECTORY alone is not O_TMPFILE
+    assert matches(["O_TMPFILE"], 0o20200002)
+
+
+def test_full_path_joining():
+    assert co.full_path(b"hostname", [b"etc"], True) == b"/etc/hostname"
+    assert co.full_path(b"./a//b", [b"local", b"usr"], True) == b"/usr/local/a/b"
+    assert co.full_path(b"x", [], True) == b"/x"
+    assert co.full_path(b"x", [b"deep"], False) == b".../deep/x"
+    assert co.full_path(b"/abs/./p", [b"ignored"], True) == b"/abs/p"
+    assert co.full_path(b"../x", [b"etc"], True) == b"/etc/../x"
+
+
+def test_mode_column_only_when_creating():
+    assert co.mode_text(0o1101, 0o644, X86) == "0644"
+    assert co.mode_text(0, 0o644, X86) == "-"
+
+
+@pytest.mark.parametrize("argv", [
+    ["-f", "O_BOGUS"], ["--path", ""], ["--path", "x" * 300], ["-s", "0"],
+    ["-s", "abc"], ["--rows", "-1"], ["-s", "1", "-e"], ["-s", "1", "-F"],
+    ["--rows", "5"], ["-p", "0"], ["-d", "-1"], ["--host", "-c", "x"],
+    ["--no-such-option"],
+])
+def test_bad_arguments_exit_2_with_one_line(argv):
+    r = run_tool("containeropen", *argv)
+    assert r.returncode == 2, (argv, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_help_has_examples():
+    r = run_tool("containeropen", "-h")
+    assert r.returncode == 0
+    assert "examples:" in r.stdout and "containeropen -s" in r.stdout
+
+
+# -- real BPF, real containers --------------------------------------------------
+
+def opens(t, container=None):
+    return [e for e in t.json_events() if e.get("event") == "open" and
+            (container is None or e["container_name"] == container)]
+
+
+@integration
+def test_open_in_container_has_name_path_and_fd(tool, containers):
+    name = containers.run("sleep", "600")
+    # -n, not -c: the container is named from the event alone. (Filters
+    # keep other workloads on a shared machine out of the way.)
+    tj = tool("containeropen", "-j", "-n", "cat")
+    tt = tool("containeropen", "-c", name)
+    containers.exec(name, "cat", "/etc/hostname")
+    ev = tj.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname" and
+                     e["comm"] == "cat", what="open of /etc/hostname")
+    cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert ev["container_name"] == name and ev["container_id"] == cid
+    assert ev["container_runtime"] == "docker" and ev["host"] is False
+    assert isinstance(ev["fd"], int) and ev["fd"] >= 0 and ev["retval"] == ev["fd"]
+    assert ev["error"] is None
+    assert ev["syscall"] in ("open", "openat")
+    assert ev["flags_decoded"].startswith("O_RDONLY")
+    assert ev["vpid"] != ev["pid"] and ev["vpid"] > 1
+    init = int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
+    for ns in ("mnt", "pid", "net"):        # the container's namespaces
+        assert ev[ns + "ns"] == os.stat("/proc/%d/ns/%s" % (init, ns)).st_ino
+    line = tt.wait_for(lambda l: isinstance(l, str) and l.endswith(" /etc/hostname") and
+                       " cat " in l, what="table line")
+    cols = line.split()
+    assert cols[0] == name[:16]
+    assert cols[4] == str(ev["fd"])
+    header = tt.lines[0]
+    assert header.split() == ["CONTAINER", "PID", "VPID", "COMM", "FD", "PATH"]
+    assert all(len(l) < 80 for l in tt.lines if "/etc/hostname" in l)
+
+
+@integration
+def test_failed_open_shows_errno_and_x_shows_only_failures(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-j", "-c", name)
+    tx = tool("containeropen", "-j", "-x", "-c", name)
+    missing = "/no/such/" + unique("file")
+    containers.exec(name, "cat", "/etc/hostname", missing, check=False)
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == missing,
+                    what="failed open")
+    assert ev["error"] == "ENOENT" and ev["retval"] == -2 and ev["fd"] is None
+    assert ev["container_name"] == name
+    tx.wait_for(lambda e: e["event"] == "open" and e["path"] == missing, what="-x event")
+    # cat opened /etc/hostname (successfully) just before: -x must not show it.
+    t.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname" and
+               e["container_name"] == name)
+    got = opens(tx)
+    assert got and all(e["retval"] < 0 for e in got)
+    assert not [e for e in got if e["path"] == "/etc/hostname"]
+    tt = tool("containeropen", "-x", "-c", name)
+    containers.exec(name, "cat", missing + "-2", check=False)
+    line = tt.wait_for(lambda l: isinstance(l, str) and l.endswith(missing + "-2"))
+    assert " ENOENT " in line
+
+
+@integration
+def test_full_path_resolves_relative_to_cwd(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-j", "-F", "-c", name)
+    tt = tool("containeropen", "-F", "-c", name)
+    containers.exec(name, "sh", "-c", "cd /etc && cat hostname")
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "hostname",
+                    what="relative open")
+    assert ev["full_path"] == "/etc/hostname"
+    assert ev["full_path_complete"] is True
+    assert ev["dirfd"] == -100
+    tt.wait_for(lambda l: isinstance(l, str) and l.endswith(" /etc/hostname") and " cat " in l,
+                what="-F table line")
+    # deeper, with '.' components and a mount crossing (/proc)
+    containers.exec(name, "sh", "-c", "cd /usr/local/bin && cat ./openloop >/dev/null; "
+                                      "cd /proc/self && cat ./status >/dev/null")
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "./openloop")
+    assert ev["full_path"] == "/usr/local/bin/openloop" and ev["full_path_complete"]
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "./status")
+    assert ev["full_path_complete"] and ev["full_path"].startswith("/proc/")
+    assert ev["full_path"].endswith("/status")
+
+
+@integration
+def test_full_path_from_a_directory_fd(bpf_ok):
+    """openat(dirfd, "hostname") on the host, dirfd being /etc."""
+    script = ("import os,sys; sys.stdin.readline(); d=os.open('/etc', os.O_RDONLY|os.O_DIRECTORY);"
+              "os.close(os.open('hostname', os.O_RDONLY, dir_fd=d)); print('done', flush=True)")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    t = Tool("containeropen", "-j", "-F", "--host", "-p", proc.pid).start()
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "hostname")
+        assert ev["dirfd"] >= 0
+        assert ev["full_path"] == "/etc/hostname" and ev["full_path_complete"] is True
+    finally:
+        t.kill()
+        proc.kill()
+        proc.wait()
+
+
+@integration
+def test_escape_sequences_in_file_name(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-c", name)
+    tj = tool("containeropen", "-j", "-c", name)
+    evil = "/tmp/evil\x1b[31mred\x07"
+    containers.exec(name, "touch", evil)
+    line = t.wait_for(lambda l: isinstance(l, str) and "/tmp/evil" in l, what="touch line")
+    assert "\x1b" not in line and "\x07" not in line
+    assert line.endswith("/tmp/evil\\x1b[31mred\\x07")
+    ev = tj.wait_for(lambda e: e["event"] == "open" and "evil" in e["path"])
+    assert ev["path"] == evil
+    # A name that is not UTF-8 at all.
+    # (made inside: docker exec would turn the byte into U+FFFD on the way)
+    containers.exec(name, "sh", "-c", "touch \"$(printf '/tmp/bad\\377name')\"")
+    ev = tj.wait_for(lambda e: e["event"] == "open" and "/tmp/bad" in e["path"])
+    assert ev["path"] == "/tmp/bad\\xffname"
+    line = t.wait_for(lambda l: isinstance(l, str) and "/tmp/bad" in l)
+    assert line.endswith("/tmp/bad\\xffname")
+    for raw in tj.lines:
+        json.loads(raw)                     # every line is valid JSON
+    for raw in t.lines:
+        assert not any(ord(c) < 0x20 for c in raw)
+
+
+@integration
+def test_host_opens_absent_by_default_present_with_host(tool, containers, tmp_path):
+    name = containers.run("sleep", "600")
+    default = tool("containeropen", "-j", "-n", "cat")
+    with_host = tool("containeropen", "-j", "--host", "-n", "cat")
+    marker = tmp_path / unique("hostmark")
+    marker.write_text("x")
+    subprocess.run(["/bin/cat", str(marker)], check=True, capture_output=True)
+    ev = with_host.wait_for(lambda e: e["event"] == "open" and e["path"] == str(marker),
+                            what="host open with --host")
+    assert ev["host"] is True and ev["container"] == "host" and ev["container_id"] is None
+    # The default run has seen the same moment pass once it shows a later
+    # container open (the ring buffer is in order).
+    flush = "/flush-" + unique()
+    containers.exec(name, "cat", flush, check=False)
+    default.wait_for(lambda e: e["event"] == "open" and e["path"] == flush)
+    assert not [e for e in default.json_events() if e.get("path") == str(marker)]
+    assert not [e for e in default.json_events() if e.get("host")]
+
+
+@integration
+def test_summary_counts_exactly_500(tool, containers):
+    name = containers.run("sleep", "600")
+    target = "/tmp/" + unique("target")
+    containers.exec(name, "touch", target)      # created before tracing starts
+    tj = tool("containeropen", "-s", "3600", "-j", "-c", name)
+    tt = tool("containeropen", "-s", "3600", "-c", name)
+    r = containers.exec(name, "openloop", target, "500")
+    assert r.stdout.startswith("opens=500 ")
+    assert tj.stop() == 0 and tt.stop() == 0
+    summaries = [e for e in tj.json_events() if e["event"] == "summary"]
+    assert summaries, tj.lines
+    rows = [r for r in summaries[-1]["rows"] if r["path"] == target]
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["opens"] == 500 and row["failures"] == 0 and row["last_error"] is None
+    assert row["container_name"] == name and row["container"] == name
+    assert summaries[-1]["not_counted"] == 0
+    # No per-event output in summary mode.
+    assert not [e for e in tj.json_events() if e["event"] == "open"]
+    lines = [l for l in tt.lines if l.endswith(" " + target)]
+    assert lines and lines[-1].split()[:2] == [name[:16], "500"]
+    assert any(l.split()[:2] == ["CONTAINER", "OPENS"] for l in tt.lines)
+
+
+@integration
+def test_summary_counts_failures(tool, containers):
+    name = containers.run("sleep", "600")
+    tj = tool("containeropen", "-s", "3600", "-j", "-c", name, "-x")
+    missing = "/no/" + unique()
+    for _ in range(3):
+        containers.exec(name, "cat", missing, check=False)
+    containers.exec(name, "cat", "/etc/hostname")
+    assert tj.stop() == 0
+    rows = [e for e in tj.json_events() if e["event"] == "summary"][-1]["rows"]
+    row = [r for r in rows if r["path"] == missing][0]
+    assert row["opens"] == 3 and row["failures"] == 3
+    assert row["last_error"] == "ENOENT" and row["last_errno"] == -2
+    assert not [r for r in rows if r["path"] == "/etc/hostname"]
+
+
+@integration
+def test_flag_filter_shows_creates_not_reads(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-j", "-f", "O_CREAT", "-c", name)
+    te = tool("containeropen", "-e", "-f", "O_CREAT", "-c", name)
+    created = "/tmp/" + unique("created")
+    containers.exec(name, "sh", "-c", "cat /etc/hostname; touch %s; cat /etc/passwd" % created)
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == created)
+    assert "O_CREAT" in ev["flags_decoded"].split("|")
+    flush = "/tmp/" + unique("flush")
+    containers.exec(name, "touch", flush)
+    t.wait_for(lambda e: e["event"] == "open" and e["path"] == flush)
+    got = opens(t)
+    assert all(e["flags"] & O_CREAT for e in got)
+    assert not [e for e in got if e["path"] in ("/etc/hostname", "/etc/passwd")]
+    line = te.wait_for(lambda l: isinstance(l, str) and l.endswith(" " + created))
+    assert "|O_CREAT" in line
+
+
+@integration
+def test_extended_shows_flags_and_mode(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-e", "-c", name)
+    out = "/tmp/" + unique("redir")
+    containers.exec(name, "sh", "-c", "echo hi > %s" % out)
+    line = t.wait_for(lambda l: isinstance(l, str) and l.endswith(" " + out))
+    assert "O_WRONLY|O_CREAT|O_TRUNC" in line and " 0666 " in line
+    assert t.lines[0].split() == ["CONTAINER", "PID", "VPID", "COMM", "FD", "FLAGS",
+                                  "MODE", "PATH"]
+
+
+@integration
+def test_path_prefix_filter(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-j", "--path", "/etc/host", "-c", name)
+    containers.exec(name, "cat", "/etc/passwd", "/etc/hostname")
+    t.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname")
+    containers.exec(name, "cat", "/etc/hosts")
+    t.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hosts")
+    assert all(e["path"].startswith("/etc/host") for e in opens(t))
+    # With -F the resolved path is what must match.
+    tf = tool("containeropen", "-j", "-F", "--path", "/etc/host", "-c", name)
+    containers.exec(name, "sh", "-c", "cd /etc && cat passwd hostname")
+    ev = tf.wait_for(lambda e: e["event"] == "open" and e["path"] == "hostname")
+    assert ev["full_path"] == "/etc/hostname"
+    assert not [e for e in opens(tf) if e["path"] == "passwd"]
+
+
+@integration
+def test_json_lines_carry_documented_fields(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-j", "-c", name)
+    containers.exec(name, "cat", "/etc/hostname")
+    t.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname")
+    common = {"timestamp", "event", "container", "container_id", "container_name",
+              "container_image", "container_runtime", "host", "pid", "tid", "vpid",
+              "ppid", "uid", "comm", "cgroup_id", "mntns", "pidns", "netns"}
+    own = {"syscall", "retval", "fd", "error", "path", "path_truncated", "dirfd",
+           "flags", "flags_decoded", "mode", "mode_octal"}
+    for line in t.lines:
+        obj = json.loads(line)
+        assert common | own <= set(obj)
+
+
+@integration
+def test_sigint_exits_zero_promptly(tool):
+    t = tool("containeropen")
+    start = time.monotonic()
+    assert t.stop(signal.SIGINT) == 0
+    assert time.monotonic() - start < 1.5
+    assert not any("Traceback" in l for l in t.err)
+
+
+@integration
+def test_pipe_into_head_ends_quietly(bpf_ok, containers):
+    containers.run("openloop", "/etc/hostname", "0", "60")
+    p = subprocess.run("%s %s/containeropen | head -n 3" % (PYTHON, TOOLS), shell=True,
+                       capture_output=True, text=True, timeout=60)
+    assert len(p.stdout.splitlines()) == 3
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+@integration
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 syscall numbers")
+def test_open_creat_and_openat2_are_traced(bpf_ok, tmp_path):
+    """The four system calls, from a host process (ctypes syscall()), with
+    openat2's flags and mode read from its struct open_how."""
+    created = tmp_path / "created-by-creat"
+    via_open2 = tmp_path / "created-by-openat2"
+    script = (
+        "import ctypes,os,sys\n"
+        "libc=ctypes.CDLL(None,use_errno=True)\n"
+        "sys.stdin.readline()\n"
+        "os.close(libc.syscall(2,b'/etc/hostname',0))\n"              # open
+        "os.close(libc.syscall(85,%r.encode(),0o640))\n"             # creat
+        "how=(ctypes.c_uint64*3)(0o1102,0o600,0)\n"                  # O_RDWR|O_CREAT|O_TRUNC
+        "os.close(libc.syscall(437,-100,%r.encode(),how,24))\n"      # openat2
+        "print('done',flush=True)\n" % (str(created), str(via_open2)))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    t = Tool("containeropen", "-j", "--host", "-p", proc.pid).start()
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == str(via_open2))
+        assert ev["syscall"] == "openat2"
+        assert ev["flags_decoded"] == "O_RDWR|O_CREAT|O_TRUNC" and ev["mode_octal"] == "0600"
+        got = {e["syscall"]: e for e in t.json_events() if e.get("event") == "open"}
+        assert got["open"]["path"] == "/etc/hostname" and got["open"]["fd"] >= 0
+        assert got["creat"]["path"] == str(created)
+        assert got["creat"]["flags_decoded"] == "O_WRONLY|O_CREAT|O_TRUNC"
+        assert got["creat"]["mode_octal"] == "0640"
+        assert all(e["host"] and e["container"] == "host" for e in got.values())
+    finally:
+        t.kill()
+        proc.kill()
+        proc.wait()
