@@ -6,8 +6,11 @@ fast as it can (openloop PATH COUNT), measured side by side in one run:
 - with containeropen attached, printing every event to a file;
 - with containeropen -s (counted in the kernel, a table at exit);
 - with a bpftrace one-liner printing every openat of the container to a file;
+- with programs that do nothing on the same 8 syscall tracepoints (the floor
+  any tracepoint-based tool pays here);
 - and openloop on the host while containeropen watches containers only
-  (what an untraced host process pays for the tool being there).
+  (what an untraced host process pays for the tool being there), next to
+  the floor: programs that do nothing on the same 8 syscall tracepoints.
 
 Every traced configuration runs ROUNDS times, interleaved with untraced runs
 (the machine is shared and drifts); ratios use medians. For the printing
@@ -22,12 +25,29 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, ROOT, bpftrace_run, docker, parse_kv,  # noqa: E402
-                    ratio, save, tool_run)
+from common import (IMAGE, OUT, PYTHON, ROOT, TracerRun, bpftrace_run,  # noqa: E402
+                    docker, parse_kv, ratio, save, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "200000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TARGET = "/tmp/bench-open-target"
+# The floor: BPF programs that only return, on the same 8 tracepoints.
+FLOOR_SCRIPT = """
+import signal, sys
+from bcc import BPF
+b = BPF(text="".join("TRACEPOINT_PROBE(syscalls, sys_%s_%s) { return 0; }\\n" % (d, c)
+                     for c in ("open", "openat", "openat2", "creat")
+                     for d in ("enter", "exit")))
+sys.stderr.write("noop: tracing\\n"); sys.stderr.flush()
+try:
+    signal.pause()
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def floor_run(out):
+    return TracerRun([PYTHON, "-c", FLOOR_SCRIPT], ": tracing", out)
 
 
 def build_host_openloop():
@@ -89,7 +109,8 @@ def main():
                     cg = cg or path
         bt_prog = ('tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid("%s")/ '
                    '{ printf("%%d %%s %%s\\n", pid, comm, str(args->filename)); }' % cg)
-        base, tool, summ, bt, host_base, host_tool = [], [], [], [], [], []
+        base, tool, summ, bt, host_base, host_tool, host_floor = [], [], [], [], [], [], []
+        floor = []
         printed, lost, bt_printed, bt_lost_n = [], [], [], []
         rss, startup = [], []
         needle = (" " + TARGET).encode()
@@ -106,6 +127,8 @@ def main():
             with tool_run("containeropen", "-s", "3600", "-c", name,
                           out=os.path.join(OUT, "containeropen-s.out")) as t:
                 summ.append(in_container(name))
+            with floor_run(os.path.join(OUT, "noop-open-floor.out")):
+                floor.append(in_container(name))
             btout = os.path.join(OUT, "bpftrace-open-%d.out" % i)
             with bpftrace_run(bt_prog, btout) as b:
                 bt.append(in_container(name))
@@ -115,6 +138,9 @@ def main():
             host_base.append(on_host(exe, host_target))
             with tool_run("containeropen", out=os.path.join(OUT, "containeropen-host.out")):
                 host_tool.append(on_host(exe, host_target))
+            # The floor: programs that do nothing, on the same 8 tracepoints.
+            with floor_run(os.path.join(OUT, "noop-open-floor.out")):
+                host_floor.append(on_host(exe, host_target))
         base.append(in_container(name))
         host_base.append(on_host(exe, host_target))
     finally:
@@ -134,12 +160,18 @@ def main():
         "ratio_tool": ratio(med(tool), untraced),
         "ratio_summary": ratio(med(summ), untraced),
         "ratio_bpftrace": ratio(med(bt), untraced),
+        "noop_ns_per_open": med(floor),
+        "ratio_noop_floor": ratio(med(floor), untraced),
         "ratio_host": ratio(med(host_tool), med(host_base)),
+        "host_noop_ns_per_open": med(host_floor),
+        "ratio_host_noop_floor": ratio(med(host_floor), med(host_base)),
         # best of ROUNDS: least disturbed by the other work of a shared machine
         "ratio_tool_best": ratio(min(tool), min(base)),
         "ratio_summary_best": ratio(min(summ), min(base)),
         "ratio_bpftrace_best": ratio(min(bt), min(base)),
+        "ratio_noop_floor_best": ratio(min(floor), min(base)),
         "ratio_host_best": ratio(min(host_tool), min(host_base)),
+        "ratio_host_noop_floor_best": ratio(min(host_floor), min(host_base)),
         "events_expected": COUNT * ROUNDS,
         "events_printed": sum(printed),
         "events_lost": sum(lost),
@@ -150,7 +182,9 @@ def main():
         "tool_peak_rss_kb": max(rss),
         "tool_startup_s": round(med(startup), 3),
         "raw": {"untraced": base, "tool": tool, "summary": summ, "bpftrace": bt,
+                "noop_floor": floor,
                 "host_untraced": host_base, "host_watched": host_tool,
+                "host_noop_floor": host_floor,
                 "printed": printed, "lost": lost},
         "notes": "ratios of medians over %d interleaved rounds (best-of ratios in the "
                  "JSON); printed + lost = %d of %d opens" % (
@@ -162,8 +196,11 @@ def main():
                           ("containeropen, every event printed", "tool_ns_per_open", "tool"),
                           ("containeropen -s", "summary_ns_per_open", "summary"),
                           ("bpftrace one-liner, printed", "bpftrace_ns_per_open", "bpftrace"),
+                          ("no-op on the 8 tracepoints", "noop_ns_per_open", "noop_floor"),
                           ("host, untraced", "host_untraced_ns_per_open", None),
-                          ("host, containeropen watching", "host_watched_ns_per_open", "host")):
+                          ("host, containeropen watching", "host_watched_ns_per_open", "host"),
+                          ("host, no-op on the 8 tracepoints", "host_noop_ns_per_open",
+                           "host_noop_floor")):
         if r is None:
             print("%-34s %12.0f %7.2fx %7.2fx" % (label, result[key], 1.0, 1.0))
         else:

@@ -12,7 +12,8 @@
  * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_FLAGS_MATCH(f),
  * OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN, OPEN_FULL_PATH, OPEN_SUMMARY,
  * OPEN_SUMMARY_ENTRIES, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS,
- * OPEN_CREAT_FLAGS, and the CT_OFF_* offsets from BTF.
+ * OPEN_CREAT_FLAGS, OPEN_NEED_TS, OPEN_HOST_PID_LEVEL, and the CT_OFF_*
+ * offsets from BTF.
  */
 #include "containeropen.h"
 

@@ -459,3 +459,14 @@ def test_dual_stack_server_counted_once(tool, containers):
     for e in t.json_events():
         for r in e.get("rows", []):
             assert r["client"] != ip and r["server"] != client, r
+
+
+@integration
+def test_summary_table_is_narrow(tool, containers):
+    name = unique("ctcli")
+    containers.names.append(name)
+    t = tool("containernet", "-s", "0.3")
+    docker("run", "--name", name, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7995", "2")
+    line = t.wait_for(lambda l: isinstance(l, str) and l.startswith(name), what="row")
+    assert " tcp " in line and "127.0.0.1:7995" in line
+    assert all(len(l) < 80 for l in t.lines), [l for l in t.lines if len(l) >= 80]

@@ -420,3 +420,44 @@ def test_open_creat_and_openat2_are_traced(bpf_ok, tmp_path):
         t.kill()
         proc.kill()
         proc.wait()
+
+
+@integration
+def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers):
+    """A storm of opens while nobody reads the tool's output: the ring buffer
+    fills, and every open is either printed or counted as lost."""
+    import re
+    import threading
+    name = containers.run("sleep", "600")
+    target = "/tmp/" + unique("storm")
+    containers.exec(name, "touch", target)
+    proc = subprocess.Popen([PYTHON, os.path.join(TOOLS, "containeropen"), "-c", name,
+                             "--path", target], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    err = []
+    ready = threading.Event()
+
+    def read_err():
+        for line in proc.stderr:
+            err.append(line.decode())
+            if b": tracing " in line:
+                ready.set()
+    threading.Thread(target=read_err, daemon=True).start()
+    try:
+        assert ready.wait(60), err
+        count = 300000              # more than the 16 MiB ring buffer holds
+        r = containers.exec(name, "openloop", target, str(count), timeout=300)
+        assert r.stdout.startswith("opens=%d " % count)
+        proc.send_signal(signal.SIGINT)
+        out = proc.stdout.read()    # the tool was blocked on a full pipe
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    printed = sum(1 for l in out.splitlines() if l.endswith(b" " + target.encode()))
+    final = [l for l in err if "events lost (ring buffer full)" in l]
+    assert final, err
+    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1))
+    assert lost > 0 and printed > 0
+    assert printed + lost == count
