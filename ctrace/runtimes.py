@@ -102,6 +102,11 @@ class DockerAPI:
             return None
         return data.get("Id", ""), data.get("State") or {}
 
+    def running(self):
+        """The Engine API's summaries of running containers (raw dicts:
+        Id, Names, Image, HostConfig.NetworkMode, NetworkSettings...)."""
+        return self._get("/containers/json") or []
+
     def list(self):
         data = self._get("/containers/json?all=1") or []
         out = []
