@@ -12,7 +12,7 @@
  * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_FLAGS_MATCH(f),
  * OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN, OPEN_FULL_PATH, OPEN_SUMMARY,
  * OPEN_SUMMARY_ENTRIES, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS,
- * OPEN_CREAT_FLAGS, OPEN_NEED_TS, OPEN_HOST_PID_LEVEL, and the CT_OFF_*
+ * OPEN_CREAT_FLAGS, OPEN_NEED_TS, and the CT_OFF_*
  * offsets from BTF.
  */
 #include "containeropen.h"
@@ -92,74 +92,6 @@ static __always_inline int open_prefix_match(const char *p)
 }
 #endif
 
-/* The scope check on every open of the machine, host processes included,
- * so it must be cheap: the same decisions as ctrace.h's ct_traced(), but
- * reading the current task through BTF-typed loads (bpf_get_current_task_btf:
- * plain loads the verifier checks against the kernel's BTF at our BTF
- * offsets, no helper call each), and the cgroup id from its helper.
- * Measured on an open+close loop: about 80 ns for three probe reads, about
- * 15 ns for three such loads. */
-#ifndef OPEN_HOST_PID_LEVEL
-#define OPEN_HOST_PID_LEVEL 0
-#endif
-#define OPEN_LOAD_PTR(p, off) (*(char **)((char *)(p) + (off)))
-#define OPEN_LOAD_U32(p, off) (*(u32 *)((char *)(p) + (off)))
-
-static __always_inline u32 open_cur_mntns(char *t)
-{
-    char *nsproxy = OPEN_LOAD_PTR(t, CT_OFF_TASK_NSPROXY);
-    return OPEN_LOAD_U32(OPEN_LOAD_PTR(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-}
-
-/* In the host's pid namespace?  When the host's is the initial one (level
- * 0, the usual case), the task's pid level says it without reading the
- * namespace. */
-static __always_inline int open_cur_host_pidns(char *t)
-{
-#if OPEN_HOST_PID_LEVEL == 0
-    return OPEN_LOAD_U32(OPEN_LOAD_PTR(t, CT_OFF_TASK_THREAD_PID), CT_OFF_PID_LEVEL) == 0;
-#else
-    return ct_task_pidns((void *)bpf_get_current_task()) == CT_HOST_PIDNS;
-#endif
-}
-
-static __always_inline int open_traced(void)
-{
-#ifdef CT_FILTER_PID
-    if ((bpf_get_current_pid_tgid() >> 32) != CT_FILTER_PID)
-        return 0;
-#endif
-#ifdef CT_FILTER_UID
-    if ((u32)bpf_get_current_uid_gid() != CT_FILTER_UID)
-        return 0;
-#endif
-#if CT_FILTER_CONTAINERS
-    {
-        u64 cgid = bpf_get_current_cgroup_id();
-        if (!ct_filter_cgroup.lookup(&cgid)) {
-            u32 mntns = open_cur_mntns((char *)bpf_get_current_task_btf());
-            if (!ct_filter_mntns.lookup(&mntns))
-                return 0;
-        }
-    }
-#elif !CT_INCLUDE_HOST
-    {
-        char *t = (char *)bpf_get_current_task_btf();
-        if (open_cur_mntns(t) == CT_HOST_MNTNS && open_cur_host_pidns(t))
-            return 0;
-    }
-#endif
-#ifdef CT_FILTER_COMM
-    {
-        char comm[CT_COMM_LEN] = {};
-        bpf_get_current_comm(comm, sizeof(comm));
-        if (!ct_comm_matches(comm))
-            return 0;
-    }
-#endif
-    return 1;
-}
-
 /* -F lets relative paths through the in-kernel prefix filter: only their
  * resolved form can be matched (in user space). */
 static __always_inline int open_prefix_applies(const char *p)
@@ -174,7 +106,7 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     if (!how && !(OPEN_FLAGS_MATCH(flags)))
         return 0;
 #endif
-    if (!open_traced())
+    if (!ct_traced())
         return 0;
 #ifdef OPEN_PATH_PREFIX
     /* Early only when decidable: the path's page may not be present yet
@@ -259,8 +191,8 @@ static __always_inline void open_count(long ret, const char *filename)
 #endif
     char *t = (char *)bpf_get_current_task_btf();
     k->cgroup_id = bpf_get_current_cgroup_id();
-    k->mntns = open_cur_mntns(t);
-    if (k->mntns == CT_HOST_MNTNS && open_cur_host_pidns(t))
+    k->mntns = ct_cur_mntns(t);
+    if (k->mntns == CT_HOST_MNTNS && ct_cur_in_host_pidns(t))
         k->kflags |= OPEN_K_HOST;
 
     struct open_count *c = open_counts.lookup(k);
@@ -294,13 +226,13 @@ static __always_inline void open_count(long ret, const char *filename)
 #define OPEN_FILL_LEVEL(i)                                                        \
     case i:                                                                       \
         e->vpid = *(u32 *)OPEN_UPID(pid, i, CT_OFF_UPID_NR);                      \
-        e->pidns = OPEN_LOAD_U32(*(char **)OPEN_UPID(pid, i, CT_OFF_UPID_NS),     \
+        e->pidns = CT_LOAD(u32, *(char **)OPEN_UPID(pid, i, CT_OFF_UPID_NS),     \
                                  CT_OFF_PID_NS_INUM);                             \
         return;
 
 static __always_inline void open_fill_pid(struct open_event *e, char *pid)
 {
-    u32 level = OPEN_LOAD_U32(pid, CT_OFF_PID_LEVEL);
+    u32 level = CT_LOAD(u32, pid, CT_OFF_PID_LEVEL);
     switch (level) {
     OPEN_FILL_LEVEL(0)
     OPEN_FILL_LEVEL(1)
@@ -326,16 +258,16 @@ static __always_inline void open_fill(struct open_event *e, struct open_start *s
     e->tid = (u32)pid_tgid;
     e->pid = pid_tgid >> 32;
     e->uid = (u32)bpf_get_current_uid_gid();
-    e->ppid = OPEN_LOAD_U32(OPEN_LOAD_PTR(t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
+    e->ppid = CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
     /* task->comm in two loads (cheaper than bpf_get_current_comm). */
     *(u64 *)&e->comm[0] = *(u64 *)(t + CT_OFF_TASK_COMM);
     *(u64 *)&e->comm[8] = *(u64 *)(t + CT_OFF_TASK_COMM + 8);
 
-    char *nsproxy = OPEN_LOAD_PTR(t, CT_OFF_TASK_NSPROXY);
-    e->mntns = OPEN_LOAD_U32(OPEN_LOAD_PTR(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-    e->netns = OPEN_LOAD_U32(OPEN_LOAD_PTR(nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
+    e->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    e->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
 
-    open_fill_pid(e, OPEN_LOAD_PTR(OPEN_LOAD_PTR(t, CT_OFF_TASK_GROUP_LEADER),
+    open_fill_pid(e, CT_LOAD(char *, CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER),
                                    CT_OFF_TASK_THREAD_PID));
     e->ct_flags = (e->mntns == CT_HOST_MNTNS && e->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
 

@@ -100,23 +100,22 @@ static __always_inline void count_errno(struct sc_key *k, long ret)
  * load, a few times cheaper here than a bpf_probe_read_kernel() call.  The
  * offsets still come from BTF (CT_OFF_*), never from the headers BCC
  * compiles against. */
-#define SC_LOAD(type, ptr, off) (*(type *)((void *)(ptr) + (off)))
 
 /* bpf_get_current_cgroup_id(), without the helper call; TASK is
  * bpf_get_current_task_btf(). */
 static __always_inline u64 current_cgroup_id(void *task)
 {
-    void *cset = SC_LOAD(void *, task, CT_OFF_TASK_CGROUPS);
-    void *cgrp = SC_LOAD(void *, cset, CT_OFF_CSS_SET_DFL_CGRP);
-    void *kn = SC_LOAD(void *, cgrp, CT_OFF_CGROUP_KN);
-    return SC_LOAD(u64, kn, CT_OFF_KERNFS_NODE_ID);
+    void *cset = CT_LOAD(void *, task, CT_OFF_TASK_CGROUPS);
+    void *cgrp = CT_LOAD(void *, cset, CT_OFF_CSS_SET_DFL_CGRP);
+    void *kn = CT_LOAD(void *, cgrp, CT_OFF_CGROUP_KN);
+    return CT_LOAD(u64, kn, CT_OFF_KERNFS_NODE_ID);
 }
 
 /* The syscall number in the current task's saved registers. */
 static __always_inline u32 current_syscall_nr(void *task)
 {
     void *regs = (void *)bpf_task_pt_regs(task);
-    return SC_LOAD(u32, regs, SC_OFF_REGS_NR);
+    return CT_LOAD(u32, regs, SC_OFF_REGS_NR);
 }
 
 /* The scope decision and mount namespace of the current task, without
@@ -207,7 +206,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         return 0;       /* rt_sigreturn (counted at entry), or a skipped call */
 #ifdef SC_OFF_TASK_TI_STATUS
     /* A 32-bit (ia32) call: numbered from its own table. */
-    if (SC_LOAD(u32, task, SC_OFF_TASK_TI_STATUS) & SC_TS_COMPAT)
+    if (CT_LOAD(u32, task, SC_OFF_TASK_TI_STATUS) & SC_TS_COMPAT)
         nr |= SC_NR_COMPAT;
 #endif
     if (ret == 0 && (nr == SC_NR_CLONE || nr == SC_NR_CLONE3 ||

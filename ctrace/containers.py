@@ -35,6 +35,18 @@ def host_namespaces():
     return {ns: os.stat("/proc/self/ns/%s" % ns).st_ino for ns in ("mnt", "pid", "net")}
 
 
+def host_pid_level():
+    """Nesting level of this tool's pid namespace (0: the initial one)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) - 2
+    except OSError:
+        pass
+    return 0
+
+
 class Container:
     """What an event is labelled with. HOST is the one for host processes."""
 

@@ -7,7 +7,7 @@ import sys
 
 from ctrace.bpf import Program, Runner, c_string
 from ctrace.cli import check_common_args
-from ctrace.containers import Registry, host_namespaces
+from ctrace.containers import Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
 from ctrace.output import Clock, Output, escape, json_text
 
@@ -81,7 +81,7 @@ def run(tool, parser, setup, argv=None):
         check_common_args(args)
         program, tracepoints, start = setup(ctx)
         program.defines.update(scope_defines(args))
-        program.host_ns = host_namespaces()
+        program.host_ns = dict(host_namespaces(), pid_level=host_pid_level())
         if getattr(args, "ebpf", False):
             sys.stdout.write(program.text())
             return 0
