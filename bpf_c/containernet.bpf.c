@@ -81,14 +81,6 @@ static __always_inline void *net_sock_cgroup_kn(void *sk)
     return ct_read_ptr(cgrp, CT_OFF_CGROUP_KN);
 }
 
-static __always_inline u64 net_kn_id(void *kn)
-{
-    u64 id = 0;
-    if (kn)
-        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
-    return id;
-}
-
 static __always_inline u32 net_sock_netns(void *sk)
 {
     void *net = ct_read_ptr(sk, NET_OFF_SKC_NET);
@@ -103,10 +95,7 @@ static __always_inline void ct_fill_sock(struct ct_ctx *c, void *sk)
     __builtin_memset(c, 0, sizeof(*c));
     c->ts_ns = bpf_ktime_get_ns();
     c->netns = net_sock_netns(sk);
-    void *kn = net_sock_cgroup_kn(sk);
-    c->cgroup_id = net_kn_id(kn);
-    ct_read_kn_name(c->cgroup, kn);
-    ct_read_kn_name(c->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+    ct_fill_cgroup(c, net_sock_cgroup_kn(sk));
 }
 
 static __always_inline int net_is_loopback(u16 family, const u8 *addr)
@@ -401,13 +390,13 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
             u64 csk = *client;
             struct sock_info *cs = socks.lookup(&csk);
             if (cs) {
-                u64 ccg = net_kn_id(net_sock_cgroup_kn((void *)csk));
+                u64 ccg = ct_kn_id(net_sock_cgroup_kn((void *)csk));
                 u32 cns = net_sock_netns((void *)csk);
                 s.peer = csk;
                 s.peer_cgroup_id = ccg;
                 s.peer_netns = cns;
                 cs->peer = sk;
-                cs->peer_cgroup_id = net_kn_id(net_sock_cgroup_kn((void *)sk));
+                cs->peer_cgroup_id = ct_kn_id(net_sock_cgroup_kn((void *)sk));
                 cs->peer_netns = netns;
 #if NET_SUMMARY
                 net_stat_learn_sock(ccg, (void *)csk);

@@ -75,6 +75,15 @@ static __always_inline u32 ct_read_u32(void *base, u64 off)
     return v;
 }
 
+/* A cgroup's id: its kernfs node's id. */
+static __always_inline u64 ct_kn_id(void *kn)
+{
+    u64 id = 0;
+    if (kn)
+        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
+    return id;
+}
+
 static __always_inline u32 ct_task_mntns(void *task)
 {
     void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
@@ -139,10 +148,8 @@ static __always_inline int ct_task_traced_mntns(void *task, u32 tgid, u32 uid, u
         u8 *hit = ct_filter_mntns.lookup(&mntns);
         if (!hit) {
             void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
-            void *kn = ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN);
-            u64 cgid = 0;
-            if (kn)
-                bpf_probe_read_kernel(&cgid, sizeof(cgid), kn + CT_OFF_KERNFS_NODE_ID);
+            u64 cgid = ct_kn_id(ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP),
+                                            CT_OFF_CGROUP_KN));
             hit = ct_filter_cgroup.lookup(&cgid);
         }
         if (!hit)
@@ -247,6 +254,15 @@ static __always_inline void ct_read_kn_name(char *dst, void *kn)
         dst[0] = 0;
 }
 
+/* The cgroup part of the context from a cgroup's kernfs node: its id and
+ * the names of it and its parent (the runtime and container, in user space). */
+static __always_inline void ct_fill_cgroup(struct ct_ctx *c, void *kn)
+{
+    c->cgroup_id = ct_kn_id(kn);
+    ct_read_kn_name(c->cgroup, kn);
+    ct_read_kn_name(c->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+}
+
 /* Fill the container context of TASK (any task, not only current). */
 static __always_inline void ct_fill_task(struct ct_ctx *c, void *task)
 {
@@ -271,12 +287,7 @@ static __always_inline void ct_fill_task(struct ct_ctx *c, void *task)
     c->ct_flags = (c->mntns == CT_HOST_MNTNS && c->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
 
     void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
-    void *kn = ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN);
-    c->cgroup_id = 0;
-    if (kn)
-        bpf_probe_read_kernel(&c->cgroup_id, sizeof(c->cgroup_id), kn + CT_OFF_KERNFS_NODE_ID);
-    ct_read_kn_name(c->cgroup, kn);
-    ct_read_kn_name(c->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+    ct_fill_cgroup(c, ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN));
 }
 
 static __always_inline void ct_fill(struct ct_ctx *c)
