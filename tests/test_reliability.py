@@ -132,3 +132,60 @@ def test_runtime_down_keeps_ids_and_recovers_names(tool, containers):
 def test_parse_cgroup_never_raises(leaf, parent):
     runtime, cid = parse_cgroup(leaf, parent)
     assert (runtime is None) == (cid is None)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
+def test_open_storm_every_event_printed_or_counted(containers, tmp_path):
+    """Two openloops in one container (both cores) for 10 seconds while
+    containeropen prints every event to a file: the tool stays up, its
+    memory stays bounded, and printed + lost equals the opens done."""
+    import re
+    name = containers.run("sleep", "600")
+    target = "/tmp/" + unique("storm")
+    containers.exec(name, "touch", target)
+    out_path = tmp_path / "storm.out"
+    with open(out_path, "wb") as out:
+        t = Tool("containeropen", "-c", name, "--path", target)
+        t.proc = None
+        proc = subprocess.Popen(t.argv, stdout=out, stderr=subprocess.PIPE)
+        err = []
+        ready = __import__("threading").Event()
+
+        def read_err():
+            for line in proc.stderr:
+                err.append(line.decode())
+                if b": tracing " in line:
+                    ready.set()
+        __import__("threading").Thread(target=read_err, daemon=True).start()
+        try:
+            assert ready.wait(60), err
+            workload = subprocess.Popen(
+                [DOCKER, "exec", name, "sh", "-c",
+                 "openloop %s 0 10 & openloop %s 0 10; wait" % (target, target)],
+                stdout=subprocess.PIPE, text=True)
+            time.sleep(3)            # sample memory mid-storm, then at the end
+            rss_early = rss_kb(proc.pid)
+            stdout, _ = workload.communicate(timeout=120)
+            assert proc.poll() is None, "the tool died during the storm: %s" % err
+            rss_late = rss_kb(proc.pid)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(120) == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    opens = sum(int(n) for n in re.findall(r"opens=(\d+)", stdout))
+    assert opens > 100000, stdout
+    suffix = (" " + target).encode()
+    with open(out_path, "rb") as f:
+        printed = sum(1 for line in f if line.rstrip(b"\n").endswith(suffix))
+    final = [l for l in err if "events lost (ring buffer full)" in l]
+    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1)) if final else 0
+    print("storm: opens=%d printed=%d lost=%d rss=%d..%d KiB" % (opens, printed, lost, rss_early, rss_late))
+    assert printed + lost == opens, (printed, lost, opens, err)
+    assert rss_late < 400 * 1024, "peak memory unbounded? %d KiB" % rss_late
+    assert rss_late - rss_early < 64 * 1024, (rss_early, rss_late)
