@@ -93,8 +93,9 @@ class TracerRun:
         return False
 
     def lost(self):
-        m = re.search(r"(\d+) events lost", self.stderr)
-        return int(m.group(1)) if m else 0
+        """The total the tool reports at exit (ctrace.bpf.Runner.close)."""
+        m = re.findall(r"(\d+) events lost \(ring buffer full\)", self.stderr)
+        return int(m[-1]) if m else 0
 
     def lines(self):
         with open(self.out_path, "rb") as f:

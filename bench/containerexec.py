@@ -10,7 +10,7 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DOCKER, IMAGE, OUT, bpftrace_run, docker, parse_kv, ratio,  # noqa: E402
+from common import (IMAGE, OUT, bpftrace_run, docker, parse_kv, ratio,  # noqa: E402
                     save, tool_run)
 
 COUNT = int(os.environ.get("BENCH_EXECS", "3000"))

@@ -12,31 +12,18 @@ Writes bench/out/containernet.json.
 """
 
 import argparse
-import json
 import os
-import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-TOOL = os.path.join(ROOT, "tools", "containernet")
-PYTHON = "/usr/bin/python3"
-DOCKER = "/usr/bin/docker"
-IMAGE = os.environ.get("CTRACE_TEST_IMAGE", "ctrace-test:latest")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import IMAGE, OUT, ROOT, docker, save, tool_run  # noqa: E402
+
 PORT = 7700
 OVERHEAD = [0.0]
-
-
-def docker(*args, check=True, timeout=600):
-    r = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=timeout)
-    if check and r.returncode != 0:
-        raise SystemExit("docker %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r
 
 
 def wait_for(pred, timeout, what):
@@ -63,45 +50,14 @@ def one_run(name, count, port):
     """Start a server for COUNT connections, run the client loop; seconds."""
     log = "/tmp/server-%d.log" % port
     docker("exec", "-d", name, "sh", "-c", "tcpserver %d %d > %s" % (port, count, log))
-    wait_for(lambda: "listening" in docker("exec", name, "cat", log, check=False).stdout,
+    wait_for(lambda: "listening" in docker("exec", name, "cat", log, check=False),
              30, "tcpserver")
     start = time.monotonic()
-    r = docker("exec", name, "tcpclient", "127.0.0.1", str(port), str(count))
+    out = docker("exec", name, "tcpclient", "127.0.0.1", str(port), str(count))
     elapsed = time.monotonic() - start - OVERHEAD[0]
-    if "connected=%d" % count not in r.stdout:
-        raise SystemExit("client: %s %s" % (r.stdout, r.stderr))
+    if "connected=%d" % count not in out:
+        raise SystemExit("client: %s" % out)
     return elapsed
-
-
-class Traced:
-    """containernet running for one measurement."""
-
-    def __init__(self, args):
-        self.out = tempfile.TemporaryFile()
-        self.err = tempfile.NamedTemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([PYTHON, TOOL] + args, stdout=self.out,
-                                     stderr=self.err, stdin=subprocess.DEVNULL)
-        wait_for(lambda: ": tracing " in open(self.err.name).read() or
-                 self.proc.poll() is not None, 60, "containernet to start")
-        if self.proc.poll() is not None:
-            raise SystemExit("containernet failed: %s" % open(self.err.name).read())
-
-    def stop(self):
-        self.peak_rss_kb = 0
-        try:
-            with open("/proc/%d/status" % self.proc.pid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        self.peak_rss_kb = int(line.split()[1])
-        except OSError:
-            pass
-        self.proc.send_signal(2)
-        self.proc.wait(60)
-        err = open(self.err.name).read()
-        self.out.seek(0)
-        lines = self.out.read().count(b"\n")
-        lost = sum(int(n) for n in re.findall(r"(\d+) events lost \(ring", err))
-        return lines, lost
 
 
 def main(argv=None):
@@ -125,16 +81,19 @@ def main(argv=None):
         OVERHEAD[0] = exec_overhead(name)
         for _ in range(args.rounds):
             for label, targs in variants:
-                traced = Traced(targs) if targs is not None else None
-                try:
+                if targs is None:
                     times[label].append(one_run(name, args.count, port))
-                finally:
                     port += 1
-                    if traced:
-                        lines, lost = traced.stop()
-                        extra[label]["lines"] += lines
-                        extra[label]["lost"] += lost
-                        extra[label]["rss"] = max(extra[label]["rss"], traced.peak_rss_kb)
+                    continue
+                with tool_run("containernet", *targs,
+                              out=os.path.join(OUT, "containernet-%s.out" % label)) as traced:
+                    try:
+                        times[label].append(one_run(name, args.count, port))
+                    finally:
+                        port += 1
+                extra[label]["lines"] += traced.lines()
+                extra[label]["lost"] += traced.lost()
+                extra[label]["rss"] = max(extra[label]["rss"], traced.peak_rss_kb)
     finally:
         docker("rm", "-f", name, check=False)
 
@@ -173,10 +132,7 @@ def main(argv=None):
                  "docker exec overhead (%.3fs) subtracted from every run"
                  % OVERHEAD[0],
     })
-    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-    with open(os.path.join(HERE, "out", "containernet.json"), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    save("containernet", result)
     return 0
 
 

@@ -22,6 +22,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +73,47 @@ def on_host(exe, path):
     r = parse_kv(out)
     if r.get("opens") != COUNT:
         raise RuntimeError("host workload did not complete: %r" % out)
+    return r["ns_per_open"]
+
+
+def strace_in_container(name, count):
+    """ns per open under strace -f: the loop waits in the container for
+    /tmp/go so that strace can attach to it first."""
+    docker("exec", "-d", name, "sh", "-c",
+           "while [ ! -e /tmp/go ]; do usleep 1000; done; "
+           "exec openloop %s %d > /tmp/strace-result" % (TARGET, count))
+    pid = None
+    deadline = time.monotonic() + 30
+    while pid is None and time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    argv = f.read().split(b"\0")
+                # the container's sh, not the docker CLI that started it
+                if entry.isdigit() and argv[0] == b"sh" and b"/tmp/go" in argv[-2]:
+                    pid = entry
+            except OSError:
+                continue
+    if pid is None:
+        raise RuntimeError("the strace workload did not start")
+    os.makedirs(OUT, exist_ok=True)
+    log = os.path.join(OUT, "strace-open.out")
+    if os.path.exists(log):
+        os.remove(log)
+    # The waiting loop's sleeps show that strace is attached.
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", log, "-e",
+                               "trace=openat,nanosleep,clock_nanosleep", "-p", pid],
+                              stderr=subprocess.DEVNULL)
+    while not (os.path.exists(log) and os.path.getsize(log)):
+        if tracer.poll() is not None:
+            raise RuntimeError("strace exited")
+        time.sleep(0.01)
+    docker("exec", name, "touch", "/tmp/go")
+    tracer.wait(600)
+    r = parse_kv(docker("exec", name, "cat", "/tmp/strace-result"))
+    docker("exec", name, "rm", "-f", "/tmp/go")
+    if r.get("opens") != count:
+        raise RuntimeError("strace workload did not complete: %r" % r)
     return r["ns_per_open"]
 
 
@@ -143,6 +185,7 @@ def main():
                 host_floor.append(on_host(exe, host_target))
         base.append(in_container(name))
         host_base.append(on_host(exe, host_target))
+        strace = strace_in_container(name, COUNT // 10)    # ~27x slower: fewer opens
     finally:
         docker("rm", "-f", name, check=False)
 
@@ -160,6 +203,8 @@ def main():
         "ratio_tool": ratio(med(tool), untraced),
         "ratio_summary": ratio(med(summ), untraced),
         "ratio_bpftrace": ratio(med(bt), untraced),
+        "strace_ns_per_open": strace,
+        "ratio_strace": ratio(strace, untraced),
         "noop_ns_per_open": med(floor),
         "ratio_noop_floor": ratio(med(floor), untraced),
         "ratio_host": ratio(med(host_tool), med(host_base)),

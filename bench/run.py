@@ -7,7 +7,6 @@ in one run and writes bench/out/<tool>.json; this script runs them, then
 measures every tool's start-up (launch to attached and ready, header printed)
 next to bpftrace's for the same job."""
 
-import glob
 import json
 import os
 import platform
@@ -28,6 +27,9 @@ BPFTRACE_JOBS = {
     "containersyscall": 'tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }',
 }
 RATIO_KEYS = ["ratio_tool", "ratio_summary", "ratio_bpftrace", "ratio_strace", "ratio_host"]
+LABELS = {"ratio_tool": "ctrace tool, every event printed", "ratio_summary": "ctrace -s (in-kernel counts)",
+          "ratio_bpftrace": "bpftrace one-liner", "ratio_strace": "strace -f",
+          "ratio_host": "host process, tool watching containers"}
 
 
 def startup(name, runs=3):
@@ -75,12 +77,16 @@ def chart(results, path):
     width = 0.16
     for i, k in enumerate(RATIO_KEYS):
         xs = [x + (i - 2) * width for x in range(len(labels))]
-        ax.bar(xs, series[k], width, label=k.replace("ratio_", ""))
+        ax.bar(xs, series[k], width, label=LABELS[k])
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels)
     ax.set_ylabel("workload time / untraced (lower is better)")
     ax.set_yscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+    ax.yaxis.set_major_locator(FixedLocator([1, 1.2, 1.5, 2, 3, 5, 10, 20, 50, 100]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "%gx" % v))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_title("ctrace: slowdown of each workload, measured side by side")
     ax.legend()
     fig.tight_layout()
@@ -135,6 +141,9 @@ def write_report(results, starts):
             fmt(r.get("events_per_s")), fmt(r.get("events_printed")),
             fmt(r.get("events_lost")), round(r.get("tool_peak_rss_kb", 0) / 1024, 1)))
     lines += ["", "## Start-up: launch to attached and ready (median of 3)", "",
+              "A ctrace tool is ready when it prints `<tool>: tracing` on stderr, after "
+              "compiling, loading and attaching its programs; bpftrace when it prints "
+              "`Attaching N probes...`, which it does just before attaching.", "",
               "| tool | ctrace tool | bpftrace, same job | target |", "| --- | --- | --- | --- |"]
     for name, (tool_s, bt_s) in starts.items():
         lines.append("| %s | %.2f s | %.2f s | %s |" % (name, tool_s, bt_s,

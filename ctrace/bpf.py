@@ -11,6 +11,7 @@ import ctypes
 import os
 import re
 import signal
+import struct
 import sys
 import time
 
@@ -143,8 +144,8 @@ class Program:
                     if i == len(paths) - 1 or btf.has_field(path):
                         macros[name] = btf.offsetof(path)
                         break
-            for name, struct in self.sizes.items():
-                macros[name] = btf.sizeof(struct)
+            for name, struct_name in self.sizes.items():
+                macros[name] = btf.sizeof(struct_name)
             return macros
         finally:
             btf.close()
@@ -176,6 +177,35 @@ def _inline_includes(directory, name, seen):
             return _inline_includes(directory, m.group(1), seen)
         return m.group(0)
     return re.sub(r'^#include "([^"]+)"\s*$', repl, src, flags=re.M)
+
+
+_STRUCT_CODES = {ctypes.c_ulonglong: "Q", ctypes.c_longlong: "q", ctypes.c_uint: "I",
+                 ctypes.c_int: "i", ctypes.c_ushort: "H", ctypes.c_short: "h",
+                 ctypes.c_ubyte: "B", ctypes.c_char: "c", ctypes.c_ulong: "L",
+                 ctypes.c_long: "l"}
+
+
+def event_unpacker(table, fields, data_field):
+    """A struct.Struct that unpacks FIELDS (in struct order) of TABLE's event
+    in one call, for per-event fast paths, and the offset of DATA_FIELD (a
+    variable-length tail). Derived from BCC's decoding of the C struct, so it
+    cannot drift from the header. Arrays unpack as bytes."""
+    from bcc.table import _get_event_class   # BCC's own C struct -> ctypes
+    cls = _get_event_class(table)
+    fmt, pos = ["<"], 0
+    for name in fields:
+        desc = getattr(cls, name)
+        ctype = dict(cls._fields_)[name]
+        if desc.offset < pos:
+            raise SetupError("internal error: event fields out of struct order at %s" % name)
+        if desc.offset > pos:
+            fmt.append("%dx" % (desc.offset - pos))
+        if issubclass(ctype, ctypes.Array):
+            fmt.append("%ds" % ctypes.sizeof(ctype))
+        else:
+            fmt.append(_STRUCT_CODES[ctype])
+        pos = desc.offset + desc.size
+    return struct.Struct("".join(fmt)), getattr(cls, data_field).offset
 
 
 def c_string(text):

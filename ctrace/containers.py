@@ -94,6 +94,20 @@ class Container:
 HOST = Container("host")
 
 
+class Identity:
+    """What Registry.resolve() reads from an event (the CT_CONTEXT_FIELDS it
+    needs), for keys of in-kernel summaries rather than events: cgroup names
+    kept in a map by the BPF program, mount namespace, host flag."""
+
+    __slots__ = ("cgroup", "cgroup_parent", "mntns", "ct_flags")
+
+    def __init__(self, cgroup=b"", cgroup_parent=b"", mntns=0, ct_flags=0):
+        self.cgroup = cgroup
+        self.cgroup_parent = cgroup_parent
+        self.mntns = mntns
+        self.ct_flags = ct_flags
+
+
 class Registry:
     """Resolves events to containers, and -c references to kernel filters."""
 
@@ -137,7 +151,6 @@ class Registry:
             self._watcher.stop.set()
 
     def _docker_state(self, reachable):
-        was = self.docker_reachable
         self.docker_reachable = reachable
         if reachable and self._warned_docker:
             self.warn("ctrace: docker is reachable again: container names restored")

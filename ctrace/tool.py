@@ -2,10 +2,9 @@
 scope filters, container resolution, common event fields, error handling."""
 
 import ctypes
-import os
 import sys
 
-from ctrace.bpf import Program, Runner, c_string
+from ctrace.bpf import Runner, c_string
 from ctrace.cli import check_common_args
 from ctrace.containers import Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError

@@ -7,7 +7,6 @@ CTRACE_REQUIRE_BPF=1 (as in CI), where they fail instead.
 
 import json
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -39,7 +38,7 @@ def bpf_ok():
     if os.geteuid() != 0:
         unavailable("not root: cannot load BPF")
     try:
-        import bcc  # noqa: F401
+        __import__("bcc")
     except ImportError:
         unavailable("BCC (python3-bpfcc) is not importable by %s" % sys.executable)
     return True

@@ -1,14 +1,13 @@
 """containerexec against real BPF and real Docker containers."""
 
 import json
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import IMAGE, Tool, docker, unique
+from conftest import IMAGE, docker, unique
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +38,6 @@ def test_short_lived_container_is_named(tool, containers):
     t = tool("containerexec", "-j")
     name = unique()
     containers.names.append(name)
-    start = time.monotonic()
     docker("run", "--name", name, IMAGE, "true")
     ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["true"] and
                     e["container_id"] and e["container_name"] == name,
@@ -198,7 +196,7 @@ def test_unshare_process_is_a_container(tool):
 
 
 def test_pipe_into_head_ends_quietly(bpf_ok, containers):
-    name = containers.run("sh", "-c", "while true; do /bin/true; done")
+    containers.run("sh", "-c", "while true; do /bin/true; done")
     from conftest import PYTHON, TOOLS
     p = subprocess.run("%s %s/containerexec | head -n 3" % (PYTHON, TOOLS), shell=True,
                        capture_output=True, text=True, timeout=60)

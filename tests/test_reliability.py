@@ -63,22 +63,31 @@ def wait_gone(before, timeout=10):
     return bpf_ids() - before
 
 
-@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "duration", "closed-stdout"])
-def test_clean_exit_leaves_nothing_loaded(bpf_ok, how):
+TOOL_NAMES = ["containerexec", "containeropen", "containernet", "containersyscall"]
+# Arguments under which each tool prints soon on a busy host (closed stdout).
+CHATTY = {"containerexec": ["--host"], "containeropen": ["--host"]}
+
+
+ENDINGS = [(name, how) for name in TOOL_NAMES for how in ("SIGINT", "SIGTERM", "duration")] + \
+    [(name, "closed-stdout") for name in CHATTY]
+
+
+@pytest.mark.parametrize("name,how", ENDINGS)
+def test_clean_exit_leaves_nothing_loaded(bpf_ok, name, how):
+    """After any way of ending, no BPF program or map of the tool remains."""
     before = bpf_ids()
     if how == "duration":
-        r = subprocess.run([PYTHON, os.path.join(TOOLS, "containerexec"), "-d", "1", "--host"],
+        r = subprocess.run([PYTHON, os.path.join(TOOLS, name), "-d", "1"],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
     elif how == "closed-stdout":
-        # --host so that events arrive and the closed pipe is noticed.
-        p = subprocess.run("%s %s/containerexec --host | head -n 1 & "
+        p = subprocess.run("%s %s/%s %s | head -n 1 & "
                            "for i in $(seq 50); do /bin/true; sleep 0.1; done; wait"
-                           % (PYTHON, TOOLS), shell=True, capture_output=True, text=True,
-                           timeout=60)
+                           % (PYTHON, TOOLS, name, " ".join(CHATTY[name])), shell=True,
+                           capture_output=True, text=True, timeout=60)
         assert "Traceback" not in p.stderr
     else:
-        t = Tool("containerexec").start()
+        t = Tool(name).start()
         during = bpf_ids() - before
         assert any(kind == "prog" for kind, _ in during), "the tool loaded no program?"
         assert t.stop(getattr(signal, how)) == 0
