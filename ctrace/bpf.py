@@ -179,10 +179,16 @@ def _inline_includes(directory, name, seen):
     return re.sub(r'^#include "([^"]+)"\s*$', repl, src, flags=re.M)
 
 
-_STRUCT_CODES = {ctypes.c_ulonglong: "Q", ctypes.c_longlong: "q", ctypes.c_uint: "I",
-                 ctypes.c_int: "i", ctypes.c_ushort: "H", ctypes.c_short: "h",
-                 ctypes.c_ubyte: "B", ctypes.c_char: "c", ctypes.c_ulong: "L",
-                 ctypes.c_long: "l"}
+_UNSIGNED = (ctypes.c_ubyte, ctypes.c_ushort, ctypes.c_uint, ctypes.c_ulong, ctypes.c_ulonglong)
+
+
+def _struct_code(ctype):
+    """struct module code for a ctypes scalar, by its real size ("<L" would be
+    4 bytes where a C long is 8)."""
+    if ctype is ctypes.c_char:
+        return "c"
+    code = {1: "b", 2: "h", 4: "i", 8: "q"}[ctypes.sizeof(ctype)]
+    return code.upper() if ctype in _UNSIGNED else code
 
 
 def event_unpacker(table, fields, data_field):
@@ -203,7 +209,7 @@ def event_unpacker(table, fields, data_field):
         if issubclass(ctype, ctypes.Array):
             fmt.append("%ds" % ctypes.sizeof(ctype))
         else:
-            fmt.append(_STRUCT_CODES[ctype])
+            fmt.append(_struct_code(ctype))
         pos = desc.offset + desc.size
     return struct.Struct("".join(fmt)), getattr(cls, data_field).offset
 

@@ -45,3 +45,12 @@ def test_unknown_field_is_a_setup_error(btf):
 def test_missing_btf_names_the_problem(tmp_path):
     with pytest.raises(SetupError, match="BTF"):
         KernelBTF(str(tmp_path / "vmlinux"))
+
+
+def test_struct_codes_follow_real_sizes():
+    import ctypes
+    import struct
+    from ctrace.bpf import _struct_code
+    for ctype in (ctypes.c_ulong, ctypes.c_long, ctypes.c_uint, ctypes.c_int, ctypes.c_ushort,
+                  ctypes.c_ubyte, ctypes.c_ulonglong, ctypes.c_short):
+        assert struct.calcsize("<" + _struct_code(ctype)) == ctypes.sizeof(ctype)
