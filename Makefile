@@ -1,9 +1,9 @@
 # ctrace: `make install`, `make test`, `make bench`. Run as root (sudo make ...).
 PYTHON ?= /usr/bin/python3
 KREL := $(shell uname -r)
-APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: install deps headers test test-deps unit bench docker-up image clean
+.PHONY: install deps headers test test-deps bench-deps unit bench docker-up image clean
 
 install: deps headers
 	$(PYTHON) -m pip install --break-system-packages --no-index --no-build-isolation \
@@ -22,9 +22,14 @@ deps:
 headers:
 	@bash scripts/install-headers.sh
 
+TEST_PKGS := docker.io busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftool
+BENCH_PKGS := bpftrace strace python3-matplotlib
+
 test-deps: deps headers
-	@dpkg -s docker.io busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftrace >/dev/null 2>&1 || \
-		{ apt-get update -q && $(APT) docker.io busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftrace; }
+	@dpkg -s $(TEST_PKGS) >/dev/null 2>&1 || { apt-get update -q && $(APT) $(TEST_PKGS); }
+
+bench-deps: test-deps
+	@dpkg -s $(BENCH_PKGS) >/dev/null 2>&1 || { apt-get update -q && $(APT) $(BENCH_PKGS); }
 
 docker-up:
 	@bash scripts/start-dockerd.sh
@@ -38,7 +43,7 @@ test: test-deps docker-up image
 unit:
 	$(PYTHON) -m pytest -ra tests -m "not integration"
 
-bench: test-deps docker-up image
+bench: bench-deps docker-up image
 	$(PYTHON) bench/run.py
 
 clean:
