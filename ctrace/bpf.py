@@ -241,6 +241,7 @@ class Runner:
         self.bpf = None
         self.lost_reported = 0
         self._stop = None             # the SIGINT/SIGTERM flag, once installed
+        self.draining = False         # the loop has ended: callbacks must take everything
 
     def load(self):
         check_root()
@@ -302,6 +303,7 @@ class Runner:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # Drain what is already in the ring buffers before reporting.
+        self.draining = True
         if not output.closed:
             try:
                 self.bpf.ring_buffer_consume()
