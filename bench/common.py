@@ -57,6 +57,7 @@ class TracerRun:
         self.stderr = ""
 
     def __enter__(self):
+        os.makedirs(os.path.dirname(self.out_path) or ".", exist_ok=True)
         self.out = open(self.out_path, "wb")
         self.err_path = self.out_path + ".err"
         self.err = open(self.err_path, "wb")
