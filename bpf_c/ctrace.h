@@ -170,10 +170,6 @@ static __always_inline int ct_task_traced_mntns(void *task, u32 tgid, u32 uid, u
     return 1;
 }
 
-static __always_inline int ct_task_traced(void *task, u32 tgid, u32 uid)
-{
-    return ct_task_traced_mntns(task, tgid, uid, ct_task_mntns(task));
-}
 
 /* Loads through the BTF-typed current task (bpf_get_current_task_btf()):
  * plain loads that the verifier checks against the kernel's BTF at our BTF
@@ -207,7 +203,7 @@ static __always_inline int ct_cur_in_host_pidns(char *t)
 
 /* Scope check for the current task (the common case), run on every event of
  * the machine, host processes included: the same decisions as
- * ct_task_traced(), through helper values and BTF-typed loads. */
+ * ct_task_traced_mntns(), through helper values and BTF-typed loads. */
 static __always_inline int ct_traced(void)
 {
 #ifdef CT_FILTER_PID

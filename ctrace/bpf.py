@@ -270,6 +270,10 @@ class Runner:
         sys.stderr.write("%s: tracing %s. Ctrl-C to end.\n" % (self.tool, what))
         sys.stderr.flush()
 
+    def stop(self):
+        """End loop() as SIGINT would (for a tool that decides to end itself)."""
+        self._stop_flag().set = True
+
     def _stop_flag(self):
         if self._stop is None:
             self._stop = _StopFlag()
