@@ -246,6 +246,17 @@ static __always_inline void net_submit(struct net_event *e)
         ct_count_lost();
 }
 
+/* A connect or accept line: the connection's addresses, owned by O. */
+static __always_inline void net_emit_conn(u32 type, u64 sk, struct ct_ctx *o,
+                                          struct sock_info *s)
+{
+    struct net_event *e = net_new_event(type, sk, o);
+    if (!e)
+        return;
+    net_event_conn(e, s);
+    net_submit(e);
+}
+
 #if NET_SUMMARY
 static __always_inline struct net_stat *net_stat_row(struct ct_ctx *o, struct sock_info *s,
                                                      u64 peer_cgid, u8 proto)
@@ -370,11 +381,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         if (st)
             __sync_fetch_and_add(&st->conns, 1);
 #else
-        struct net_event *e = net_new_event(NET_EV_CONNECT, sk, o);
-        if (!e)
-            return 0;
-        net_event_conn(e, s);
-        net_submit(e);
+        net_emit_conn(NET_EV_CONNECT, sk, o, s);
 #endif
         return 0;
     }
@@ -547,11 +554,7 @@ static __always_inline int net_on_accept(long ret)
             __sync_fetch_and_add(&st->conns, 1);
     }
 #else
-    e = net_new_event(NET_EV_ACCEPT, sk, o);
-    if (!e)
-        return 0;
-    net_event_conn(e, s);
-    net_submit(e);
+    net_emit_conn(NET_EV_ACCEPT, sk, o, s);
 #endif
     return 0;
 }
