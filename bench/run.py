@@ -31,6 +31,18 @@ LABELS = {"ratio_tool": "ctrace tool, every event printed", "ratio_summary": "ct
           "ratio_bpftrace": "bpftrace one-liner", "ratio_strace": "strace -f",
           "ratio_host": "host process, tool watching containers"}
 
+# Floors, measured in the same rounds: what programs that do (almost)
+# nothing on a tool's hooks cost, the least any tool on those hooks can cost.
+FLOORS = {
+    "containeropen": [("ratio_noop_floor", "ratio_tool", "empty programs on the 8 open "
+                       "tracepoints, container loop"),
+                      ("ratio_host_noop_floor", "ratio_host", "the same, host loop")],
+    "containersyscall": [("ratio_noop_program", "ratio_tool", "an empty program on "
+                          "raw_syscalls:sys_exit"),
+                         ("ratio_number_program", "ratio_tool", "a program that only reads "
+                          "the syscall number")],
+}
+
 
 def startup(name, runs=3):
     times = []
@@ -151,6 +163,20 @@ def write_report(results, starts):
     if chart({k: v for k, v in results.items() if "error" not in v},
              os.path.join(BENCH, "results.png")):
         lines += ["", "![slowdown ratios](results.png)"]
+    floors = [(name, key, than, label) for name, fl in FLOORS.items()
+              if name in results and "error" not in results[name]
+              for key, than, label in fl if results[name].get(key) is not None]
+    if floors:
+        lines += ["", "## Floors: the hooks alone", "",
+                  "Syscall tracepoints send every system call of the machine through "
+                  "the kernel's slow path; kprobes and fentry, which would not, are "
+                  "absent here. These programs do nothing, or only read the syscall "
+                  "number, on the same hooks, in the same rounds: no tool on those "
+                  "hooks can cost less.", "",
+                  "| tool | floor program | floor | the tool |", "| --- | --- | --- | --- |"]
+        for name, key, than, label in floors:
+            lines.append("| %s | %s | %sx | %sx |" % (name, label, fmt(results[name][key]),
+                                                      fmt(results[name].get(than))))
     lines += ["", "Raw figures: bench/out/*.json. Each tool's notes:", ""]
     for name, r in results.items():
         if r.get("notes"):

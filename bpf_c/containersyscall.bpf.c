@@ -4,16 +4,22 @@
  * One BPF program per system call, at the raw_syscalls sys_exit raw
  * tracepoint: it sees the syscall number (from pt_regs) and the return
  * value, so a call and its error are counted together, and no per-call
- * record is formatted (raw tracepoint).  Calls that never return, exit and
- * exit_group, and rt_sigreturn, which returns with the syscall number of
- * the restored registers wiped (-1), are counted at their own
- * syscalls:sys_enter_* tracepoints, which run a program only for those
- * three.  A new task's first return from clone/fork (0, in the child) is not
- * a call of its own and is skipped.
+ * record is formatted (raw tracepoint).  That is the only per-call hook:
+ * enabling raw_syscalls:sys_enter as well (or any syscalls:sys_enter_*
+ * tracepoint, which hangs off it) would cost every system call of the
+ * machine a second dispatch.  So the calls the exit hook cannot name are
+ * counted without it:
+ *   - exit and exit_group never return: counted at sched_process_exit, once
+ *     per task, when the task's saved syscall number says it is ending
+ *     through one of them (a task killed by a signal is not);
+ *   - rt_sigreturn returns with the syscall number wiped (-1) by the
+ *     registers it restores: a -1 at exit is counted as rt_sigreturn.
+ * A new task's first return from clone/fork (0, in the child) is not a
+ * call of its own and is skipped.
  *
  * On x86_64 a 32-bit (ia32) call is marked with SC_NR_COMPAT: its number is
- * from the i386 table.  The syscalls:* tracepoints ignore such calls, so its
- * exit, exit_group and sigreturns are not counted (user space knows).
+ * from the i386 table.  Its sigreturn and rt_sigreturn cannot be told apart
+ * (both wipe the number): both count as rt_sigreturn (user space knows).
  *
  * The program runs for every system call on the machine, so it is kept to
  * a per-task cache lookup (namespaces and scope, computed once per task),
@@ -22,7 +28,8 @@
  *
  * What is counted is what reached the kernel's syscall entry: a call that a
  * seccomp filter refused counts as a call that failed (EPERM, or the
- * filter's errno).
+ * filter's errno).  A call a ptrace tracer skipped (number set to -1)
+ * counts as rt_sigreturn.
  */
 #include "containersyscall.h"
 
@@ -196,43 +203,59 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
     return 0;
 }
 
+/* The current task's syscall number, marked SC_NR_COMPAT for an ia32
+ * call; SC_NR_WIPED (either ABI) when the registers hold none. */
+static __always_inline u32 current_call(void *task)
+{
+    u32 nr = current_syscall_nr(task);
+    if (nr == 0xffffffffu)
+        return SC_NR_WIPED;
+#ifdef SC_OFF_TASK_TI_STATUS
+    if (CT_LOAD(u32, task, SC_OFF_TASK_TI_STATUS) & SC_TS_COMPAT)
+        return nr | SC_NR_COMPAT;
+#endif
+    return nr;
+}
+
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
     /* args: struct pt_regs *regs, long ret */
     long ret = (long)ctx->args[1];
     void *task = bpf_get_current_task_btf();
-    u32 nr = current_syscall_nr(task);    /* the registers of args[0] */
-    if (nr == 0xffffffffu)
-        return 0;       /* rt_sigreturn (counted at entry), or a skipped call */
+    u32 nr = current_call(task);    /* from the registers of args[0] */
+    if (nr == SC_NR_WIPED) {
+        /* By the registers rt_sigreturn restored, whose ax is the
+         * interrupted code's, not an error of rt_sigreturn. */
+        ret = 0;
 #ifdef SC_OFF_TASK_TI_STATUS
-    /* A 32-bit (ia32) call: numbered from its own table. */
-    if (CT_LOAD(u32, task, SC_OFF_TASK_TI_STATUS) & SC_TS_COMPAT)
-        nr |= SC_NR_COMPAT;
+        if (CT_LOAD(u32, task, SC_OFF_TASK_TI_STATUS) & SC_TS_COMPAT)
+            nr = SC_NR_COMPAT_RT_SIGRETURN;
+        else
 #endif
-    if (ret == 0 && (nr == SC_NR_CLONE || nr == SC_NR_CLONE3 ||
-                     nr == SC_NR_FORK || nr == SC_NR_VFORK ||
-                     nr == SC_NR_COMPAT_CLONE || nr == SC_NR_COMPAT_CLONE3 ||
-                     nr == SC_NR_COMPAT_FORK || nr == SC_NR_COMPAT_VFORK))
+            nr = SC_NR_RT_SIGRETURN;
+    } else if (ret == 0 && (nr == SC_NR_CLONE || nr == SC_NR_CLONE3 ||
+                          nr == SC_NR_FORK || nr == SC_NR_VFORK ||
+                          nr == SC_NR_COMPAT_CLONE || nr == SC_NR_COMPAT_CLONE3 ||
+                          nr == SC_NR_COMPAT_FORK || nr == SC_NR_COMPAT_VFORK))
         return 0;       /* the child's return: the parent counts the call */
 #if SC_TASK_CACHE
-    if (nr == SC_NR_SETNS || nr == SC_NR_UNSHARE ||
-        nr == SC_NR_COMPAT_SETNS || nr == SC_NR_COMPAT_UNSHARE)
+    else if (nr == SC_NR_SETNS || nr == SC_NR_UNSHARE ||
+             nr == SC_NR_COMPAT_SETNS || nr == SC_NR_COMPAT_UNSHARE)
         task_cache.task_storage_delete(task);
 #endif
     return count_call(task, nr, ret, 1);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_exit)
+/* exit and exit_group, which never reach sys_exit: the number of the call
+ * a task is ending in is still in its saved registers.  A task killed by
+ * a signal (or a kernel thread: zeroed registers) is in some other call,
+ * or none. */
+TRACEPOINT_PROBE(sched, sched_process_exit)
 {
-    return count_call(bpf_get_current_task_btf(), SC_NR_EXIT, 0, 0);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
-{
-    return count_call(bpf_get_current_task_btf(), SC_NR_EXIT_GROUP, 0, 0);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_rt_sigreturn)
-{
-    return count_call(bpf_get_current_task_btf(), SC_NR_RT_SIGRETURN, 0, 0);
+    void *task = bpf_get_current_task_btf();
+    u32 nr = current_call(task);
+    if (nr != SC_NR_EXIT && nr != SC_NR_EXIT_GROUP &&
+        nr != SC_NR_COMPAT_EXIT && nr != SC_NR_COMPAT_EXIT_GROUP)
+        return 0;
+    return count_call(task, nr, 0, 0);
 }

@@ -26,6 +26,13 @@
 /* The number of a 32-bit (ia32) call on x86_64 carries this bit. */
 #define SC_NR_COMPAT 0x80000000u
 #define SC_TS_COMPAT 0x0002       /* thread_info.status: ia32 call active */
+/* A saved syscall number of -1: none (rt_sigreturn wiped it, or the task
+ * entered the kernel other than by a call). */
+#define SC_NR_WIPED 0xffffffffu
+/* What a syscall this machine does not have is defined as: never a number
+ * current_call() returns (x86 keeps ~vector, at most ~0x20, for an
+ * interrupt; arm64 only -1). */
+#define SC_NR_ABSENT 0xfffffffeu
 
 /* One counter per container (cgroup v2 id + mount namespace) and syscall. */
 struct sc_key {

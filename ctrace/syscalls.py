@@ -351,11 +351,11 @@ TABLES = {"x86_64": X86_64, "aarch64": ARM64, "i386": I386}
 
 # The 32-bit ABI of a machine whose calls the BPF side can tell apart (it
 # marks them with COMPAT_BIT in the number), and what it cannot see of them:
-# the syscalls:* tracepoints ignore compat calls, and the calls that never
-# return, or return with the number wiped, are counted only through those.
+# sigreturn and rt_sigreturn both wipe the syscall number, so both are
+# counted as rt_sigreturn; a profile for 32-bit code allows both.
 COMPAT_ABI = {"x86_64": "i386"}
 COMPAT_BIT = 0x80000000
-COMPAT_UNSEEN = ("exit", "exit_group", "sigreturn", "rt_sigreturn")
+COMPAT_UNSEEN = ("sigreturn", "rt_sigreturn")
 
 # What Docker's own default profile lists for each machine: the native ABI and
 # the compatibility ABIs a task of that machine may use.
