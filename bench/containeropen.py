@@ -76,38 +76,51 @@ def on_host(exe, path):
     return r["ns_per_open"]
 
 
+def find_waiting_shell():
+    """The pid of the container's waiting sh, not the docker CLI that
+    started it; None if it is not there (yet)."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+            if entry.isdigit() and argv[0] == b"sh" and b"/tmp/go" in argv[-2]:
+                return entry
+        except OSError:
+            continue
+    return None
+
+
 def strace_in_container(name, count):
     """ns per open under strace -f: the loop waits in the container for
     /tmp/go so that strace can attach to it first."""
     docker("exec", "-d", name, "sh", "-c",
            "while [ ! -e /tmp/go ]; do usleep 1000; done; "
            "exec openloop %s %d > /tmp/strace-result" % (TARGET, count))
-    pid = None
-    deadline = time.monotonic() + 30
-    while pid is None and time.monotonic() < deadline:
-        for entry in os.listdir("/proc"):
-            try:
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    argv = f.read().split(b"\0")
-                # the container's sh, not the docker CLI that started it
-                if entry.isdigit() and argv[0] == b"sh" and b"/tmp/go" in argv[-2]:
-                    pid = entry
-            except OSError:
-                continue
-    if pid is None:
-        raise RuntimeError("the strace workload did not start")
     os.makedirs(OUT, exist_ok=True)
     log = os.path.join(OUT, "strace-open.out")
-    if os.path.exists(log):
-        os.remove(log)
-    # The waiting loop's sleeps show that strace is attached.
-    tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", log, "-e",
-                               "trace=openat,nanosleep,clock_nanosleep", "-p", pid],
-                              stderr=subprocess.DEVNULL)
-    while not (os.path.exists(log) and os.path.getsize(log)):
-        if tracer.poll() is not None:
-            raise RuntimeError("strace exited")
-        time.sleep(0.01)
+    deadline = time.monotonic() + 30
+    tracer, why = None, "the strace workload did not start"
+    # A pid seen in /proc may be gone (or not yet the loop) when strace
+    # attaches: look again until one attaches.
+    while tracer is None and time.monotonic() < deadline:
+        pid = find_waiting_shell()
+        if pid is None:
+            time.sleep(0.01)
+            continue
+        if os.path.exists(log):
+            os.remove(log)
+        # The waiting loop's sleeps show that strace is attached.
+        tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", log, "-e",
+                                   "trace=openat,nanosleep,clock_nanosleep", "-p", pid],
+                                  stderr=subprocess.PIPE)
+        while not (os.path.exists(log) and os.path.getsize(log)):
+            if tracer.poll() is not None:
+                why = "strace -p %s exited: %s" % (pid, tracer.stderr.read().decode().strip())
+                tracer = None
+                break
+            time.sleep(0.01)
+    if tracer is None:
+        raise RuntimeError(why)
     docker("exec", name, "touch", "/tmp/go")
     tracer.wait(600)
     r = parse_kv(docker("exec", name, "cat", "/tmp/strace-result"))

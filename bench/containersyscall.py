@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import IMAGE, OUT, bpftrace_run, docker, parse_kv, save, tool_run  # noqa: E402
 
 COUNT = int(os.environ.get("BENCH_OPENS", "300000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "8"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
 TARGET = 1.05
 BPFTRACE = 'tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }'
 

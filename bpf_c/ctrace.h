@@ -57,6 +57,39 @@ struct ct_ctx {
  * joining its cgroup). */
 BPF_HASH(ct_filter_cgroup, u64, u8, 1024);
 BPF_HASH(ct_filter_mntns, u32, u8, 1024);
+
+#if CT_FILTER_CONTAINERS
+/* -c follows a container across restarts: a restarted container gets a new
+ * cgroup, with a new id, at the same path.  The tool puts the paths of the
+ * containers it follows here (cgroup v2, zero-padded); when one is created
+ * again, its id joins the filter before any task can enter it, so a
+ * restart's first exec is seen. */
+#define CT_CGROUP_PATH_LEN 256
+struct ct_cgroup_path {
+    char path[CT_CGROUP_PATH_LEN];
+};
+BPF_HASH(ct_follow_cgroup, struct ct_cgroup_path, u8, 64);
+BPF_PERCPU_ARRAY(ct_path_scratch, struct ct_cgroup_path, 1);
+
+TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
+{
+    if (args->root != 0)
+        return 0;       /* a cgroup v1 hierarchy: ids of another kind */
+    int zero = 0;
+    struct ct_cgroup_path *key = ct_path_scratch.lookup(&zero);
+    if (!key)
+        return 0;
+    __builtin_memset(key, 0, sizeof(*key));
+    bpf_probe_read_kernel_str(key->path, sizeof(key->path),
+                              (char *)args + (args->data_loc_path & 0xffff));
+    if (!ct_follow_cgroup.lookup(key))
+        return 0;
+    u64 id = args->id;
+    u8 one = 1;
+    ct_filter_cgroup.update(&id, &one);
+    return 0;
+}
+#endif
 BPF_PERCPU_ARRAY(ct_lost, u64, 1);
 
 static __always_inline void *ct_read_ptr(void *base, u64 off)

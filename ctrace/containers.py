@@ -108,6 +108,20 @@ class Identity:
         self.ct_flags = ct_flags
 
 
+class Selection:
+    """What -c REF selects: the kernel filters' keys (cgroup ids, mount
+    namespaces), and, so that a restart is followed, the container's cgroup
+    v2 paths and its runtime id."""
+
+    def __init__(self, cgroups=(), mntns=(), paths=(), key=None, ref=""):
+        self.cgroups, self.mntns, self.paths = set(cgroups), set(mntns), set(paths)
+        self.key = key                  # (runtime, id), if a runtime knows it
+        self.ref = ref                  # as the user named it
+
+    def __bool__(self):
+        return bool(self.cgroups or self.mntns)
+
+
 class Registry:
     """Resolves events to containers, and -c references to kernel filters."""
 
@@ -118,6 +132,7 @@ class Registry:
         self._infos = OrderedDict()       # (runtime, id) -> ContainerInfo
         self._negative = {}               # (runtime, id) -> time of the failed lookup
         self._by_mntns = {}               # mntns inum -> ContainerInfo
+        self._mntns_of = {}               # (runtime, id) -> its running mntns inum
         self._cache = {}                  # (cgroup leaf, parent, mntns, host flag) -> Container
         self.docker = DockerAPI("docker", docker_socket)
         self.podman = DockerAPI("podman", "/run/podman/podman.sock")
@@ -126,6 +141,7 @@ class Registry:
         self.docker_reachable = None
         self._warned_docker = False
         self._watcher = None
+        self._followed = {}               # (runtime, id) -> on_change (follow())
 
     # -- background knowledge ---------------------------------------------
     def start(self):
@@ -140,7 +156,7 @@ class Registry:
                     if time.monotonic() > deadline:
                         break
                     full = self.docker.inspect(info.id)
-                    self._learn(full or info, False)
+                    self._learn(full or info)
             except Unreachable:
                 pass
         self._watcher = DockerWatcher(self.docker, self._learn, self._docker_state)
@@ -158,8 +174,11 @@ class Registry:
             with self._lock:
                 self._negative.clear()
 
-    def _learn(self, info, gone):
+    def _learn(self, info, action=""):
+        """INFO learnt from a runtime; ACTION is the Docker event that told
+        (start, die, destroy), or "" for a listing or lookup."""
         key = (info.runtime, info.id)
+        ended = action in ("die", "destroy")
         with self._lock:
             known = self._infos.get(key)
             if known is None:
@@ -171,18 +190,40 @@ class Registry:
                 known.pid = info.pid or known.pid
             self._infos.move_to_end(key)
             self._negative.pop(key, None)
-            if gone:
+            if action == "destroy":
                 known.exited_at = time.monotonic()
-            if info.pid:
-                self._note_mntns(known)
+            mntns = None
+            if ended:
+                # Namespace inums are reused once freed: a dead container's
+                # must not name (or, under -c, select) the next owner.
+                known.pid = 0
+                mntns = self._mntns_of.pop(key, None)
+                if mntns is not None and self._by_mntns.get(mntns) is known:
+                    del self._by_mntns[mntns]
+            elif info.pid:
+                mntns = self._note_mntns(known)
             self._expire()
+            follower = self._followed.get(key)
+        if follower is not None and mntns:
+            follower(mntns, not ended, action)
+
+    def follow(self, selection, on_change):
+        """Keep -c's mount namespace filter right while the selected container
+        stops and restarts: ON_CHANGE(inum, present, action) is called with
+        its mount namespace when it starts (present) and when it dies (not),
+        from Docker's events."""
+        if selection.key is not None:
+            with self._lock:
+                self._followed[selection.key] = on_change
 
     def _note_mntns(self, info):
         try:
             inum = os.stat("/proc/%d/ns/mnt" % info.pid).st_ino
         except OSError:
-            return
+            return None
         self._by_mntns[inum] = info
+        self._mntns_of[(info.runtime, info.id)] = inum
+        return inum
 
     def _expire(self):
         now = time.monotonic()
@@ -231,7 +272,7 @@ class Registry:
             return info
         fetched = self._fetch(runtime, cid)
         if fetched is not None:
-            self._learn(fetched, False)
+            self._learn(fetched)
             return self._infos.get(key, fetched)
         self._negative[key] = time.monotonic()
         if info is None:
@@ -256,11 +297,16 @@ class Registry:
 
     # -- -c NAME|ID -----------------------------------------------------------
     def find(self, ref):
-        """-c REF -> (cgroup ids, mount namespace inums) of the container, or a
-        UsageError naming what was not found."""
+        """-c REF -> the Selection of the container, or a UsageError naming
+        what was not found."""
+        sel = self._find(ref)
+        sel.ref = ref
+        return sel
+
+    def _find(self, ref):
         if ref.startswith("mntns:"):
             try:
-                return set(), {int(ref[6:])}
+                return Selection(mntns={int(ref[6:])})
             except ValueError:
                 raise UsageError("bad container reference %r (mntns:INUM)" % ref)
         errors = []
@@ -276,8 +322,8 @@ class Registry:
                 if info is not None:
                     raise UsageError("container %r is not running" % ref)
                 continue
-            self._learn(info, False)
-            return self._task_ids(info.pid)
+            self._learn(info)
+            return self._task_ids(info.pid, (info.runtime, info.id))
         ids = self._find_by_cgroup(ref)
         if ids:
             return ids
@@ -285,23 +331,25 @@ class Registry:
         raise UsageError("no running container named %r%s" % (ref, detail))
 
     @staticmethod
-    def _task_ids(pid):
-        cgroups, mntns = set(), set()
+    def _task_ids(pid, key=None):
+        sel = Selection(key=key)
         try:
-            mntns.add(os.stat("/proc/%d/ns/mnt" % pid).st_ino)
+            sel.mntns.add(os.stat("/proc/%d/ns/mnt" % pid).st_ino)
             with open("/proc/%d/cgroup" % pid) as f:
                 for line in f:
                     if line.startswith("0::"):
                         path = line[3:].strip()
                         for root in CGROUP2_ROOTS:
                             try:
-                                cgroups.add(os.stat(root + path).st_ino)
+                                sel.cgroups.add(os.stat(root + path).st_ino)
                                 break
                             except OSError:
                                 continue
+                        if path not in ("", "/"):
+                            sel.paths.add(path)
         except OSError:
             pass
-        return cgroups, mntns
+        return sel
 
     def _find_by_cgroup(self, ref):
         """Runtimes without an API here (LXC, nspawn, containerd, CRI-O):
@@ -319,5 +367,5 @@ class Registry:
                 continue
             runtime, cid = parse_cgroup(parts[-1], parts[-2] if len(parts) > 1 else "")
             if runtime and cid and (cid == ref or (len(ref) >= 4 and cid.startswith(ref))):
-                return self._task_ids(int(entry))
+                return self._task_ids(int(entry), (runtime, cid))
         return None

@@ -119,7 +119,7 @@ class DockerAPI:
         """Subscribe to container lifecycle events now; return a generator
         that yields them until STOP is set or the stream breaks."""
         filters = json.dumps({"type": ["container"],
-                              "event": ["create", "start", "rename", "destroy"]})
+                              "event": ["create", "start", "rename", "die", "destroy"]})
         conn = _UnixHTTPConnection(self.socket_path, 1.0)
         try:
             conn.request("GET", "/events?filters=" + urllib.parse.quote(filters))
@@ -208,7 +208,7 @@ class DockerWatcher(threading.Thread):
     def __init__(self, api, on_info, on_state):
         super().__init__(name="ctrace-docker-events", daemon=True)
         self.api = api
-        self.on_info = on_info        # ContainerInfo learnt or updated
+        self.on_info = on_info        # (ContainerInfo learnt or updated, event action)
         self.on_state = on_state      # (reachable: bool)
         self.stop = threading.Event()
 
@@ -217,7 +217,7 @@ class DockerWatcher(threading.Thread):
             try:
                 stream = self.api.events(self.stop)
                 for info in self.api.list():     # after subscribing: nothing missed
-                    self.on_info(info, False)
+                    self.on_info(info, "")
                 self.on_state(True)
                 for ev in stream:
                     self._handle(ev)
@@ -242,4 +242,4 @@ class DockerWatcher(threading.Thread):
                     info = full
             except Unreachable:
                 pass
-        self.on_info(info, action == "destroy")
+        self.on_info(info, action)

@@ -6,9 +6,48 @@ import sys
 
 from ctrace.bpf import Runner, c_string
 from ctrace.cli import check_common_args
-from ctrace.containers import Registry, host_namespaces, host_pid_level
+from ctrace.containers import Registry, Selection, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
 from ctrace.output import Clock, Output, escape, json_text
+
+CGROUP_PATH_LEN = 256       # CT_CGROUP_PATH_LEN, bpf_c/ctrace.h
+
+
+def apply_selection(bpf, sel):
+    """Put what -c selected into the kernel's filter maps (bpf_c/ctrace.h)."""
+    for cg in sel.cgroups:
+        bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ctypes.c_ubyte(1)
+    for ns in sel.mntns:
+        bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ctypes.c_ubyte(1)
+    follow = bpf["ct_follow_cgroup"] if sel.paths else None
+    for path in sel.paths:
+        raw = path.encode()
+        if len(raw) < CGROUP_PATH_LEN:      # longer: not followed (never seen)
+            key = follow.Key()
+            key.path = raw
+            follow[key] = ctypes.c_ubyte(1)
+
+
+def selection_follower(ctx, bpf, sel):
+    """-c's mount namespace filter follows the container (Registry.follow):
+    a stopped container's namespace leaves it (its inum may be reused by
+    another), a restarted one's joins it.  Its cgroup is followed in the
+    kernel (ct_follow_cgroup)."""
+    def on_change(inum, present, action):
+        if present:
+            apply_selection(bpf, Selection(mntns={inum}))
+        else:
+            try:
+                del bpf["ct_filter_mntns"][ctypes.c_uint(inum)]
+            except KeyError:
+                pass
+        if action == "die":
+            sys.stderr.write("%s: container %s stopped\n" % (ctx.tool, escape(sel.ref)))
+        elif action == "start":
+            sys.stderr.write("%s: container %s restarted: following it\n"
+                             % (ctx.tool, escape(sel.ref)))
+        sys.stderr.flush()
+    return on_change
 
 
 def scope_defines(args):
@@ -34,7 +73,6 @@ class Context:
         self.output = Output(getattr(args, "json", False))
         self.registry = None
         self.runner = None
-        self.filter_cgroups, self.filter_mntns = set(), set()
 
     # -- common event fields ----------------------------------------------
     def container(self, ev):
@@ -85,16 +123,14 @@ def run(tool, parser, setup, argv=None):
             sys.stdout.write(program.text())
             return 0
         ctx.registry = Registry()
-        for ref in getattr(args, "container", None) or []:
-            cgroups, mntns = ctx.registry.find(ref)
-            ctx.filter_cgroups |= cgroups
-            ctx.filter_mntns |= mntns
+        selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
+        if selections:
+            tracepoints = list(tracepoints) + ["cgroup:cgroup_mkdir"]   # ctrace.h
         ctx.runner = Runner(tool, program, tracepoints)
         bpf = ctx.runner.load()
-        for cg in ctx.filter_cgroups:
-            bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ctypes.c_ubyte(1)
-        for ns in ctx.filter_mntns:
-            bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ctypes.c_ubyte(1)
+        for sel in selections:
+            apply_selection(bpf, sel)
+            ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))
         ctx.registry.start()
         start(ctx)
         return 0

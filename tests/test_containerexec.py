@@ -1,6 +1,7 @@
 """containerexec against real BPF and real Docker containers."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -72,6 +73,41 @@ def test_container_filter_shows_only_that_container(tool, containers):
     t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "from-a-again"])
     names = {e["container_name"] for e in execs(t)}
     assert names == {a}
+
+
+def test_container_filter_follows_a_restart(tool, containers):
+    """A restart gives the container a new cgroup (new id) and new
+    namespaces.  -c follows it from its entrypoint's exec on: the new
+    cgroup's id joins the filter when the cgroup is created, before the
+    restarted container's namespace is known.  Meanwhile another container
+    started after it stopped (likely given the namespace inums it freed)
+    stays out."""
+    a = containers.run("sh", "-c", "echo start; exec sleep 600")
+    t = tool("containerexec", "-j", "-c", a)
+    old = cgroup_id_of(a)
+    docker("stop", "-t", "0", a)
+    t.wait_stderr("container %s stopped" % a)
+    b = containers.run("sh", "-c", "echo other; exec sleep 600")
+    docker("start", a)
+    entry = t.wait_for(lambda e: e["event"] == "exec" and
+                       e["args"] == ["sh", "-c", "echo start; exec sleep 600"])
+    assert entry["vpid"] == 1 and entry["container_name"] == a
+    assert entry["cgroup_id"] == cgroup_id_of(a) != old
+    t.wait_stderr("container %s restarted" % a)
+    containers.exec(b, "echo", "from-b")
+    containers.exec(a, "echo", "after-restart")
+    t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "after-restart"])
+    assert {e["container_name"] for e in execs(t)} == {a}
+
+
+def cgroup_id_of(name):
+    pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    with open("/proc/%s/cgroup" % pid) as f:
+        path = next(l[3:].strip() for l in f if l.startswith("0::"))
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if os.path.isdir(root + path):
+            return os.stat(root + path).st_ino
+    raise AssertionError("no cgroup v2 directory for %s" % path)
 
 
 def test_unknown_container_is_a_clear_error(bpf_ok, docker_ok):
