@@ -250,15 +250,29 @@ class Registry:
         return found
 
     def _resolve(self, leaf, parent, mntns, host_ns):
-        runtime, cid = parse_cgroup(leaf, parent)
+        runtime, cid, info = self._runtime_of_cgroup(leaf, parent)
         if runtime:
-            return Container("runtime", runtime, cid, self.info(runtime, cid))
+            return Container("runtime", runtime, cid, info or self.info(runtime, cid))
         owner = self._by_mntns.get(mntns)
         if owner is not None:
             return Container("runtime", owner.runtime, owner.id, owner)
         if not host_ns:
             return Container("namespace", "", "mntns:%d" % mntns)
         return HOST
+
+    def _runtime_of_cgroup(self, leaf, parent):
+        """(runtime, id, ContainerInfo or None) of a cgroup by its name, or
+        by a containerd task that runs in it; (None, None, None)."""
+        runtime, cid = parse_cgroup(leaf, parent)
+        if runtime in (None, "unknown"):
+            # containerd's default cgroup, /NAMESPACE/ID: any name at all,
+            # so only a running task of that name says it is one.
+            info = self.containerd.task(parent, leaf)
+            if info is not None:
+                with self._lock:
+                    self._infos[("containerd", leaf)] = info
+                return "containerd", leaf, info
+        return runtime, cid, None
 
     def info(self, runtime, cid):
         """ContainerInfo for a runtime container; fetched on a miss (a short,
@@ -354,6 +368,7 @@ class Registry:
     def _find_by_cgroup(self, ref):
         """Runtimes without an API here (LXC, nspawn, containerd, CRI-O):
         find a running process whose cgroup names REF."""
+        seen = set()
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -365,7 +380,11 @@ class Registry:
             parts = [p for p in line[3:].strip().split("/") if p]
             if not parts:
                 continue
-            runtime, cid = parse_cgroup(parts[-1], parts[-2] if len(parts) > 1 else "")
+            leaf, parent = parts[-1], parts[-2] if len(parts) > 1 else ""
+            if (leaf, parent) in seen:
+                continue
+            seen.add((leaf, parent))
+            runtime, cid, _ = self._runtime_of_cgroup(leaf, parent)
             if runtime and cid and (cid == ref or (len(ref) >= 4 and cid.startswith(ref))):
                 return self._task_ids(int(entry), (runtime, cid))
         return None

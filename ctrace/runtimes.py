@@ -11,6 +11,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 import urllib.parse
@@ -173,31 +174,64 @@ class CRIOAPI:
         return ContainerInfo(self.runtime, cid, name, data.get("image", ""), data.get("pid", 0))
 
 
+# Where containerd keeps its running tasks' OCI bundles: a containerd of its
+# own, and the one dockerd starts (whose "moby" namespace is Docker's).
+CONTAINERD_TASK_ROOTS = ("/run/containerd/io.containerd.runtime.v2.task",
+                         "/var/run/docker/containerd/daemon/io.containerd.runtime.v2.task")
+_CRI_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
 class ContainerdState:
-    """containerd keeps each task's OCI bundle under /run; its annotations
-    carry the names the CRI plugin and nerdctl gave the container."""
+    """containerd keeps each running task's OCI bundle under /run, at
+    ROOT/NAMESPACE/ID; its annotations carry the names the CRI plugin and
+    nerdctl gave the container.  A container made with ctr has none: its id
+    is the name its user gave it."""
 
     runtime = "containerd"
 
-    def __init__(self, root="/run/containerd/io.containerd.runtime.v2.task"):
-        self.root = root
+    def __init__(self, roots=CONTAINERD_TASK_ROOTS):
+        self.roots = roots
 
     def inspect(self, cid):
-        for path in glob.glob(os.path.join(glob.escape(self.root), "*", cid, "config.json")):
-            try:
-                with open(path) as f:
-                    spec = json.load(f)
-            except (OSError, ValueError):
-                continue
-            ann = spec.get("annotations") or {}
-            name = (ann.get("io.kubernetes.cri.container-name") or
-                    ann.get("nerdctl/name") or "")
-            pod = ann.get("io.kubernetes.cri.sandbox-name")
-            if pod and name:
-                name = "%s/%s" % (pod, name)
-            return ContainerInfo(self.runtime, cid, name,
-                                 ann.get("io.kubernetes.cri.image-name", ""))
+        """The task CID in any namespace, or None."""
+        for root in self.roots:
+            for path in glob.glob(os.path.join(glob.escape(root), "*", glob.escape(cid),
+                                               "config.json")):
+                info = self._read(path, cid)
+                if info is not None:
+                    return info
         return None
+
+    def task(self, namespace, cid):
+        """The task of a cgroup named /NAMESPACE/CID (containerd's default
+        cgroup path, ctr and nerdctl with the cgroupfs driver), or None."""
+        if not namespace or not cid or namespace == "moby" or "/" in namespace + cid \
+                or cid in (".", "..") or namespace in (".", ".."):
+            return None
+        for root in self.roots:
+            info = self._read(os.path.join(root, namespace, cid, "config.json"), cid)
+            if info is not None:
+                return info
+        return None
+
+    def _read(self, path, cid):
+        try:
+            with open(path) as f:
+                spec = json.load(f)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(spec, dict):
+            return None
+        ann = spec.get("annotations") or {}
+        name = (ann.get("io.kubernetes.cri.container-name") or
+                ann.get("nerdctl/name") or "")
+        pod = ann.get("io.kubernetes.cri.sandbox-name")
+        if pod and name:
+            name = "%s/%s" % (pod, name)
+        if not name and not _CRI_ID.match(cid):
+            name = cid
+        return ContainerInfo(self.runtime, cid, name,
+                             ann.get("io.kubernetes.cri.image-name", ""))
 
 
 class DockerWatcher(threading.Thread):

@@ -1,0 +1,155 @@
+"""Runtimes other than Docker, for real: containerd through ctr (on the
+containerd that dockerd runs, or a standalone one), and podman through its
+API service.  Their containers must carry their runtime's id and name, and
+-c must select them, as for Docker."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import DOCKER, IMAGE, unavailable, unique
+from ctrace.runtimes import DockerAPI, Unreachable
+
+CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
+CTR_NAMESPACE = "ctrace-test"
+CTR_IMAGE = "docker.io/library/" + IMAGE
+PODMAN_SOCKET = "/run/podman/podman.sock"       # where ctrace looks for podman
+PODMAN_IMAGE = "localhost/" + IMAGE
+# This machine's hard nofile/nproc limits are below podman's defaults, which
+# runc may not raise: ask for less.
+PODMAN_RUN = ["run", "--network", "none", "--ulimit", "nofile=1024:1024",
+              "--ulimit", "nproc=1024:1024"]
+
+pytestmark = pytest.mark.integration
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, **kw)
+
+
+def docker_save_into(argv):
+    """Pipe `docker save IMAGE` into ARGV (an image import)."""
+    save = subprocess.Popen([DOCKER, "save", IMAGE], stdout=subprocess.PIPE)
+    try:
+        return run(argv, stdin=save.stdout)
+    finally:
+        save.stdout.close()
+        save.wait()
+
+
+@pytest.fixture(scope="session")
+def ctr(docker_ok):
+    exe = shutil.which("ctr")
+    if exe is None:
+        unavailable("ctr is not installed (Debian package containerd)")
+    sock = next((s for s in CTR_SOCKETS if os.path.exists(s)), None)
+    if sock is None:
+        unavailable("no containerd socket at %s" % " or ".join(CTR_SOCKETS))
+    base = [exe, "-a", sock, "-n", CTR_NAMESPACE]
+    r = docker_save_into(base + ["image", "import", "-"])
+    if r.returncode != 0:
+        unavailable("ctr image import failed: %s" % r.stderr.strip()[-300:])
+    return lambda *args: run(base + list(args))
+
+
+def ctr_remove(ctr, cid):
+    ctr("task", "delete", "-f", cid)
+    ctr("container", "delete", cid)
+
+
+@pytest.fixture(scope="session")
+def podman(docker_ok, tmp_path_factory):
+    exe = shutil.which("podman")
+    if exe is None:
+        unavailable("podman is not installed")
+    tar = str(tmp_path_factory.mktemp("podman") / "image.tar")
+    r = run([DOCKER, "save", "-o", tar, IMAGE])
+    if r.returncode == 0:
+        r = run([exe, "load", "-i", tar])
+    if r.returncode != 0:
+        unavailable("loading the test image into podman failed: %s" % r.stderr.strip()[-300:])
+    api = DockerAPI("podman", PODMAN_SOCKET)
+    service = None
+    if not api_answers(api):
+        os.makedirs(os.path.dirname(PODMAN_SOCKET), exist_ok=True)
+        service = subprocess.Popen([exe, "system", "service", "--time=0",
+                                    "unix://" + PODMAN_SOCKET],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not api_answers(api):
+            if service.poll() is not None or time.monotonic() > deadline:
+                service.kill()
+                unavailable("podman system service did not answer on %s" % PODMAN_SOCKET)
+            time.sleep(0.1)     # polling a socket that has no event to wait on
+    yield lambda *args: run([exe] + list(args))
+    if service is not None:
+        service.terminate()
+        service.wait(30)
+
+
+def api_answers(api):
+    try:
+        api.list()
+        return True
+    except Unreachable:
+        return False
+
+
+def exec_of(t, args):
+    return t.wait_for(lambda e: e["event"] == "exec" and e["args"] == args,
+                      what="the exec of %r" % (args,))
+
+
+def test_containerd_container_is_named_by_its_id(tool, ctr):
+    """ctr puts a container in the cgroup /NAMESPACE/ID, a name any cgroup
+    could have: the running task's bundle says it is containerd's."""
+    t = tool("containerexec", "-j")
+    cid = unique("ctr")
+    r = ctr("run", "--rm", CTR_IMAGE, cid, "/bin/echo", "from-" + cid)
+    assert r.returncode == 0 and r.stdout.strip() == "from-" + cid, r.stderr
+    ev = exec_of(t, ["/bin/echo", "from-" + cid])
+    assert (ev["container_runtime"], ev["container_id"], ev["container_name"]) == \
+        ("containerd", cid, cid)
+    assert ev["container"] == cid and ev["host"] is False and ev["vpid"] == 1
+
+
+def test_containerd_container_filter(tool, ctr):
+    a, b = unique("ctra"), unique("ctrb")
+    try:
+        for cid in (a, b):
+            r = ctr("run", "-d", CTR_IMAGE, cid, "sleep", "600")
+            assert r.returncode == 0, r.stderr
+        t = tool("containerexec", "-j", "-c", a)
+        assert ctr("task", "exec", "--exec-id", "b1", b, "/bin/echo", "from-b").returncode == 0
+        assert ctr("task", "exec", "--exec-id", "a1", a, "/bin/echo", "from-a").returncode == 0
+        exec_of(t, ["/bin/echo", "from-a"])
+        assert {e["container_name"] for e in t.json_events() if e["event"] == "exec"} == {a}
+    finally:
+        for cid in (a, b):
+            ctr_remove(ctr, cid)
+
+
+def test_podman_container_is_named_through_its_api(tool, podman):
+    name = unique("pm")
+    other = unique("pmother")
+    try:
+        r = podman(*PODMAN_RUN, "-d", "--name", name, PODMAN_IMAGE, "sleep", "600")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.strip().splitlines()[-1]
+        assert podman(*PODMAN_RUN, "-d", "--name", other, PODMAN_IMAGE,
+                      "sleep", "600").returncode == 0
+        every = tool("containerexec", "-j")
+        only = tool("containerexec", "-j", "-c", name)
+        assert podman("exec", other, "/bin/echo", "from-other").returncode == 0
+        assert podman("exec", name, "/bin/echo", "from-" + name).returncode == 0
+        ev = exec_of(every, ["/bin/echo", "from-" + name])
+        assert (ev["container_runtime"], ev["container_id"], ev["container_name"],
+                ev["container_image"]) == ("podman", cid, name, PODMAN_IMAGE)
+        assert exec_of(every, ["/bin/echo", "from-other"])["container_name"] == other
+        exec_of(only, ["/bin/echo", "from-" + name])
+        assert {e["container_name"] for e in only.json_events() if e["event"] == "exec"} == {name}
+    finally:
+        podman("rm", "-f", "-t", "0", name, other)
