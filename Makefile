@@ -22,7 +22,7 @@ deps:
 headers:
 	@bash scripts/install-headers.sh
 
-TEST_PKGS := docker.io containerd podman busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftool
+TEST_PKGS := docker.io containerd podman lxc busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftool
 BENCH_PKGS := bpftrace strace python3-matplotlib
 
 test-deps: deps headers

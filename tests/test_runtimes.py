@@ -1,6 +1,6 @@
 """Runtimes other than Docker, for real: containerd through ctr (on the
-containerd that dockerd runs, or a standalone one), and podman through its
-API service.  Their containers must carry their runtime's id and name, and
+containerd that dockerd runs, or a standalone one), podman through its API
+service, and LXC.  Their containers must carry their runtime's id and name, and
 -c must select them, as for Docker."""
 
 import os
@@ -153,3 +153,38 @@ def test_podman_container_is_named_through_its_api(tool, podman):
         assert {e["container_name"] for e in only.json_events() if e["event"] == "exec"} == {name}
     finally:
         podman("rm", "-f", "-t", "0", name, other)
+
+
+@pytest.fixture
+def lxc(bpf_ok):
+    """A stopped LXC container from the busybox template (the host's
+    busybox-static), without a network; destroyed at the end."""
+    if shutil.which("lxc-create") is None:
+        unavailable("LXC is not installed (Debian package lxc)")
+    name = unique("lxc")
+    r = run(["lxc-create", "-n", name, "-t", "busybox"])
+    if r.returncode != 0:
+        unavailable("lxc-create -t busybox failed: %s" % r.stderr.strip()[-300:])
+    config = "/var/lib/lxc/%s/config" % name
+    with open(config) as f:
+        lines = [l for l in f if not l.startswith("lxc.net.")]
+    with open(config, "w") as f:
+        f.writelines(lines + ["lxc.net.0.type = empty\n"])
+    yield name
+    run(["lxc-stop", "-n", name, "-k"])
+    run(["lxc-destroy", "-n", name])
+
+
+def test_lxc_container_is_named_and_selected(tool, lxc):
+    """LXC runs the payload in the cgroup lxc.payload.NAME."""
+    every = tool("containerexec", "-j")
+    r = run(["lxc-execute", "-n", lxc, "--", "/bin/echo", "from-" + lxc])
+    assert r.returncode == 0 and r.stdout.strip() == "from-" + lxc, r.stderr
+    ev = exec_of(every, ["/bin/echo", "from-" + lxc])
+    assert (ev["container_runtime"], ev["container_id"], ev["container_name"]) == \
+        ("lxc", lxc, lxc)
+    assert run(["lxc-start", "-n", lxc, "-d"]).returncode == 0
+    only = tool("containerexec", "-j", "-c", lxc)
+    r = run(["lxc-attach", "-n", lxc, "--", "/bin/echo", "attached"])
+    assert r.returncode == 0 and r.stdout.strip() == "attached", r.stderr
+    assert exec_of(only, ["/bin/echo", "attached"])["container_name"] == lxc
