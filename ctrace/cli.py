@@ -64,7 +64,7 @@ def container_ref(text):
 
 
 def add_common_args(parser, duration=True, timestamp=True, json_output=True):
-    """The scope and filter options every tool has (see ctrace(8))."""
+    """The scope and filter options every tool has (README: "Options every tool shares")."""
     g = parser.add_argument_group("scope and filters")
     g.add_argument("-c", "--container", action="append", type=container_ref,
                    metavar="NAME|ID", default=[],

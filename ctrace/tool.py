@@ -79,7 +79,7 @@ class Context:
         return self.registry.resolve(ev)
 
     def json_fields(self, ev, container, kind):
-        """The fields every ctrace JSON event has (documented in ctrace(8))."""
+        """The fields every ctrace JSON event has (each man page, FIELDS)."""
         obj = {"timestamp": round(self.clock.wall(ev.ts_ns), 6), "event": kind}
         obj.update(container.fields())
         obj.update({"pid": ev.pid, "tid": ev.tid, "vpid": ev.vpid, "ppid": ev.ppid,
