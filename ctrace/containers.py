@@ -140,31 +140,38 @@ class Registry:
         self.containerd = ContainerdState()
         self.docker_reachable = None
         self._warned_docker = False
-        self._watcher = None
+        self._watchers = []
         self._followed = {}               # (runtime, id) -> on_change (follow())
 
     # -- background knowledge ---------------------------------------------
     def start(self):
         """Learn the running containers now (so that a process that enters one
         with nsenter is recognised by its mount namespace from the first
-        event), then follow Docker's events so that short-lived containers
-        are named."""
-        if os.path.exists(self.docker.socket_path):
-            deadline = time.monotonic() + 2.0
+        event), then follow Docker's (and podman's, if its API service runs)
+        events so that short-lived containers are named."""
+        deadline = time.monotonic() + 2.0
+        for api in (self.docker, self.podman):
+            if not os.path.exists(api.socket_path):
+                continue
             try:
-                for info in self.docker.list():
+                for info in api.list():
                     if time.monotonic() > deadline:
                         break
-                    full = self.docker.inspect(info.id)
+                    full = api.inspect(info.id)
                     self._learn(full or info)
             except Unreachable:
                 pass
-        self._watcher = DockerWatcher(self.docker, self._learn, self._docker_state)
-        self._watcher.start()
+        # Docker's watcher runs even while dockerd is down: it says when it
+        # is back.  podman's service is started on demand, or not at all.
+        self._watchers = [DockerWatcher(self.docker, self._learn, self._docker_state)]
+        if os.path.exists(self.podman.socket_path):
+            self._watchers.append(DockerWatcher(self.podman, self._learn, lambda up: None))
+        for watcher in self._watchers:
+            watcher.start()
 
     def stop(self):
-        if self._watcher:
-            self._watcher.stop.set()
+        for watcher in self._watchers:
+            watcher.stop.set()
 
     def _docker_state(self, reachable):
         self.docker_reachable = reachable

@@ -240,7 +240,7 @@ class DockerWatcher(threading.Thread):
     Reconnects while dockerd is down."""
 
     def __init__(self, api, on_info, on_state):
-        super().__init__(name="ctrace-docker-events", daemon=True)
+        super().__init__(name="ctrace-%s-events" % api.runtime, daemon=True)
         self.api = api
         self.on_info = on_info        # (ContainerInfo learnt or updated, event action)
         self.on_state = on_state      # (reachable: bool)

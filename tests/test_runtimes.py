@@ -132,6 +132,18 @@ def test_containerd_container_filter(tool, ctr):
             ctr_remove(ctr, cid)
 
 
+def test_short_lived_podman_container_is_named(tool, podman):
+    """podman run --rm: gone before its exec is formatted; named all the
+    same, from podman's event stream."""
+    t = tool("containerexec", "-j")
+    name = unique("pmrm")
+    r = podman(*PODMAN_RUN, "--rm", "--name", name, PODMAN_IMAGE, "/bin/echo", "from-" + name)
+    assert r.returncode == 0 and r.stdout.strip() == "from-" + name, r.stderr
+    ev = exec_of(t, ["/bin/echo", "from-" + name])
+    assert (ev["container_runtime"], ev["container_name"], ev["container_image"]) == \
+        ("podman", name, PODMAN_IMAGE)
+
+
 def test_podman_container_is_named_through_its_api(tool, podman):
     name = unique("pm")
     other = unique("pmother")
