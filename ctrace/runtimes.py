@@ -120,7 +120,8 @@ class DockerAPI:
         """Subscribe to container lifecycle events now; return a generator
         that yields them until STOP is set or the stream breaks."""
         filters = json.dumps({"type": ["container"],
-                              "event": ["create", "start", "rename", "die", "destroy"]})
+                              "event": ["create", "start", "rename", "die", "destroy",
+                                        "died", "remove"]})     # podman's names
         conn = _UnixHTTPConnection(self.socket_path, 1.0)
         try:
             conn.request("GET", "/events?filters=" + urllib.parse.quote(filters))
@@ -234,6 +235,10 @@ class ContainerdState:
                              ann.get("io.kubernetes.cri.image-name", ""))
 
 
+# podman's own names for the Docker events the watcher follows.
+PODMAN_ACTIONS = {"died": "die", "remove": "destroy"}
+
+
 class DockerWatcher(threading.Thread):
     """Follows Docker's event stream so that names and images are known when
     a container's first exec happens, even if it exits within milliseconds.
@@ -266,6 +271,7 @@ class DockerWatcher(threading.Thread):
         cid = actor.get("ID") or ev.get("id") or ""
         attrs = actor.get("Attributes") or {}
         action = ev.get("Action") or ev.get("status") or ""
+        action = PODMAN_ACTIONS.get(action, action)
         if not cid:
             return
         info = ContainerInfo(self.api.runtime, cid, attrs.get("name", ""), attrs.get("image", ""))
