@@ -132,7 +132,6 @@ class Registry:
         self._infos = OrderedDict()       # (runtime, id) -> ContainerInfo
         self._negative = {}               # (runtime, id) -> time of the failed lookup
         self._by_mntns = {}               # mntns inum -> ContainerInfo
-        self._mntns_of = {}               # (runtime, id) -> its running mntns inum
         self._cache = {}                  # (cgroup leaf, parent, mntns, host flag) -> Container
         self.docker = DockerAPI("docker", docker_socket)
         self.podman = DockerAPI("podman", "/run/podman/podman.sock")
@@ -199,20 +198,22 @@ class Registry:
             self._negative.pop(key, None)
             if action == "destroy":
                 known.exited_at = time.monotonic()
-            mntns = None
+            changed = []
             if ended:
                 # Namespace inums are reused once freed: a dead container's
                 # must not name (or, under -c, select) the next owner.
                 known.pid = 0
-                mntns = self._mntns_of.pop(key, None)
-                if mntns is not None and self._by_mntns.get(mntns) is known:
-                    del self._by_mntns[mntns]
+                changed = [n for n, owner in self._by_mntns.items() if owner is known]
+                for inum in changed:
+                    del self._by_mntns[inum]
             elif info.pid:
-                mntns = self._note_mntns(known)
+                inum = self._note_mntns(known)
+                changed = [inum] if inum else []
             self._expire()
             follower = self._followed.get(key)
-        if follower is not None and mntns:
-            follower(mntns, not ended, action)
+        if follower is not None:
+            for inum in changed:
+                follower(inum, not ended, action)
 
     def follow(self, selection, on_change):
         """Keep -c's mount namespace filter right while the selected container
@@ -229,7 +230,6 @@ class Registry:
         except OSError:
             return None
         self._by_mntns[inum] = info
-        self._mntns_of[(info.runtime, info.id)] = inum
         return inum
 
     def _expire(self):
@@ -276,8 +276,7 @@ class Registry:
             # so only a running task of that name says it is one.
             info = self.containerd.task(parent, leaf)
             if info is not None:
-                with self._lock:
-                    self._infos[("containerd", leaf)] = info
+                self._learn(info)
                 return "containerd", leaf, info
         return runtime, cid, None
 

@@ -6,11 +6,9 @@ import sys
 
 from ctrace.bpf import Runner, c_string
 from ctrace.cli import check_common_args
-from ctrace.containers import Registry, Selection, host_namespaces, host_pid_level
+from ctrace.containers import Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
 from ctrace.output import Clock, Output, escape, json_text
-
-CGROUP_PATH_LEN = 256       # CT_CGROUP_PATH_LEN, bpf_c/ctrace.h
 
 
 def apply_selection(bpf, sel):
@@ -19,10 +17,10 @@ def apply_selection(bpf, sel):
         bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ctypes.c_ubyte(1)
     for ns in sel.mntns:
         bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ctypes.c_ubyte(1)
-    follow = bpf["ct_follow_cgroup"] if sel.paths else None
     for path in sel.paths:
+        follow = bpf["ct_follow_cgroup"]
         raw = path.encode()
-        if len(raw) < CGROUP_PATH_LEN:      # longer: not followed (never seen)
+        if len(raw) < follow.Key.path.size:     # longer: never matched, not followed
             key = follow.Key()
             key.path = raw
             follow[key] = ctypes.c_ubyte(1)
@@ -33,12 +31,14 @@ def selection_follower(ctx, bpf, sel):
     a stopped container's namespace leaves it (its inum may be reused by
     another), a restarted one's joins it.  Its cgroup is followed in the
     kernel (ct_follow_cgroup)."""
+    filter_mntns = bpf["ct_filter_mntns"]
+
     def on_change(inum, present, action):
         if present:
-            apply_selection(bpf, Selection(mntns={inum}))
+            filter_mntns[ctypes.c_uint(inum)] = ctypes.c_ubyte(1)
         else:
             try:
-                del bpf["ct_filter_mntns"][ctypes.c_uint(inum)]
+                del filter_mntns[ctypes.c_uint(inum)]
             except KeyError:
                 pass
         if action == "die":

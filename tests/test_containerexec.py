@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import IMAGE, docker, unique
+from ctrace.containers import CGROUP2_ROOTS
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +105,7 @@ def cgroup_id_of(name):
     pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
     with open("/proc/%s/cgroup" % pid) as f:
         path = next(l[3:].strip() for l in f if l.startswith("0::"))
-    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+    for root in CGROUP2_ROOTS:
         if os.path.isdir(root + path):
             return os.stat(root + path).st_ino
     raise AssertionError("no cgroup v2 directory for %s" % path)
