@@ -167,6 +167,11 @@ class Registry:
             self._watchers.append(DockerWatcher(self.podman, self._learn, lambda up: None))
         for watcher in self._watchers:
             watcher.start()
+        # Subscribed before the tool says it is tracing, so that a container
+        # started after that line is named even if it is gone (--rm) by the
+        # time its first event is read.
+        for watcher in self._watchers:
+            watcher.tried.wait(max(0.0, deadline + 1.0 - time.monotonic()))
 
     def stop(self):
         for watcher in self._watchers:

@@ -250,6 +250,9 @@ class DockerWatcher(threading.Thread):
         self.on_info = on_info        # (ContainerInfo learnt or updated, event action)
         self.on_state = on_state      # (reachable: bool)
         self.stop = threading.Event()
+        # Set once the first subscription is made (or failed): a container
+        # created after that is named from its create event.
+        self.tried = threading.Event()
 
     def run(self):
         while not self.stop.is_set():
@@ -258,12 +261,14 @@ class DockerWatcher(threading.Thread):
                 for info in self.api.list():     # after subscribing: nothing missed
                     self.on_info(info, "")
                 self.on_state(True)
+                self.tried.set()
                 for ev in stream:
                     self._handle(ev)
             except Unreachable:
                 self.on_state(False)
             except Exception:       # never let a bad message kill naming
                 self.on_state(False)
+            self.tried.set()
             self.stop.wait(1.0)
 
     def _handle(self, ev):
