@@ -5,24 +5,21 @@
  * (mm->arg_start..arg_end), which the kernel has just written, so it is
  * always readable, whatever the caller's memory looked like.  A failed exec
  * is reported at sys_exit_execve(at), reading argv through the pointers
- * saved at sys_enter, still valid because the caller's image is intact.
+ * saved at sys_enter (ct_args_save), still valid because the caller's image
+ * is intact.
  */
 #include "containerexec.h"
 
 BPF_RINGBUF_OUTPUT(events, 64);
 BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
 
-struct exec_start {
-    const char *filename;
-    const char *const *argv;
-};
-BPF_HASH(starts, u32, struct exec_start, 8192);
-
 static __always_inline int on_enter(const char *filename, const char *const *argv)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct exec_start s = {.filename = filename, .argv = argv};
-    starts.update(&tid, &s);
+    struct ct_args *a = ct_args_save();
+    if (a) {
+        a->filename = filename;
+        a->argv = argv;
+    }
     return 0;
 }
 
@@ -68,13 +65,8 @@ static __always_inline void submit(struct exec_event *e)
 /* A failed exec: argv from the caller's (unchanged) memory. */
 static __always_inline int on_exit(long ret)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct exec_start *s = starts.lookup(&tid);
-    if (!s)
-        return 0;
-    struct exec_start saved = *s;
-    starts.delete(&tid);
-    if (ret >= 0 || !ct_traced())
+    struct ct_args saved;
+    if (!ct_args_take(&saved) || ret >= 0 || !ct_traced())
         return 0;
 
     struct exec_event *e = new_event(EXEC_EV_EXEC);
@@ -148,8 +140,9 @@ static __always_inline u32 exe_layer_flags(void *mm)
 /* A successful exec, in the new program. */
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    u32 old_tid = args->old_pid;
-    starts.delete(&old_tid);
+    /* The exec succeeded: nothing for sys_exit_execve to report. */
+    struct ct_args done;
+    ct_args_take(&done);
     if (!ct_traced())
         return 0;
 

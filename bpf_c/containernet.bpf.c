@@ -11,9 +11,14 @@
  * - the other end of a connection on this host is found by its 4-tuple when
  *   the server's child socket becomes ESTABLISHED, and named from that
  *   socket's own cgroup (sk_cgrp_data), never from the current task.
+ *
+ * Without -s each step sends an event; with -s (NET_SUMMARY) it adds to a
+ * counter per owner, direction and peer instead (net_count_*), and UDP
+ * datagrams sent are counted too.
  */
 #include "containernet.h"
 
+/* TCP states (include/net/tcp_states.h) */
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
@@ -29,11 +34,8 @@
 #ifndef NET_FAMILY_MATCH
 #define NET_FAMILY_MATCH(f) 1
 #endif
-#ifndef NET_UDP
-#define NET_UDP 0
-#endif
 
-BPF_RINGBUF_OUTPUT(events, 2048);   /* 8 MiB: ~14000 events of slack */
+BPF_RINGBUF_OUTPUT(events, 2048);   /* 8 MiB: ~50000 events of slack */
 BPF_PERCPU_ARRAY(scratch, struct net_event, 1);
 
 /* Every TCP socket seen in a state change since the tool started. */
@@ -71,8 +73,6 @@ BPF_TABLE("lru_hash", struct tuple_key, u64, tuples, 65536);
 
 #if NET_SUMMARY
 BPF_HASH(stats, struct net_stat_key, struct net_stat, 16384);
-BPF_HASH(stat_ctx, u64, struct ct_ctx, 4096);   /* cgroup id -> names */
-BPF_PERCPU_ARRAY(ctx_scratch, struct ct_ctx, 1);
 #endif
 
 static __always_inline void *net_sock_cgroup_kn(void *sk)
@@ -87,20 +87,9 @@ static __always_inline u32 net_sock_netns(void *sk)
     return ct_read_u32(net, CT_OFF_NET_INUM);
 }
 
-/* The context of a socket's owner from the socket itself: its cgroup (the
- * creator's, inherited by accepted children) and network namespace. No
- * task: pid/comm stay empty. Safe in softirq. */
-static __always_inline void ct_fill_sock(struct ct_ctx *c, void *sk)
-{
-    __builtin_memset(c, 0, sizeof(*c));
-    c->ts_ns = bpf_ktime_get_ns();
-    c->netns = net_sock_netns(sk);
-    ct_fill_cgroup(c, net_sock_cgroup_kn(sk));
-}
-
 static __always_inline int net_is_loopback(u16 family, const u8 *addr)
 {
-    if (family == 2)
+    if (family == NET_AF_INET)
         return addr[0] == 127;
     /* ::1 or ::ffff:127.x.y.z */
     u64 hi = 0, lo = 0;
@@ -139,7 +128,7 @@ static __always_inline void net_tuple(struct tuple_key *k, const struct sock_inf
     k->family = s->family;
     /* A dual-stack server sees an IPv4 client as ::ffff:a.b.c.d: key it as
      * IPv4 so that it meets the client's own tuple. */
-    if (s->family == 10 && net_is_v4mapped(k->laddr) && net_is_v4mapped(k->raddr)) {
+    if (s->family == NET_AF_INET6 && net_is_v4mapped(k->laddr) && net_is_v4mapped(k->raddr)) {
         u8 l[4], r[4];
         __builtin_memcpy(l, k->laddr + 12, 4);
         __builtin_memcpy(r, k->raddr + 12, 4);
@@ -147,7 +136,7 @@ static __always_inline void net_tuple(struct tuple_key *k, const struct sock_inf
         __builtin_memset(k->raddr, 0, 16);
         __builtin_memcpy(k->laddr, l, 4);
         __builtin_memcpy(k->raddr, r, 4);
-        k->family = 2;
+        k->family = NET_AF_INET;
     }
     if (net_is_loopback(k->family, k->laddr))
         k->netns = netns;
@@ -160,7 +149,7 @@ static __always_inline void net_tuple(struct tuple_key *k, const struct sock_inf
         (s)->rport = (args)->dport;                                          \
         __builtin_memset((s)->laddr, 0, 16);                                 \
         __builtin_memset((s)->raddr, 0, 16);                                 \
-        if ((args)->family == 2) {                                           \
+        if ((args)->family == NET_AF_INET) {                                 \
             __builtin_memcpy((s)->laddr, (args)->saddr, 4);                  \
             __builtin_memcpy((s)->raddr, (args)->daddr, 4);                  \
         } else {                                                             \
@@ -168,6 +157,27 @@ static __always_inline void net_tuple(struct tuple_key *k, const struct sock_inf
             __builtin_memcpy((s)->raddr, (args)->daddr_v6, 16);              \
         }                                                                    \
     } while (0)
+
+static __always_inline int net_owner_wanted(u16 family, u16 lport, u16 rport)
+{
+    if (!NET_FAMILY_MATCH(family))
+        return 0;
+    return NET_PORT_MATCH(lport) || NET_PORT_MATCH(rport);
+}
+
+/* The current task as the owner of socket SK (in process context). */
+static __always_inline struct ct_ctx *net_take_owner(u64 sk)
+{
+    int zero = 0;
+    struct net_event *e = scratch.lookup(&zero);    /* a ct_ctx-sized scratch */
+    if (!e)
+        return NULL;
+    ct_fill((struct ct_ctx *)e);
+    owners.update(&sk, (struct ct_ctx *)e);
+    return owners.lookup(&sk);
+}
+
+/* -- events ---------------------------------------------------------------- */
 
 static __always_inline struct net_event *net_new_event(u32 type, u64 sk,
                                                        struct ct_ctx *owner)
@@ -190,8 +200,6 @@ static __always_inline struct net_event *net_new_event(u32 type, u64 sk,
     e->error = 0;
     e->flags = 0;
     e->_pad = 0;
-    e->peer_cgroup[0] = 0;
-    e->peer_cgroup_parent[0] = 0;
     return e;
 }
 
@@ -208,25 +216,16 @@ static __always_inline void net_event_conn(struct net_event *e, struct sock_info
         e->flags |= NET_F_PEER;
         e->peer_cgroup_id = s->peer_cgroup_id;
         e->peer_netns = s->peer_netns;
-        u64 peer = s->peer;
-        /* Names from the peer socket only while it is known to be alive. */
-        if (peer && socks.lookup(&peer)) {
-            void *kn = net_sock_cgroup_kn((void *)peer);
-            ct_read_kn_name(e->peer_cgroup, kn);
-            ct_read_kn_name(e->peer_cgroup_parent,
-                            ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
-            e->flags |= NET_F_PEER_NAMES;
-        }
     }
 }
 
 /* Wake the reader only every NET_WAKEUP_EVERY events (per CPU): a
  * connection storm then costs one wakeup per large batch, not one per event
  * (measured: waking every 16 events cost the loopback connect loop more
- * than the reader's own work). The reader consumes every 100 ms anyway
- * (Runner.loop's poll timeout and tick), which bounds the delay of any
- * event; between two such reads the ring buffer (~14000 events) holds far
- * more than NET_WAKEUP_EVERY per CPU, so the batching adds no loss. */
+ * than the reader's own work). The reader consumes every 50 ms anyway
+ * (ctrace/bpf.py Runner.loop), which bounds the delay of any event; between
+ * two such reads the ring buffer holds far more than NET_WAKEUP_EVERY per
+ * CPU, so the batching adds no loss. */
 #ifndef NET_WAKEUP_EVERY
 #define NET_WAKEUP_EVERY 1024
 #endif
@@ -257,6 +256,8 @@ static __always_inline void net_emit_conn(u32 type, u64 sk, struct ct_ctx *o,
     net_submit(e);
 }
 
+/* -- counters (-s) --------------------------------------------------------- */
+
 #if NET_SUMMARY
 static __always_inline struct net_stat *net_stat_row(struct ct_ctx *o, struct sock_info *s,
                                                      u64 peer_cgid, u8 proto)
@@ -264,7 +265,10 @@ static __always_inline struct net_stat *net_stat_row(struct ct_ctx *o, struct so
     struct net_stat_key k = {};
     k.cgroup_id = o->cgroup_id;
     k.peer_cgroup_id = peer_cgid;
+    if (peer_cgid)
+        k.peer_netns = s->peer_netns;
     k.netns = o->netns;
+    k.mntns = o->mntns;
     k.family = s->family;
     k.dir = s->dir;
     k.proto = proto;
@@ -272,220 +276,196 @@ static __always_inline struct net_stat *net_stat_row(struct ct_ctx *o, struct so
         k.rport = s->rport;
     __builtin_memcpy(k.raddr, s->raddr, 16);
     struct net_stat zero = {};
-    /* The owner's names are in stat_ctx already (net_fill_owner). A full
-     * map is counted as lost, like a full ring buffer. */
+    /* A full map is counted as lost, like a full ring buffer. */
     struct net_stat *st = stats.lookup_or_try_init(&k, &zero);
     if (!st)
         ct_count_lost();
     return st;
 }
 
-/* Names for a peer cgroup seen only through its socket. */
-static __always_inline void net_stat_learn_sock(u64 cgid, void *sk)
+static __always_inline void net_count_conn(struct ct_ctx *o, struct sock_info *s, u64 peer)
 {
-    if (!cgid || stat_ctx.lookup(&cgid))
+    struct net_stat *st = net_stat_row(o, s, peer, NET_PROTO_TCP);
+    if (st)
+        __sync_fetch_and_add(&st->conns, 1);
+}
+
+/* The client counted its connection under an unknown peer at its
+ * ESTABLISHED, which comes first: move it to the row of the peer now
+ * known (CS: the client's socket info, CSK: its address). */
+static __always_inline void net_count_peer_found(u64 csk, struct sock_info *cs)
+{
+    struct ct_ctx *co = owners.lookup(&csk);
+    if (!co || cs->dir != NET_DIR_OUT || !cs->peer_cgroup_id)
         return;
-    int zero = 0;
-    struct ct_ctx *c = ctx_scratch.lookup(&zero);
-    if (!c)
-        return;
-    ct_fill_sock(c, sk);
-    stat_ctx.update(&cgid, c);
+    struct net_stat *st0 = net_stat_row(co, cs, 0, NET_PROTO_TCP);
+    if (st0 && st0->conns) {
+        __sync_fetch_and_add(&st0->conns, -1);
+        net_count_conn(co, cs, cs->peer_cgroup_id);
+    }
 }
 #endif
 
-/* The owner of a socket, from the current task. With -s only the cgroup id
- * and network namespace are kept per socket (the full context is stored
- * once per cgroup, for its name). */
-static __always_inline void net_fill_owner(struct ct_ctx *c)
+/* -- the TCP state machine ------------------------------------------------- */
+
+/* CLOSE -> SYN_SENT, inside connect(): the current task is the client. */
+static __always_inline void net_on_connect(u64 sk, struct sock_info *s)
 {
-#if NET_SUMMARY
-    u64 cgid = bpf_get_current_cgroup_id();
-    if (stat_ctx.lookup(&cgid)) {
-        c->cgroup_id = cgid;
-        c->netns = ct_task_netns((void *)bpf_get_current_task());
-        c->pid = bpf_get_current_pid_tgid() >> 32;
+    s->ts_ns = bpf_ktime_get_ns();
+    s->dir = NET_DIR_OUT;
+    socks.update(&sk, s);
+    if (net_owner_wanted(s->family, 0, s->rport) && ct_traced())
+        net_take_owner(sk);
+}
+
+/* CLOSE -> LISTEN, inside listen(): always reported, for naming peers. */
+static __always_inline void net_on_listen(u64 sk, struct sock_info *s)
+{
+    struct net_event *e = net_new_event(NET_EV_LISTEN, sk, NULL);
+    if (!e)
         return;
-    }
-    ct_fill(c);
-    stat_ctx.update(&c->cgroup_id, c);
-#else
-    ct_fill(c);
-#endif
+    ct_fill((struct ct_ctx *)e);
+    if (net_owner_wanted(s->family, s->lport, 0) && ct_traced())
+        e->flags |= NET_F_TRACED;
+    s->dir = NET_DIR_IN;
+    net_event_conn(e, s);
+    net_submit(e);
 }
 
-static __always_inline int net_owner_wanted(u16 family, u16 lport, u16 rport)
+/* SYN_SENT -> ESTABLISHED, on the client (softirq): the source port is
+ * known now, and the tuple that the server's side will meet. */
+static __always_inline void net_on_connected(u64 sk, struct sock_info *args_addrs)
 {
-    if (!NET_FAMILY_MATCH(family))
-        return 0;
-    if (!(NET_PORT_MATCH(lport) || NET_PORT_MATCH(rport)))
-        return 0;
-    return 1;
-}
-
-TRACEPOINT_PROBE(sock, inet_sock_set_state)
-{
-    if (args->protocol != 6)
-        return 0;
-    u64 sk = (u64)args->skaddr;
-    int old = args->oldstate, new = args->newstate;
-    int zero = 0;
-
-    if (old == TCP_CLOSE && new == TCP_SYN_SENT) {
-        /* Inside connect(): the current task is the client. */
-        struct sock_info s = {};
-        s.ts_ns = bpf_ktime_get_ns();
-        s.dir = NET_DIR_OUT;
-        net_addrs_from_args(&s, args);
-        socks.update(&sk, &s);
-        if (!net_owner_wanted(args->family, 0, args->dport) || !ct_traced())
-            return 0;
-        struct net_event *e = scratch.lookup(&zero);   /* a ct_ctx-sized scratch */
-        if (!e)
-            return 0;
-        net_fill_owner((struct ct_ctx *)e);
-        owners.update(&sk, (struct ct_ctx *)e);
-        return 0;
-    }
-
-    if (old == TCP_CLOSE && new == TCP_LISTEN) {
-        /* Inside listen(): always reported, for naming peers. */
-        struct net_event *e = net_new_event(NET_EV_LISTEN, sk, NULL);
-        if (!e)
-            return 0;
-        ct_fill((struct ct_ctx *)e);
-        e->ts_ns = bpf_ktime_get_ns();
-        if (net_owner_wanted(args->family, args->sport, 0) && ct_traced())
-            e->flags |= NET_F_TRACED;
-        struct sock_info s = {};
-        net_addrs_from_args(&s, args);
-        s.dir = NET_DIR_IN;
-        net_event_conn(e, &s);
-        net_submit(e);
-        return 0;
-    }
-
-    if (old == TCP_SYN_SENT && new == TCP_ESTABLISHED) {
-        struct sock_info *s = socks.lookup(&sk);
-        if (!s)
-            return 0;
-        net_addrs_from_args(s, args);       /* the source port is known now */
-        struct ct_ctx *o = owners.lookup(&sk);
-        struct tuple_key k;
-        net_tuple(&k, s, net_sock_netns((void *)sk), 0);
-        tuples.update(&k, &sk);
-        if (!o)
-            return 0;
-#if NET_SUMMARY
-        struct net_stat *st = net_stat_row(o, s, 0, 6);
-        if (st)
-            __sync_fetch_and_add(&st->conns, 1);
-#else
-        net_emit_conn(NET_EV_CONNECT, sk, o, s);
-#endif
-        return 0;
-    }
-
-    if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED) {
-        /* The server's child socket, in softirq: no owner yet (accept). */
-        struct sock_info s = {};
-        s.ts_ns = bpf_ktime_get_ns();
-        s.dir = NET_DIR_IN;
-        net_addrs_from_args(&s, args);
-        u32 netns = net_sock_netns((void *)sk);
-        struct tuple_key k;
-        net_tuple(&k, &s, netns, 1);
-        u64 *client = tuples.lookup(&k);
-        if (client) {
-            u64 csk = *client;
-            struct sock_info *cs = socks.lookup(&csk);
-            if (cs) {
-                u64 ccg = ct_kn_id(net_sock_cgroup_kn((void *)csk));
-                u32 cns = net_sock_netns((void *)csk);
-                s.peer = csk;
-                s.peer_cgroup_id = ccg;
-                s.peer_netns = cns;
-                cs->peer = sk;
-                cs->peer_cgroup_id = ct_kn_id(net_sock_cgroup_kn((void *)sk));
-                cs->peer_netns = netns;
-#if NET_SUMMARY
-                net_stat_learn_sock(ccg, (void *)csk);
-                net_stat_learn_sock(cs->peer_cgroup_id, (void *)sk);
-                /* The client counted this connection under an unknown peer
-                 * at its ESTABLISHED (which comes first): move it to the
-                 * row of the peer now known. */
-                struct ct_ctx *co = owners.lookup(&csk);
-                if (co && cs->dir == NET_DIR_OUT && cs->peer_cgroup_id) {
-                    struct net_stat *st0 = net_stat_row(co, cs, 0, 6);
-                    if (st0 && st0->conns) {
-                        __sync_fetch_and_add(&st0->conns, -1);
-                        struct net_stat *st1 = net_stat_row(co, cs, cs->peer_cgroup_id, 6);
-                        if (st1)
-                            __sync_fetch_and_add(&st1->conns, 1);
-                    }
-                }
-#endif
-            }
-        }
-        socks.update(&sk, &s);
-        net_tuple(&k, &s, netns, 0);
-        tuples.update(&k, &sk);
-        return 0;
-    }
-
-    if (new != TCP_CLOSE || old == TCP_LISTEN || old == TCP_CLOSE)
-        return 0;
-
-    /* -> CLOSE: a failed connect, or the end of a connection. */
     struct sock_info *s = socks.lookup(&sk);
     if (!s)
-        return 0;
-    struct sock_info info = *s;
-    if (old == TCP_SYN_SENT)
-        net_addrs_from_args(&info, args);   /* the source port, if bound */
+        return;
+    s->family = args_addrs->family;
+    s->lport = args_addrs->lport;
+    s->rport = args_addrs->rport;
+    __builtin_memcpy(s->laddr, args_addrs->laddr, 16);
+    __builtin_memcpy(s->raddr, args_addrs->raddr, 16);
+    struct tuple_key k;
+    net_tuple(&k, s, net_sock_netns((void *)sk), 0);
+    tuples.update(&k, &sk);
     struct ct_ctx *o = owners.lookup(&sk);
-    if (old != TCP_SYN_SENT) {
+    if (!o)
+        return;
+#if NET_SUMMARY
+    net_count_conn(o, s, 0);
+#else
+    net_emit_conn(NET_EV_CONNECT, sk, o, s);
+#endif
+}
+
+/* SYN_RECV -> ESTABLISHED: the server's child socket (softirq), no owner
+ * until accept(). If the client's socket is on this host, each end learns
+ * the other's cgroup (named in ct_cgroups while both sockets live). */
+static __always_inline void net_on_accepted(u64 sk, struct sock_info *s)
+{
+    s->ts_ns = bpf_ktime_get_ns();
+    s->dir = NET_DIR_IN;
+    u32 netns = net_sock_netns((void *)sk);
+    struct tuple_key k;
+    net_tuple(&k, s, netns, 1);
+    u64 *client = tuples.lookup(&k);
+    if (client) {
+        u64 csk = *client;
+        struct sock_info *cs = socks.lookup(&csk);
+        if (cs) {
+            s->peer = csk;
+            s->peer_cgroup_id = ct_note_cgroup_kn(net_sock_cgroup_kn((void *)csk));
+            s->peer_netns = net_sock_netns((void *)csk);
+            cs->peer = sk;
+            cs->peer_cgroup_id = ct_note_cgroup_kn(net_sock_cgroup_kn((void *)sk));
+            cs->peer_netns = netns;
+#if NET_SUMMARY
+            net_count_peer_found(csk, cs);
+#endif
+        }
+    }
+    socks.update(&sk, s);
+    net_tuple(&k, s, netns, 0);
+    tuples.update(&k, &sk);
+}
+
+/* -> CLOSE: a failed connect (from SYN_SENT), or the end of a connection. */
+static __always_inline void net_on_close(u64 sk, int old, struct sock_info *args_addrs)
+{
+    struct sock_info *s = socks.lookup(&sk);
+    if (!s)
+        return;
+    struct sock_info info = *s;
+    int failed = old == TCP_SYN_SENT;
+    if (failed) {
+        /* The addresses as the failed attempt had them (the source port,
+         * if bound). */
+        info.family = args_addrs->family;
+        info.lport = args_addrs->lport;
+        info.rport = args_addrs->rport;
+        __builtin_memcpy(info.laddr, args_addrs->laddr, 16);
+        __builtin_memcpy(info.raddr, args_addrs->raddr, 16);
+    } else {
         struct tuple_key k;
         net_tuple(&k, &info, net_sock_netns((void *)sk), 0);
         tuples.delete(&k);
     }
     socks.delete(&sk);
+    struct ct_ctx *o = owners.lookup(&sk);
     if (!o)
-        return 0;
+        return;
     int err = 0;
-    bpf_probe_read_kernel(&err, sizeof(err), (void *)sk + NET_OFF_SK_ERR);
     u64 tx = 0, rx = 0;
+    bpf_probe_read_kernel(&err, sizeof(err), (void *)sk + NET_OFF_SK_ERR);
     bpf_probe_read_kernel(&tx, sizeof(tx), (void *)sk + NET_OFF_TCP_BYTES_ACKED);
     bpf_probe_read_kernel(&rx, sizeof(rx), (void *)sk + NET_OFF_TCP_BYTES_RECEIVED);
-
 #if NET_SUMMARY
-    if (old == TCP_SYN_SENT) {
-        struct net_stat *st = net_stat_row(o, &info, 0, 6);
-        if (st)
-            __sync_fetch_and_add(&st->fails, 1);
-    } else if (info.dir == NET_DIR_OUT || info.counted) {
-        struct net_stat *st = net_stat_row(o, &info, info.peer_cgroup_id, 6);
-        if (st) {
-            __sync_fetch_and_add(&st->tx_bytes, tx);
-            __sync_fetch_and_add(&st->rx_bytes, rx);
-        }
+    struct net_stat *st = NULL;
+    if (failed)
+        st = net_stat_row(o, &info, 0, NET_PROTO_TCP);
+    else if (info.dir == NET_DIR_OUT || info.counted)
+        st = net_stat_row(o, &info, info.peer_cgroup_id, NET_PROTO_TCP);
+    if (st && failed) {
+        __sync_fetch_and_add(&st->fails, 1);
+    } else if (st) {
+        __sync_fetch_and_add(&st->tx_bytes, tx);
+        __sync_fetch_and_add(&st->rx_bytes, rx);
     }
     owners.delete(&sk);
 #else
-    struct net_event *e = net_new_event(old == TCP_SYN_SENT ? NET_EV_FAIL : NET_EV_CLOSE,
-                                        sk, o);
+    struct net_event *e = net_new_event(failed ? NET_EV_FAIL : NET_EV_CLOSE, sk, o);
     owners.delete(&sk);
     if (!e)
-        return 0;
+        return;
     net_event_conn(e, &info);
     e->error = err;
     e->duration_ns = e->ts_ns - info.ts_ns;     /* FAIL: how long connect() took */
-    if (old != TCP_SYN_SENT) {
+    if (!failed) {
         e->tx_bytes = tx;
         e->rx_bytes = rx;
     }
     net_submit(e);
 #endif
+}
+
+TRACEPOINT_PROBE(sock, inet_sock_set_state)
+{
+    if (args->protocol != NET_PROTO_TCP)
+        return 0;
+    u64 sk = (u64)args->skaddr;
+    int old = args->oldstate, new = args->newstate;
+    struct sock_info s = {};
+    net_addrs_from_args(&s, args);
+
+    if (old == TCP_CLOSE && new == TCP_SYN_SENT)
+        net_on_connect(sk, &s);
+    else if (old == TCP_CLOSE && new == TCP_LISTEN)
+        net_on_listen(sk, &s);
+    else if (old == TCP_SYN_SENT && new == TCP_ESTABLISHED)
+        net_on_connected(sk, &s);
+    else if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED)
+        net_on_accepted(sk, &s);
+    else if (new == TCP_CLOSE && old != TCP_LISTEN && old != TCP_CLOSE)
+        net_on_close(sk, old, &s);
     return 0;
 }
 
@@ -521,6 +501,7 @@ static __always_inline void *net_fd_sock(long fd)
     return ct_read_ptr(sock, NET_OFF_SOCKET_SK);
 }
 
+/* accept() returned a connection: its owner is the accepting task. */
 static __always_inline int net_on_accept(long ret)
 {
     if (ret < 0)
@@ -533,25 +514,16 @@ static __always_inline int net_on_accept(long ret)
         return 0;
     if (!net_owner_wanted(s->family, s->lport, s->rport) || !ct_traced())
         return 0;
-    int zero = 0;
-    struct net_event *e = scratch.lookup(&zero);
-    if (!e)
-        return 0;
-    net_fill_owner((struct ct_ctx *)e);
-    owners.update(&sk, (struct ct_ctx *)e);
-    struct ct_ctx *o = owners.lookup(&sk);
+    struct ct_ctx *o = net_take_owner(sk);
     if (!o)
         return 0;
+#if NET_SUMMARY
     /* Counted here only if the client end is not traced itself (else its
      * connect already counted the connection). */
     u64 peer = s->peer;
-    int client_traced = peer && owners.lookup(&peer);
-#if NET_SUMMARY
-    if (!client_traced) {
+    if (!(peer && owners.lookup(&peer))) {
         s->counted = 1;
-        struct net_stat *st = net_stat_row(o, s, s->peer_cgroup_id, 6);
-        if (st)
-            __sync_fetch_and_add(&st->conns, 1);
+        net_count_conn(o, s, s->peer_cgroup_id);
     }
 #else
     net_emit_conn(NET_EV_ACCEPT, sk, o, s);
@@ -578,14 +550,6 @@ TRACEPOINT_PROBE(syscalls, sys_exit_accept)
 #define UDP_SENDMMSG 2
 #define UDP_MMSG_MAX 8          /* messages of one sendmmsg() counted singly */
 
-struct udp_start {
-    u64 sk;
-    u64 ptr;                    /* sockaddr, user_msghdr or mmsghdr vector */
-    u32 kind;
-    u32 _pad;
-};
-BPF_HASH(udp_starts, u32, struct udp_start, 4096);
-
 static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
 {
     void *sk = net_fd_sock(fd);
@@ -593,16 +557,19 @@ static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
         return 0;
     u16 proto = 0, family = 0;
     bpf_probe_read_kernel(&proto, sizeof(proto), sk + NET_OFF_SK_PROTOCOL);
-    if (proto != 17)
+    if (proto != NET_PROTO_UDP)
         return 0;
     bpf_probe_read_kernel(&family, sizeof(family), sk + NET_OFF_SKC_FAMILY);
-    if ((family != 2 && family != 10) || !NET_FAMILY_MATCH(family))
+    if ((family != NET_AF_INET && family != NET_AF_INET6) || !NET_FAMILY_MATCH(family))
         return 0;
     if (!ct_traced())
         return 0;
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct udp_start st = {.sk = (u64)sk, .ptr = ptr, .kind = kind};
-    udp_starts.update(&tid, &st);
+    struct ct_args *a = ct_args_save();
+    if (a) {
+        a->sk = (u64)sk;
+        a->ptr = ptr;
+        a->kind = kind;
+    }
     return 0;
 }
 
@@ -616,9 +583,9 @@ static __always_inline int udp_dest(struct net_stat_key *k, void *sk, u64 uaddr)
         (sa[0] | (sa[1] << 8)) != 0) {
         family = sa[0] | (sa[1] << 8);
         k->rport = (sa[2] << 8) | sa[3];
-        if (family == 2)
+        if (family == NET_AF_INET)
             __builtin_memcpy(k->raddr, &sa[4], 4);
-        else if (family == 10)
+        else if (family == NET_AF_INET6)
             __builtin_memcpy(k->raddr, &sa[8], 16);
         else
             return 0;
@@ -627,7 +594,7 @@ static __always_inline int udp_dest(struct net_stat_key *k, void *sk, u64 uaddr)
         bpf_probe_read_kernel(&family, sizeof(family), sk + NET_OFF_SKC_FAMILY);
         bpf_probe_read_kernel(&dport, sizeof(dport), sk + NET_OFF_SKC_DPORT);
         k->rport = (dport >> 8) | ((dport & 0xff) << 8);
-        if (family == 2)
+        if (family == NET_AF_INET)
             bpf_probe_read_kernel(k->raddr, 4, sk + NET_OFF_SKC_DADDR);
         else
             bpf_probe_read_kernel(k->raddr, 16, sk + NET_OFF_SKC_V6_DADDR);
@@ -652,29 +619,22 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
 
 static __always_inline int udp_exit(long ret)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct udp_start *p = udp_starts.lookup(&tid);
-    if (!p)
-        return 0;
-    struct udp_start st = *p;
-    udp_starts.delete(&tid);
-    if (ret <= 0)
+    struct ct_args st;
+    if (!ct_args_take(&st) || ret <= 0)
         return 0;
 
+    /* The sender: its context (and its cgroup's names) as for TCP. */
+    int zero = 0;
+    struct ct_ctx *c = (struct ct_ctx *)scratch.lookup(&zero);
+    if (!c)
+        return 0;
+    ct_fill(c);
     struct net_stat_key k = {};
-    k.cgroup_id = bpf_get_current_cgroup_id();
-    k.netns = ct_task_netns((void *)bpf_get_current_task());
+    k.cgroup_id = c->cgroup_id;
+    k.netns = c->netns;
+    k.mntns = c->mntns;
     k.dir = NET_DIR_OUT;
-    k.proto = 17;
-    if (!stat_ctx.lookup(&k.cgroup_id)) {
-        int zero = 0;
-        struct ct_ctx *c = ctx_scratch.lookup(&zero);
-        if (c) {
-            ct_fill(c);
-            k.cgroup_id = c->cgroup_id;
-            stat_ctx.update(&k.cgroup_id, c);
-        }
-    }
+    k.proto = NET_PROTO_UDP;
     void *sk = (void *)st.sk;
     if (st.kind == UDP_SENDTO) {
         if (udp_dest(&k, sk, st.ptr))

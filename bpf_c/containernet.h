@@ -1,8 +1,16 @@
 /* containernet.h: the event containernet's BPF program sends and its Python
- * side decodes (through BCC, from this struct: flat, no nested structs). */
+ * side decodes (through BCC, from this struct: flat, no nested structs),
+ * and the in-kernel summary's key and counters. */
 #ifndef CONTAINERNET_H
 #define CONTAINERNET_H
 
+/* -s, UDP: a send call's arguments, from sys_enter to sys_exit (ctrace.h). */
+struct ct_args {
+    u64 sk;             /* the socket */
+    u64 ptr;            /* sockaddr, user_msghdr or mmsghdr vector */
+    u32 kind;           /* UDP_SEND* */
+};
+#define CT_SAVE_ARGS 1
 #include "ctrace.h"
 
 #define NET_EV_CONNECT 0    /* active open established (SYN_SENT -> ESTABLISHED) */
@@ -16,18 +24,22 @@
 
 #define NET_F_RESET   1     /* tcp:tcp_receive_reset seen on this socket */
 #define NET_F_PEER    2     /* the other end's socket was seen (peer_* valid) */
-#define NET_F_PEER_NAMES 4  /* peer_cgroup names read from the live peer socket */
 #define NET_F_TRACED  8     /* the owner is in the tool's scope (LISTEN events) */
+
+#define NET_AF_INET 2
+#define NET_AF_INET6 10
+#define NET_PROTO_TCP 6
+#define NET_PROTO_UDP 17
 
 struct net_event {
     CT_CONTEXT_FIELDS
+    u32 type;               /* NET_EV_* */
     u64 sk;                 /* socket address: an id for the connection */
     u64 duration_ns;        /* CLOSE: since ESTABLISHED (or connect) */
     u64 tx_bytes;           /* CLOSE: tcp_sock.bytes_acked */
     u64 rx_bytes;           /* CLOSE: tcp_sock.bytes_received */
-    u64 peer_cgroup_id;     /* the other end's socket cgroup id */
+    u64 peer_cgroup_id;     /* the other end's socket cgroup (names: ct_cgroups) */
     u32 peer_netns;
-    u32 type;               /* NET_EV_* */
     u32 dir;                /* NET_DIR_* */
     s32 error;              /* FAIL/CLOSE: sk_err (positive errno) */
     u32 flags;              /* NET_F_* */
@@ -37,21 +49,21 @@ struct net_event {
     u16 _pad;
     u8 laddr[16];
     u8 raddr[16];
-    char peer_cgroup[CT_CGROUP_NAME_LEN];
-    char peer_cgroup_parent[CT_CGROUP_NAME_LEN];
 };
 
 /* -s: counted in the kernel, one entry per owner, direction and peer. */
 struct net_stat_key {
-    u64 cgroup_id;          /* owner's cgroup */
+    u64 cgroup_id;          /* the owner's cgroup (a task's) */
     u64 peer_cgroup_id;     /* 0: unknown (resolve raddr in user space) */
-    u32 netns;              /* owner's netns (loopback peers) */
+    u32 netns;              /* the owner's netns (loopback peers) */
+    u32 mntns;              /* the owner's mount namespace */
+    u32 peer_netns;         /* with peer_cgroup_id */
     u16 family;
     u16 rport;              /* OUT: server port; IN: 0 */
-    u8 raddr[16];
     u8 dir;
-    u8 proto;               /* 6 TCP, 17 UDP */
+    u8 proto;               /* NET_PROTO_* */
     u8 _pad[6];
+    u8 raddr[16];
 };
 
 struct net_stat {

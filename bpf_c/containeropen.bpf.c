@@ -11,9 +11,8 @@
  *
  * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_FLAGS_MATCH(f),
  * OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN, OPEN_FULL_PATH, OPEN_SUMMARY,
- * OPEN_SUMMARY_ENTRIES, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS,
- * OPEN_CREAT_FLAGS, OPEN_NEED_TS, and the CT_OFF_*
- * offsets from BTF.
+ * OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS, OPEN_CREAT_FLAGS, CT_NO_TIMESTAMP,
+ * and the CT_OFF_* offsets from BTF.
  */
 #include "containeropen.h"
 
@@ -32,37 +31,11 @@
 #ifndef OPEN_SUMMARY
 #define OPEN_SUMMARY 0
 #endif
-#ifndef OPEN_NEED_TS
-#define OPEN_NEED_TS 1
-#endif
-#ifndef OPEN_SUMMARY_ENTRIES
-#define OPEN_SUMMARY_ENTRIES 10240
-#endif
 
 #define OPEN_AT_FDCWD (-100)
 #define OPEN_ENAMETOOLONG 36
 
 BPF_RINGBUF_OUTPUT(events, OPEN_RINGBUF_PAGES);
-
-/* The arguments of an open in progress, in the thread's own task storage:
- * the exit of every open of the machine looks here, and for a thread that
- * was never traced that is one pointer test, cheaper than a hash lookup. */
-struct open_start {
-    const char *filename;
-    const void *how;        /* openat2: struct open_how * (read at exit) */
-    u64 flags;
-    u64 mode;
-    s32 dfd;
-    u32 syscall;
-    u32 active;             /* set at enter, cleared at exit */
-    u32 _pad;
-    u64 noted_cgid;         /* this cgroup's names are in open_cgnames */
-};
-BPF_TASK_STORAGE(open_starts, struct open_start);
-
-/* cgroup id -> its leaf and parent names, captured at its first open. */
-BPF_TABLE("lru_hash", u64, struct open_cgroup, open_cgnames, 4096);
-BPF_PERCPU_ARRAY(open_cgscratch, struct open_cgroup, 1);
 
 #if OPEN_SUMMARY
 BPF_HASH(open_counts, struct open_key, struct open_count, OPEN_SUMMARY_ENTRIES);
@@ -119,8 +92,7 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
             return 0;
     }
 #endif
-    struct open_start *s = open_starts.task_storage_get(
-        (void *)bpf_get_current_task_btf(), NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    struct ct_args *s = ct_args_save();
     if (!s)
         return 0;
     s->filename = filename;
@@ -129,7 +101,6 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     s->mode = mode;
     s->dfd = dfd;
     s->syscall = sc;
-    s->active = 1;
     return 0;
 }
 
@@ -156,23 +127,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_creat)
                     args->mode, NULL);
 }
 
-/* Capture a cgroup's names the first time it is seen. */
-static __always_inline void open_note_cgroup(u64 cgid)
-{
-    if (open_cgnames.lookup(&cgid))
-        return;
-    int zero = 0;
-    struct open_cgroup *n = open_cgscratch.lookup(&zero);
-    if (!n)
-        return;
-    void *task = (void *)bpf_get_current_task();
-    void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
-    void *kn = ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN);
-    ct_read_kn_name(n->cgroup, kn);
-    ct_read_kn_name(n->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
-    open_cgnames.update(&cgid, n);
-}
-
 #if OPEN_SUMMARY
 
 static __always_inline void open_count(long ret, const char *filename)
@@ -184,21 +138,21 @@ static __always_inline void open_count(long ret, const char *filename)
     __builtin_memset(k, 0, sizeof(*k));
     long n = bpf_probe_read_user_str(k->path, sizeof(k->path), filename);
     if (n == sizeof(k->path))
-        k->kflags |= OPEN_K_TRUNCATED;      /* (or exactly 255 bytes long) */
+        k->key_flags |= OPEN_K_TRUNCATED;      /* (or exactly 255 bytes long) */
 #ifdef OPEN_PATH_PREFIX
     if (!open_prefix_match(k->path))
         return;
 #endif
-    char *t = (char *)bpf_get_current_task_btf();
+    char *t = ct_current();
     k->cgroup_id = bpf_get_current_cgroup_id();
     k->mntns = ct_cur_mntns(t);
     if (k->mntns == CT_HOST_MNTNS && ct_cur_in_host_pidns(t))
-        k->kflags |= OPEN_K_HOST;
+        k->key_flags |= OPEN_K_HOST;
 
     struct open_count *c = open_counts.lookup(k);
     if (!c) {
         struct open_count init = {};
-        open_note_cgroup(k->cgroup_id);
+        ct_note_current_cgroup(t, k->cgroup_id);
         open_counts.insert(k, &init);       /* fails harmlessly if raced */
         c = open_counts.lookup(k);
         if (!c) {
@@ -217,66 +171,6 @@ static __always_inline void open_count(long ret, const char *filename)
 }
 
 #else /* !OPEN_SUMMARY */
-
-/* The pid of the process in its own pid namespace and that namespace:
- * pid->numbers[pid->level]. BTF-typed loads need constant offsets, so the
- * usual levels (host 0, container 1, nested 2, 3) are spelt out; deeper
- * ones take probe reads. */
-#define OPEN_UPID(pid, i, off) ((char *)(pid) + CT_OFF_PID_NUMBERS + (i) * CT_SIZEOF_UPID + (off))
-#define OPEN_FILL_LEVEL(i)                                                        \
-    case i:                                                                       \
-        e->vpid = *(u32 *)OPEN_UPID(pid, i, CT_OFF_UPID_NR);                      \
-        e->pidns = CT_LOAD(u32, *(char **)OPEN_UPID(pid, i, CT_OFF_UPID_NS),     \
-                                 CT_OFF_PID_NS_INUM);                             \
-        return;
-
-static __always_inline void open_fill_pid(struct open_event *e, char *pid)
-{
-    u32 level = CT_LOAD(u32, pid, CT_OFF_PID_LEVEL);
-    switch (level) {
-    OPEN_FILL_LEVEL(0)
-    OPEN_FILL_LEVEL(1)
-    OPEN_FILL_LEVEL(2)
-    OPEN_FILL_LEVEL(3)
-    }
-    void *task = (void *)bpf_get_current_task();
-    void *upid = ct_task_upid(ct_read_ptr(task, CT_OFF_TASK_GROUP_LEADER), &level);
-    e->vpid = ct_read_u32(upid, CT_OFF_UPID_NR);
-    e->pidns = ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
-}
-
-/* The container context (CT_CONTEXT_FIELDS without the cgroup names),
- * through BTF-typed loads where the offsets are constant; the pid inside the
- * container (numbers[level]) through probe reads. */
-static __always_inline void open_fill(struct open_event *e, struct open_start *sp)
-{
-    char *t = (char *)bpf_get_current_task_btf();
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-
-    /* The clock costs ~40 ns here: read only when something shows it. */
-    e->ts_ns = OPEN_NEED_TS ? bpf_ktime_get_ns() : 0;
-    e->tid = (u32)pid_tgid;
-    e->pid = pid_tgid >> 32;
-    e->uid = (u32)bpf_get_current_uid_gid();
-    e->ppid = CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
-    /* task->comm in two loads (cheaper than bpf_get_current_comm). */
-    *(u64 *)&e->comm[0] = *(u64 *)(t + CT_OFF_TASK_COMM);
-    *(u64 *)&e->comm[8] = *(u64 *)(t + CT_OFF_TASK_COMM + 8);
-
-    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
-    e->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-    e->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
-
-    open_fill_pid(e, CT_LOAD(char *, CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER),
-                                   CT_OFF_TASK_THREAD_PID));
-    e->ct_flags = (e->mntns == CT_HOST_MNTNS && e->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
-
-    e->cgroup_id = bpf_get_current_cgroup_id();
-    if (sp->noted_cgid != e->cgroup_id) {
-        open_note_cgroup(e->cgroup_id);
-        sp->noted_cgid = e->cgroup_id;
-    }
-}
 
 #if OPEN_FULL_PATH
 /* The directory a relative path starts from, as names from the innermost
@@ -316,7 +210,7 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
 
     for (int i = 0; i < OPEN_MAX_DEPTH; i++) {
         if (dentry == root_dentry && mnt == root_mnt) {
-            e->oflags |= OPEN_F_DIR_COMPLETE;
+            e->capture_flags |= OPEN_F_DIR_COMPLETE;
             return;
         }
         void *real_mount = mnt - CT_OFF_MOUNT_MNT;      /* container_of */
@@ -347,8 +241,8 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
 }
 #endif
 
-static __always_inline void open_emit(struct open_start *s, struct open_start *sp, long ret,
-                                      u64 flags, u64 mode, u32 oflags)
+static __always_inline void open_emit(struct ct_args *s, long ret, u64 flags, u64 mode,
+                                      u32 capture_flags)
 {
     int zero = 0;
     struct open_event *e = open_scratch.lookup(&zero);
@@ -359,15 +253,15 @@ static __always_inline void open_emit(struct open_start *s, struct open_start *s
     if (n <= 0) {
         n = 0;
         e->data[0] = 0;
-        oflags |= OPEN_F_PATH_UNREAD;
+        capture_flags |= OPEN_F_PATH_UNREAD;
     } else if (n == OPEN_PATH_MAX && ret == -OPEN_ENAMETOOLONG) {
-        oflags |= OPEN_F_PATH_TRUNCATED;
+        capture_flags |= OPEN_F_PATH_TRUNCATED;
     }
 #ifdef OPEN_PATH_PREFIX
     if (open_prefix_applies((char *)e->data) && !open_prefix_match((char *)e->data))
         return;
 #endif
-    open_fill(e, sp);
+    ct_fill((struct ct_ctx *)e);
     e->syscall = s->syscall;
     e->flags = flags;
     e->mode = mode;
@@ -375,12 +269,12 @@ static __always_inline void open_emit(struct open_start *s, struct open_start *s
     e->dfd = s->dfd;
     e->path_len = n;
     e->dir_len = 0;
-    e->oflags = oflags;
+    e->capture_flags = capture_flags;
 
     u32 dir_len = 0;
 #if OPEN_FULL_PATH
     if (n > 0 && e->data[0] != '/') {
-        e->oflags |= OPEN_F_DIR;
+        e->capture_flags |= OPEN_F_DIR;
         open_resolve_dir(e, (u32)n, s->dfd);
         dir_len = e->dir_len;
     }
@@ -406,18 +300,15 @@ static __always_inline void open_emit(struct open_start *s, struct open_start *s
 
 static __always_inline int on_exit(long ret)
 {
-    struct open_start *sp = open_starts.task_storage_get(
-        (void *)bpf_get_current_task_btf(), NULL, 0);
-    if (!sp || !sp->active)
+    struct ct_args s;
+    if (!ct_args_take(&s))
         return 0;
-    struct open_start s = *sp;
-    sp->active = 0;
 #if OPEN_FAILED_ONLY
     if (ret >= 0)
         return 0;
 #endif
     u64 flags = s.flags, mode = s.mode;
-    u32 oflags = 0;
+    u32 capture_flags = 0;
     if (s.how) {
         /* struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel
          * has copied it by now, so its page is present. */
@@ -426,7 +317,7 @@ static __always_inline int on_exit(long ret)
             flags = how[0];
             mode = how[1];
         } else {
-            oflags |= OPEN_F_HOW_UNREAD;
+            capture_flags |= OPEN_F_HOW_UNREAD;
         }
 #ifdef OPEN_FLAGS_MATCH
         if (!(OPEN_FLAGS_MATCH(flags)))
@@ -436,7 +327,7 @@ static __always_inline int on_exit(long ret)
 #if OPEN_SUMMARY
     open_count(ret, s.filename);
 #else
-    open_emit(&s, sp, ret, flags, mode, oflags);
+    open_emit(&s, ret, flags, mode, capture_flags);
 #endif
     return 0;
 }

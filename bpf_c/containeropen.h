@@ -1,15 +1,24 @@
 /* containeropen.h: what containeropen's BPF program sends and keeps, and
  * its Python side decodes (through BCC, from these structs).
  *
- * The event is deliberately small: it carries the container context of
- * CT_CONTEXT_FIELDS except the two cgroup names (192 bytes), which are
- * captured once per cgroup id in the open_cgnames map instead, and the path
- * is sent with its real length only.  An open storm thus costs about 130
- * bytes of ring buffer per open, not 400+.
+ * The event is small: the container context (CT_CONTEXT_FIELDS: the cgroup's
+ * names are kept once per cgroup in ctrace.h's ct_cgroups, not per event)
+ * and the path with its real length only.  An open storm thus costs about
+ * 130 bytes of ring buffer per open.
  */
 #ifndef CONTAINEROPEN_H
 #define CONTAINEROPEN_H
 
+/* An open's arguments, from sys_enter to sys_exit (ctrace.h). */
+struct ct_args {
+    const char *filename;
+    const void *how;        /* openat2: struct open_how * (read at exit) */
+    u64 flags;
+    u64 mode;
+    s32 dfd;
+    u32 syscall;            /* OPEN_SYS_* */
+};
+#define CT_SAVE_ARGS 1
 #include "ctrace.h"
 
 /* Path as passed: PATH_MAX bytes with its NUL (the kernel refuses longer). */
@@ -25,61 +34,45 @@
 #define OPEN_DATA_MASK 8191
 #define OPEN_DATA_SIZE (OPEN_DATA_MASK + 1 + OPEN_NAME_MAX)
 
-/* -s: paths are counted under their first OPEN_KEY_PATH_LEN - 1 bytes. */
+/* -s: paths are counted under their first OPEN_KEY_PATH_LEN - 1 bytes, in
+ * a table of OPEN_SUMMARY_ENTRIES (container, path) rows. */
 #define OPEN_KEY_PATH_LEN 256
+#define OPEN_SUMMARY_ENTRIES 10240
 
 #define OPEN_SYS_OPEN 0
 #define OPEN_SYS_OPENAT 1
 #define OPEN_SYS_OPENAT2 2
 #define OPEN_SYS_CREAT 3
 
-/* open_event.oflags */
+/* open_event.capture_flags: how the capture went */
 #define OPEN_F_PATH_TRUNCATED 1   /* path longer than OPEN_PATH_MAX - 1 */
 #define OPEN_F_PATH_UNREAD 2      /* the path could not be read */
 #define OPEN_F_HOW_UNREAD 4       /* openat2: struct open_how unreadable */
 #define OPEN_F_DIR 8              /* -F: dir names follow the path */
 #define OPEN_F_DIR_COMPLETE 16    /* -F: the walk reached the task's root */
 
-/* open_key.kflags */
+/* open_key.key_flags */
 #define OPEN_K_HOST CT_F_HOST_NS
 #define OPEN_K_TRUNCATED 2
 
 struct open_event {
-    u64 ts_ns;
-    u64 cgroup_id;
-    u32 pid;
-    u32 tid;
-    u32 ppid;
-    u32 uid;
-    u32 vpid;
-    u32 mntns;
-    u32 pidns;
-    u32 netns;
-    u32 ct_flags;       /* CT_F_* */
+    CT_CONTEXT_FIELDS
     u32 syscall;        /* OPEN_SYS_* */
-    char comm[CT_COMM_LEN];
+    u32 capture_flags;  /* OPEN_F_* */
+    s32 ret;            /* fd or -errno */
     u64 flags;          /* open flags (openat2: how->flags) */
     u64 mode;
-    s32 ret;            /* fd or -errno */
     s32 dfd;            /* directory fd, AT_FDCWD (-100) for open/creat */
-    u32 oflags;         /* OPEN_F_* */
     u16 path_len;       /* bytes of path in data[], with its NUL */
     u16 dir_len;        /* bytes of directory names after it */
     u8 data[OPEN_DATA_SIZE];
-};
-
-/* The cgroup names of a cgroup id, captured once (so a container that has
- * exited is still named). */
-struct open_cgroup {
-    char cgroup[CT_CGROUP_NAME_LEN];
-    char cgroup_parent[CT_CGROUP_NAME_LEN];
 };
 
 /* -s: counted in the kernel per container and path. */
 struct open_key {
     u64 cgroup_id;
     u32 mntns;
-    u32 kflags;         /* OPEN_K_* */
+    u32 key_flags;      /* OPEN_K_* */
     char path[OPEN_KEY_PATH_LEN];
 };
 

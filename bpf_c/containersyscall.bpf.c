@@ -34,8 +34,6 @@
 #include "containersyscall.h"
 
 BPF_HASH(counts, struct sc_key, struct sc_val, SC_MAX_KEYS);
-BPF_HASH(cgnames, struct sc_ckey, struct ct_ctx, SC_MAX_CONTAINERS);
-BPF_PERCPU_ARRAY(ctx_scratch, struct ct_ctx, 1);
 BPF_ARRAY(dropped, u64, 1);     /* calls not counted: a counter map was full */
 #if SC_ERRNO
 BPF_HASH(errnos, struct sc_ekey, u64, SC_MAX_KEYS);
@@ -54,31 +52,12 @@ struct sc_task {
 };
 BPF_TASK_STORAGE(task_cache, struct sc_task);
 #endif
-/* Never written: the shared run loop (ctrace/bpf.py) waits on ring buffers. */
-BPF_RINGBUF_OUTPUT(events, 1);
-
 static __always_inline void count_dropped(void)
 {
     int zero = 0;
     u64 *n = dropped.lookup(&zero);
     if (n)
         __sync_fetch_and_add(n, 1);
-}
-
-/* Called when a counter is created: first sight of a key may be first
- * sight of its container. */
-static __always_inline void note_container(struct sc_key *k)
-{
-    struct sc_ckey ck = {.cgroup_id = k->cgroup_id, .mntns = k->mntns};
-    if (cgnames.lookup(&ck))
-        return;
-    int zero = 0;
-    struct ct_ctx *c = ctx_scratch.lookup(&zero);
-    if (!c)
-        return;
-    ct_fill(c);
-    /* Full: the container is then named from its mount namespace alone. */
-    cgnames.insert(&ck, c);
 }
 
 #if SC_ERRNO
@@ -126,21 +105,11 @@ static __always_inline u32 current_syscall_nr(void *task)
 }
 
 /* The scope decision and mount namespace of the current task, without
- * the per-task cache: a few helper calls and reads. */
-static __always_inline int task_scope(u32 *mntns)
+ * the per-task cache. */
+static __always_inline int task_scope(void *task, u32 *mntns)
 {
-    /* Every helper call counts at this rate: ask for the pid and uid only
-     * when a filter needs them. */
-    u32 tgid = 0, uid = 0;
-#ifdef CT_FILTER_PID
-    tgid = bpf_get_current_pid_tgid() >> 32;
-#endif
-#ifdef CT_FILTER_UID
-    uid = (u32)bpf_get_current_uid_gid();
-#endif
-    void *task = (void *)bpf_get_current_task();
-    *mntns = ct_task_mntns(task);
-    return ct_task_traced_mntns(task, tgid, uid, *mntns);
+    *mntns = ct_cur_mntns(task);
+    return ct_traced_task(task);
 }
 
 /* One call of NR that returned RET, by the current task (TASK, from
@@ -157,7 +126,7 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
                 return 0;
             mntns = tc->mntns;
         } else {
-            int traced = task_scope(&mntns);
+            int traced = task_scope(task, &mntns);
             if (tc) {
                 tc->mntns = mntns;
                 tc->flags = SC_T_VALID | (traced ? SC_T_TRACED : 0);
@@ -165,11 +134,11 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
             if (!traced)
                 return 0;
         }
-    } else if (!task_scope(&mntns)) {
+    } else if (!task_scope(task, &mntns)) {
         return 0;
     }
 #else
-    if (!task_scope(&mntns))
+    if (!task_scope(task, &mntns))
         return 0;
 #endif
 
@@ -183,7 +152,8 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
     } else {
         struct sc_val init = {.calls = 1, .errors = failed};
         if (counts.insert(&k, &init) == 0) {
-            note_container(&k);
+            /* First sight of a key may be first sight of its container. */
+            ct_note_current_cgroup(task, k.cgroup_id);
         } else {
             /* Another CPU created it meanwhile, or the map is full. */
             v = counts.lookup(&k);

@@ -9,9 +9,6 @@
 #ifndef SC_MAX_KEYS
 #define SC_MAX_KEYS 32768          /* (cgroup, mntns, syscall) counters */
 #endif
-#ifndef SC_MAX_CONTAINERS
-#define SC_MAX_CONTAINERS 4096     /* (cgroup, mntns) pairs named */
-#endif
 #ifndef SC_TASK_CACHE
 #if CT_FILTER_CONTAINERS || defined(CT_FILTER_UID) || defined(CT_FILTER_COMM)
 #define SC_TASK_CACHE 0
@@ -44,14 +41,6 @@ struct sc_key {
 struct sc_val {
     u64 calls;          /* calls (returns, and entries of exit/exit_group) */
     u64 errors;         /* of those, returns of -4095..-1 */
-};
-
-/* The container of a key, captured once, at first sight, so that it is
- * named even after it has exited: struct ct_ctx keyed by this. */
-struct sc_ckey {
-    u64 cgroup_id;
-    u32 mntns;
-    u32 _pad;
 };
 
 /* -e: failed calls by errno. */

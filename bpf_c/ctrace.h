@@ -1,16 +1,24 @@
 /* ctrace.h: what every ctrace BPF program shares.
  *
- * - CT_CONTEXT_FIELDS: the container context every event starts with. It is a
- *   field list rather than a nested struct because BCC decodes events from the
- *   C struct and only understands flat structs.
- * - ct_traced(): the in-kernel scope and filters (containers only unless
+ * - CT_CONTEXT_FIELDS: the container context every event starts with (a
+ *   field list, not a nested struct: BCC decodes events from the C struct
+ *   and only understands flat ones).
+ * - ct_traced(): the one in-kernel scope check (containers only unless
  *   --host; -c, -p, -u, -n).
- * - ct_fill(): captures the context of a task at event time, so a container
- *   that has exited by the time user space reads the event is still named
- *   (the leaf cgroup name is captured here, not looked up later).
- * - ct_lost / ct_count_lost(): every event a ring buffer could not take is
- *   counted. (BCC cannot expand map calls inside macros, so each program
- *   writes `if (events.ringbuf_output(...)) ct_count_lost();` itself.)
+ * - ct_fill(): the one context fill, for the current task.  It remembers
+ *   the names of the task's cgroup in ct_cgroups (cgroup id -> leaf and
+ *   parent names), the one map from which user space names containers, so a
+ *   container that is gone by the time an event or a summary row is read is
+ *   still named.  ct_note_cgroup_kn() does the same for a cgroup reached
+ *   otherwise (a socket's).
+ * - ct_args_save() / ct_args_take(): syscall arguments kept from enter to
+ *   exit, per thread, in task storage (a tool defines struct ct_args and
+ *   CT_SAVE_ARGS before including this file).
+ * - ct_workload() / ct_filter_governs(): is this task the runtime's set-up
+ *   or the container's workload (with CT_WORKLOAD_RULE).
+ * - ct_count_lost(): every event a ring buffer could not take is counted.
+ *   (BCC cannot expand map calls inside macros, so each program writes
+ *   `if (events.ringbuf_output(...)) ct_count_lost();` itself.)
  *
  * Kernel struct fields are read at offsets taken from the running kernel's
  * BTF (ctrace/btf.py defines the CT_OFF_* macros), never from headers: no
@@ -24,7 +32,7 @@
 
 #define CT_CONTEXT_FIELDS                                                    \
     u64 ts_ns;          /* bpf_ktime_get_ns() at the event */               \
-    u64 cgroup_id;      /* cgroup v2 id (kernfs node id) */                  \
+    u64 cgroup_id;      /* cgroup v2 id (kernfs node id): see ct_cgroups */  \
     u32 pid;            /* host tgid */                                      \
     u32 tid;            /* host thread id */                                 \
     u32 ppid;           /* host tgid of the real parent */                   \
@@ -33,11 +41,8 @@
     u32 mntns;          /* mount namespace inum */                           \
     u32 pidns;          /* pid namespace inum */                             \
     u32 netns;          /* network namespace inum */                         \
-    u32 pidns_level;    /* 0 = the initial pid namespace */                  \
     u32 ct_flags;       /* CT_F_* */                                         \
-    char comm[CT_COMM_LEN];                                                  \
-    char cgroup[CT_CGROUP_NAME_LEN];        /* leaf cgroup name */           \
-    char cgroup_parent[CT_CGROUP_NAME_LEN]; /* its parent's name */
+    char comm[CT_COMM_LEN];
 
 struct ct_ctx {
     CT_CONTEXT_FIELDS
@@ -51,6 +56,105 @@ struct ct_ctx {
 #ifndef CT_FILTER_CONTAINERS
 #define CT_FILTER_CONTAINERS 0
 #endif
+#ifndef CT_HOST_PID_LEVEL
+#define CT_HOST_PID_LEVEL 0
+#endif
+#ifndef CT_CGROUP_ENTRIES
+#define CT_CGROUP_ENTRIES 8192
+#endif
+
+BPF_PERCPU_ARRAY(ct_lost, u64, 1);
+
+static __always_inline void ct_count_lost(void)
+{
+    int zero = 0;
+    u64 *n = ct_lost.lookup(&zero);
+    if (n)
+        (*n)++;
+}
+
+/* -- reading kernel structs ------------------------------------------------ */
+
+/* Probe reads, for any pointer (cold paths). */
+static __always_inline void *ct_read_ptr(void *base, u64 off)
+{
+    void *p = NULL;
+    if (base)
+        bpf_probe_read_kernel(&p, sizeof(p), base + off);
+    return p;
+}
+
+static __always_inline u32 ct_read_u32(void *base, u64 off)
+{
+    u32 v = 0;
+    if (base)
+        bpf_probe_read_kernel(&v, sizeof(v), base + off);
+    return v;
+}
+
+/* Loads through the BTF-typed current task (bpf_get_current_task_btf()):
+ * plain loads that the verifier checks against the kernel's BTF at our BTF
+ * offsets, a few times cheaper than bpf_probe_read_kernel() calls on hot
+ * tracepoints (measured on an open+close loop: ~80 ns for three probe reads,
+ * ~15 ns for three such loads).  Offsets must be constants. */
+#define CT_LOAD(type, ptr, off) (*(type *)((char *)(ptr) + (off)))
+
+static __always_inline char *ct_current(void)
+{
+    return (char *)bpf_get_current_task_btf();
+}
+
+static __always_inline u32 ct_cur_mntns(char *t)
+{
+    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
+    return CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+}
+
+/* The task's pid as its own pid namespace numbers it, and that namespace:
+ * pid->numbers[pid->level].  BTF-typed loads need constant offsets, so the
+ * usual levels (host 0, container 1, nested 2, 3) are spelt out; deeper ones
+ * take probe reads. */
+#define CT_UPID(pid, i, off) ((char *)(pid) + CT_OFF_PID_NUMBERS + (i) * CT_SIZEOF_UPID + (off))
+#define CT_PID_LEVEL(i)                                                          \
+    case i:                                                                      \
+        *vpid = *(u32 *)CT_UPID(pid, i, CT_OFF_UPID_NR);                         \
+        return CT_LOAD(u32, *(char **)CT_UPID(pid, i, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+
+static __always_inline u32 ct_pid_in_ns(char *pid, u32 *vpid)
+{
+    u32 level = CT_LOAD(u32, pid, CT_OFF_PID_LEVEL);
+    switch (level) {
+    CT_PID_LEVEL(0)
+    CT_PID_LEVEL(1)
+    CT_PID_LEVEL(2)
+    CT_PID_LEVEL(3)
+    }
+    void *upid = (void *)pid + CT_OFF_PID_NUMBERS + (u64)(level & 31) * CT_SIZEOF_UPID;
+    *vpid = ct_read_u32(upid, CT_OFF_UPID_NR);
+    return ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+}
+
+/* In the host's pid namespace?  When the host's is the initial one (level
+ * 0, the usual case), the task's pid level says it without reading the
+ * namespace. */
+static __always_inline int ct_cur_in_host_pidns(char *t)
+{
+    char *pid = CT_LOAD(char *, t, CT_OFF_TASK_THREAD_PID);
+#if CT_HOST_PID_LEVEL == 0
+    return CT_LOAD(u32, pid, CT_OFF_PID_LEVEL) == 0;
+#else
+    u32 vpid;
+    return ct_pid_in_ns(pid, &vpid) == CT_HOST_PIDNS;
+#endif
+}
+
+/* Outside the host's mount or pid namespace: in a container. */
+static __always_inline int ct_cur_in_container_ns(char *t)
+{
+    return ct_cur_mntns(t) != CT_HOST_MNTNS || !ct_cur_in_host_pidns(t);
+}
+
+/* -- the scope check ------------------------------------------------------- */
 
 /* -c NAME|ID: the tool fills these with the container's cgroup ids and mount
  * namespaces (mntns catches processes that nsenter a container without
@@ -90,63 +194,6 @@ TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
     return 0;
 }
 #endif
-BPF_PERCPU_ARRAY(ct_lost, u64, 1);
-
-static __always_inline void *ct_read_ptr(void *base, u64 off)
-{
-    void *p = NULL;
-    if (base)
-        bpf_probe_read_kernel(&p, sizeof(p), base + off);
-    return p;
-}
-
-static __always_inline u32 ct_read_u32(void *base, u64 off)
-{
-    u32 v = 0;
-    if (base)
-        bpf_probe_read_kernel(&v, sizeof(v), base + off);
-    return v;
-}
-
-/* A cgroup's id: its kernfs node's id. */
-static __always_inline u64 ct_kn_id(void *kn)
-{
-    u64 id = 0;
-    if (kn)
-        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
-    return id;
-}
-
-static __always_inline u32 ct_task_mntns(void *task)
-{
-    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
-    return ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-}
-
-static __always_inline u32 ct_task_netns(void *task)
-{
-    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
-    return ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
-}
-
-/* The task's struct pid; its level and numbers[level] give the pid namespace
- * and the pid as the container sees it. */
-static __always_inline void *ct_task_upid(void *task, u32 *level)
-{
-    void *pid = ct_read_ptr(task, CT_OFF_TASK_THREAD_PID);
-    u32 lvl = ct_read_u32(pid, CT_OFF_PID_LEVEL);
-    *level = lvl;
-    if (!pid)
-        return NULL;
-    return pid + CT_OFF_PID_NUMBERS + (u64)(lvl & 31) * CT_SIZEOF_UPID;
-}
-
-static __always_inline u32 ct_task_pidns(void *task)
-{
-    u32 level;
-    void *upid = ct_task_upid(task, &level);
-    return ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
-}
 
 static __always_inline int ct_comm_matches(const char *comm)
 {
@@ -163,81 +210,10 @@ static __always_inline int ct_comm_matches(const char *comm)
     return 1;
 }
 
-/* Is this task in the tool's scope?  Cheap checks first: an open storm on
- * the host costs two helper calls and a few reads per event.  MNTNS is the
- * task's mount namespace (ct_task_mntns), for callers that need it anyway. */
-static __always_inline int ct_task_traced_mntns(void *task, u32 tgid, u32 uid, u32 mntns)
-{
-#ifdef CT_FILTER_PID
-    if (tgid != CT_FILTER_PID)
-        return 0;
-#endif
-#ifdef CT_FILTER_UID
-    if (uid != CT_FILTER_UID)
-        return 0;
-#endif
-#if CT_FILTER_CONTAINERS
-    {
-        u8 *hit = ct_filter_mntns.lookup(&mntns);
-        if (!hit) {
-            void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
-            u64 cgid = ct_kn_id(ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP),
-                                            CT_OFF_CGROUP_KN));
-            hit = ct_filter_cgroup.lookup(&cgid);
-        }
-        if (!hit)
-            return 0;
-    }
-#elif !CT_INCLUDE_HOST
-    if (mntns == CT_HOST_MNTNS && ct_task_pidns(task) == CT_HOST_PIDNS)
-        return 0;
-#endif
-#ifdef CT_FILTER_COMM
-    {
-        char comm[CT_COMM_LEN] = {};
-        bpf_probe_read_kernel_str(comm, sizeof(comm), task + CT_OFF_TASK_COMM);
-        if (!ct_comm_matches(comm))
-            return 0;
-    }
-#endif
-    return 1;
-}
-
-
-/* Loads through the BTF-typed current task (bpf_get_current_task_btf()):
- * plain loads that the verifier checks against the kernel's BTF at our BTF
- * offsets, a few times cheaper than bpf_probe_read_kernel() calls on hot
- * tracepoints (measured on an open+close loop: ~80 ns for three probe reads,
- * ~15 ns for three such loads). */
-#define CT_LOAD(type, ptr, off) (*(type *)((char *)(ptr) + (off)))
-
-#ifndef CT_HOST_PID_LEVEL
-#define CT_HOST_PID_LEVEL 0
-#endif
-
-/* T is bpf_get_current_task_btf(). */
-static __always_inline u32 ct_cur_mntns(char *t)
-{
-    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
-    return CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-}
-
-/* In the host's pid namespace?  When the host's is the initial one (level
- * 0, the usual case), the task's pid level says it without reading the
- * namespace. */
-static __always_inline int ct_cur_in_host_pidns(char *t)
-{
-#if CT_HOST_PID_LEVEL == 0
-    return CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_THREAD_PID), CT_OFF_PID_LEVEL) == 0;
-#else
-    return ct_task_pidns((void *)bpf_get_current_task()) == CT_HOST_PIDNS;
-#endif
-}
-
-/* Scope check for the current task (the common case), run on every event of
- * the machine, host processes included: the same decisions as
- * ct_task_traced_mntns(), through helper values and BTF-typed loads. */
-static __always_inline int ct_traced(void)
+/* Is the current task (T, from ct_current()) in the tool's scope?  Cheap
+ * checks first: it runs on every event of the machine, host processes
+ * included. */
+static __always_inline int ct_traced_task(char *t)
 {
 #ifdef CT_FILTER_PID
     if ((bpf_get_current_pid_tgid() >> 32) != CT_FILTER_PID)
@@ -251,17 +227,14 @@ static __always_inline int ct_traced(void)
     {
         u64 cgid = bpf_get_current_cgroup_id();
         if (!ct_filter_cgroup.lookup(&cgid)) {
-            u32 mntns = ct_cur_mntns((char *)bpf_get_current_task_btf());
+            u32 mntns = ct_cur_mntns(t);
             if (!ct_filter_mntns.lookup(&mntns))
                 return 0;
         }
     }
 #elif !CT_INCLUDE_HOST
-    {
-        char *t = (char *)bpf_get_current_task_btf();
-        if (ct_cur_mntns(t) == CT_HOST_MNTNS && ct_cur_in_host_pidns(t))
-            return 0;
-    }
+    if (!ct_cur_in_container_ns(t))
+        return 0;
 #endif
 #ifdef CT_FILTER_COMM
     {
@@ -274,6 +247,33 @@ static __always_inline int ct_traced(void)
     return 1;
 }
 
+static __always_inline int ct_traced(void)
+{
+    return ct_traced_task(ct_current());
+}
+
+/* -- naming containers: cgroup names, kept once per cgroup ------------------ */
+
+struct ct_cgroup_names {
+    char leaf[CT_CGROUP_NAME_LEN];      /* the cgroup's own name */
+    char parent[CT_CGROUP_NAME_LEN];    /* its parent's */
+};
+/* Cgroup ids are never reused, so an entry stays true; LRU only bounds the
+ * memory (user space keeps what it has read). */
+BPF_TABLE("lru_hash", u64, struct ct_cgroup_names, ct_cgroups, CT_CGROUP_ENTRIES);
+BPF_PERCPU_ARRAY(ct_cgroup_scratch, struct ct_cgroup_names, 1);
+/* The cgroup this CPU noted last: an event storm from one container costs
+ * an array lookup per event, not a hash lookup. */
+BPF_PERCPU_ARRAY(ct_cgroup_last, u64, 1);
+
+static __always_inline u64 ct_kn_id(void *kn)
+{
+    u64 id = 0;
+    if (kn)
+        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
+    return id;
+}
+
 static __always_inline void ct_read_kn_name(char *dst, void *kn)
 {
     char *name = ct_read_ptr(kn, CT_OFF_KERNFS_NODE_NAME);
@@ -283,53 +283,234 @@ static __always_inline void ct_read_kn_name(char *dst, void *kn)
         dst[0] = 0;
 }
 
-/* The cgroup part of the context from a cgroup's kernfs node: its id and
- * the names of it and its parent (the runtime and container, in user space). */
-static __always_inline void ct_fill_cgroup(struct ct_ctx *c, void *kn)
-{
-    c->cgroup_id = ct_kn_id(kn);
-    ct_read_kn_name(c->cgroup, kn);
-    ct_read_kn_name(c->cgroup_parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
-}
-
-/* Fill the container context of TASK (any task, not only current). */
-static __always_inline void ct_fill_task(struct ct_ctx *c, void *task)
-{
-    u32 level = 0;
-    void *upid;
-
-    c->ts_ns = bpf_ktime_get_ns();
-    c->tid = ct_read_u32(task, CT_OFF_TASK_PID);
-    c->pid = ct_read_u32(task, CT_OFF_TASK_TGID);
-    c->ppid = ct_read_u32(ct_read_ptr(task, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
-    c->uid = ct_read_u32(ct_read_ptr(task, CT_OFF_TASK_CRED), CT_OFF_CRED_UID);
-    bpf_probe_read_kernel_str(c->comm, sizeof(c->comm), task + CT_OFF_TASK_COMM);
-
-    void *nsproxy = ct_read_ptr(task, CT_OFF_TASK_NSPROXY);
-    c->mntns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-    c->netns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
-
-    upid = ct_task_upid(ct_read_ptr(task, CT_OFF_TASK_GROUP_LEADER), &level);
-    c->pidns_level = level;
-    c->vpid = ct_read_u32(upid, CT_OFF_UPID_NR);
-    c->pidns = ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
-    c->ct_flags = (c->mntns == CT_HOST_MNTNS && c->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
-
-    void *cgroups = ct_read_ptr(task, CT_OFF_TASK_CGROUPS);
-    ct_fill_cgroup(c, ct_read_ptr(ct_read_ptr(cgroups, CT_OFF_CSS_SET_DFL_CGRP), CT_OFF_CGROUP_KN));
-}
-
-static __always_inline void ct_fill(struct ct_ctx *c)
-{
-    ct_fill_task(c, (void *)bpf_get_current_task());
-}
-
-static __always_inline void ct_count_lost(void)
+/* Remember the names of cgroup ID (kernfs node KN) unless known. */
+static __always_inline void ct_note_cgroup(u64 id, void *kn)
 {
     int zero = 0;
-    u64 *n = ct_lost.lookup(&zero);
-    if (n)
-        (*n)++;
+    u64 *last = ct_cgroup_last.lookup(&zero);
+    if (last && *last == id)
+        return;
+    if (!ct_cgroups.lookup(&id)) {
+        struct ct_cgroup_names *n = ct_cgroup_scratch.lookup(&zero);
+        if (!n)
+            return;
+        ct_read_kn_name(n->leaf, kn);
+        ct_read_kn_name(n->parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+        ct_cgroups.update(&id, n);
+    }
+    if (last)
+        *last = id;
 }
+
+/* A cgroup reached other than through the current task (a socket's):
+ * its id, with its names remembered. */
+static __always_inline u64 ct_note_cgroup_kn(void *kn)
+{
+    u64 id = ct_kn_id(kn);
+    if (id)
+        ct_note_cgroup(id, kn);
+    return id;
+}
+
+/* The current task's (T) cgroup, of id ID (bpf_get_current_cgroup_id()),
+ * with its names remembered: for summaries keyed by cgroup id. */
+static __always_inline void ct_note_current_cgroup(char *t, u64 id)
+{
+    char *cset = CT_LOAD(char *, t, CT_OFF_TASK_CGROUPS);
+    char *cgrp = CT_LOAD(char *, cset, CT_OFF_CSS_SET_DFL_CGRP);
+    ct_note_cgroup(id, CT_LOAD(void *, cgrp, CT_OFF_CGROUP_KN));
+}
+
+/* -- the context fill ------------------------------------------------------ */
+
+/* The container context of the current task, through helper values and
+ * BTF-typed loads.  CT_NO_TIMESTAMP: the clock costs ~40 ns, a tool that
+ * shows no time may leave ts_ns 0. */
+static __always_inline void ct_fill(struct ct_ctx *c)
+{
+    char *t = ct_current();
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+
+#ifdef CT_NO_TIMESTAMP
+    c->ts_ns = 0;
+#else
+    c->ts_ns = bpf_ktime_get_ns();
+#endif
+    c->tid = (u32)pid_tgid;
+    c->pid = pid_tgid >> 32;
+    c->uid = (u32)bpf_get_current_uid_gid();
+    c->ppid = CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
+    /* task->comm in two loads (cheaper than bpf_get_current_comm). */
+    *(u64 *)&c->comm[0] = *(u64 *)(t + CT_OFF_TASK_COMM);
+    *(u64 *)&c->comm[8] = *(u64 *)(t + CT_OFF_TASK_COMM + 8);
+
+    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
+    c->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    c->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+    /* The process's pid (its group leader's) inside the container. */
+    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
+    c->pidns = ct_pid_in_ns(CT_LOAD(char *, leader, CT_OFF_TASK_THREAD_PID), &c->vpid);
+    c->ct_flags = (c->mntns == CT_HOST_MNTNS && c->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
+
+    c->cgroup_id = bpf_get_current_cgroup_id();
+    ct_note_current_cgroup(t, c->cgroup_id);
+}
+
+/* -- saved syscall arguments ----------------------------------------------- */
+
+#ifdef CT_SAVE_ARGS
+/* A tool's struct ct_args, from its sys_enter to its sys_exit, in the
+ * thread's own task storage: the exit of every such call on the machine
+ * looks here, and for a thread never traced that is one pointer test,
+ * cheaper than a hash lookup. */
+struct ct_saved_args {
+    struct ct_args args;
+    u32 active;         /* set at enter, cleared at exit */
+};
+BPF_TASK_STORAGE(ct_saved_args, struct ct_saved_args);
+
+/* Storage for the current thread's arguments, to be filled now; NULL if
+ * it cannot be had. */
+static __always_inline struct ct_args *ct_args_save(void)
+{
+    struct ct_saved_args *s = ct_saved_args.task_storage_get(
+        (void *)bpf_get_current_task_btf(), NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!s)
+        return NULL;
+    s->active = 1;
+    return &s->args;
+}
+
+/* The arguments saved at this call's enter, into OUT: 0 if none. */
+static __always_inline int ct_args_take(struct ct_args *out)
+{
+    struct ct_saved_args *s = ct_saved_args.task_storage_get(
+        (void *)bpf_get_current_task_btf(), NULL, 0);
+    if (!s || !s->active)
+        return 0;
+    s->active = 0;
+    __builtin_memcpy(out, &s->args, sizeof(*out));
+    return 1;
+}
+#endif
+
+/* -- runtime set-up or workload -------------------------------------------- */
+
+#if CT_WORKLOAD_RULE
+/* Inside a container's cgroup, before its entrypoint runs, the runtime does
+ * its set-up: runc/crun init mounts, pivots, sets the hostname, joins
+ * namespaces (and `docker exec`, `nsenter`, `lxc-attach` join a running
+ * container's).  That is not the workload.  The rule, for any runtime:
+ *
+ *   a task is WORKLOAD once it has exec'd while in a container's namespaces
+ *   (mount or pid namespace not the host's), and its descendants are.
+ *
+ * The runtime starts as a host process (exec'd in the host's namespaces),
+ * enters the container's namespaces by clone or setns, and its last act is
+ * the entrypoint's exec, so the set-up is never workload and the entrypoint,
+ * from its first instruction, is.  The mark is sticky: a workload task that
+ * joins the host's namespaces (an escape) stays workload.  Tasks that were
+ * already running when the tool started are judged by their namespaces.
+ *
+ * Kept per task (tid) in ct_stage, written at fork (the child takes its
+ * parent's), at exec, and removed at exit: raw tracepoints, whose names
+ * cannot clash with a tool's own TRACEPOINT_PROBEs on the same events.
+ *
+ * The seccomp view (containersyscall --seccomp): a runtime installs the
+ * container's filter on its init task late in the set-up (no TSYNC), so
+ * "task_struct.seccomp.mode is SECCOMP_MODE_FILTER" says exactly which
+ * calls that filter sees, unless the task inherited a filter from outside
+ * the container (a runtime under systemd's SystemCallFilter=): then
+ * CT_W_OUTSIDE_FILTER is set at fork and the mode says nothing. */
+#define CT_W_WORKLOAD 1
+#define CT_W_OUTSIDE_FILTER 2
+#define CT_SECCOMP_MODE_FILTER 2
+#ifndef CT_STAGE_ENTRIES
+#define CT_STAGE_ENTRIES 65536
+#endif
+BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
+BPF_ARRAY(ct_stage_full, u64, 1);     /* tasks not followed: ct_stage full */
+
+static __always_inline u32 ct_seccomp_mode(char *t)
+{
+    return CT_LOAD(u32, t, CT_OFF_TASK_SECCOMP_MODE);
+}
+
+/* CT_W_* of the current task T. */
+static __always_inline u32 ct_stage_of(char *t, u32 tid)
+{
+    u8 *s = ct_stage.lookup(&tid);
+    if (s)
+        return *s;
+    /* Running before the tool started: by its namespaces. */
+    return ct_cur_in_container_ns(t) ? CT_W_WORKLOAD : 0;
+}
+
+static __always_inline u32 ct_stage_flags(void)
+{
+    return ct_stage_of(ct_current(), (u32)bpf_get_current_pid_tgid());
+}
+
+static __always_inline int ct_workload(void)
+{
+    return ct_stage_flags() & CT_W_WORKLOAD;
+}
+
+static __always_inline int ct_filter_governs(void)
+{
+    char *t = ct_current();
+    if (ct_seccomp_mode(t) != CT_SECCOMP_MODE_FILTER)
+        return 0;
+    return !(ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_OUTSIDE_FILTER);
+}
+
+static __always_inline void ct_stage_set(u32 tid, u8 stage)
+{
+    if (ct_stage.update(&tid, &stage)) {
+        int zero = 0;
+        u64 *n = ct_stage_full.lookup(&zero);
+        if (n)
+            __sync_fetch_and_add(n, 1);
+    }
+}
+
+/* args: struct task_struct *parent, struct task_struct *child; current is
+ * the parent. */
+RAW_TRACEPOINT_PROBE(sched_process_fork)
+{
+    char *t = ct_current();
+    u8 stage = ct_stage_of(t, (u32)bpf_get_current_pid_tgid());
+    if (!(stage & CT_W_WORKLOAD) && ct_seccomp_mode(t) == CT_SECCOMP_MODE_FILTER &&
+        !ct_cur_in_container_ns(t))
+        stage |= CT_W_OUTSIDE_FILTER;
+    u32 child = ct_read_u32((void *)ctx->args[1], CT_OFF_TASK_PID);
+    ct_stage_set(child, stage);
+    return 0;
+}
+
+/* args: struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm;
+ * current is the task that exec'd (its tid is the process's pid now; it
+ * was OLD_PID if a thread other than the leader exec'd). */
+RAW_TRACEPOINT_PROBE(sched_process_exec)
+{
+    char *t = ct_current();
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 old = (u32)ctx->args[1];
+    u8 stage = ct_stage_of(t, old);
+    if (old != tid)
+        ct_stage.delete(&old);
+    if (ct_cur_in_container_ns(t))
+        stage |= CT_W_WORKLOAD;
+    ct_stage_set(tid, stage);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(sched_process_exit)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    ct_stage.delete(&tid);
+    return 0;
+}
+#endif /* CT_WORKLOAD_RULE */
 
 #endif /* CTRACE_H */

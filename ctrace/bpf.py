@@ -10,10 +10,13 @@ cleanly on SIGINT, SIGTERM, -d expiry or a closed stdout.
 import ctypes
 import os
 import re
+import select
 import signal
 import struct
 import sys
+import tempfile
 import time
+import types
 
 from ctrace.btf import KernelBTF
 from ctrace.errors import SetupError
@@ -28,8 +31,6 @@ COMMON_OFFSETS = {
     "CT_OFF_TASK_COMM": "task_struct.comm",
     "CT_OFF_TASK_REAL_PARENT": "task_struct.real_parent",
     "CT_OFF_TASK_GROUP_LEADER": "task_struct.group_leader",
-    "CT_OFF_TASK_CRED": "task_struct.cred",
-    "CT_OFF_CRED_UID": "cred.uid",
     "CT_OFF_TASK_NSPROXY": "task_struct.nsproxy",
     "CT_OFF_NSPROXY_MNT_NS": "nsproxy.mnt_ns",
     "CT_OFF_MNT_NS_INUM": "mnt_namespace.ns.inum",
@@ -49,6 +50,10 @@ COMMON_OFFSETS = {
     "CT_OFF_KERNFS_NODE_PARENT": ("kernfs_node.__parent", "kernfs_node.parent"),
 }
 COMMON_SIZES = {"CT_SIZEOF_UPID": "upid"}
+# The runtime-or-workload rule (CT_WORKLOAD_RULE): its offsets and hooks.
+WORKLOAD_OFFSETS = {"CT_OFF_TASK_SECCOMP_MODE": "task_struct.seccomp.mode"}
+WORKLOAD_TRACEPOINTS = ["sched:sched_process_fork", "sched:sched_process_exec",
+                        "sched:sched_process_exit"]
 
 
 def bpf_source_dir():
@@ -134,7 +139,13 @@ class Program:
         self.sizes = dict(COMMON_SIZES, **(sizes or {}))
         self.host_ns = host_ns
 
+    @property
+    def workload_rule(self):
+        return bool(self.defines.get("CT_WORKLOAD_RULE"))
+
     def kernel_macros(self):
+        if self.workload_rule:
+            self.offsets.update(WORKLOAD_OFFSETS)
         btf = KernelBTF()
         try:
             macros = {}
@@ -214,34 +225,100 @@ def event_unpacker(table, fields, data_field):
     return struct.Struct("".join(fmt)), getattr(cls, data_field).offset
 
 
+def header_constants(header, prefix):
+    """The integer #defines PREFIX* of bpf_c/HEADER, as attributes named
+    without the prefix: constants the C and Python share are declared once,
+    in the C header. A value may name another constant of HEADER or of
+    ctrace.h."""
+    defines = {}
+    for name in ("ctrace.h", header):
+        with open(os.path.join(bpf_source_dir(), name)) as f:
+            for m in re.finditer(r"^#define\s+(\w+)\s+(\S+)", f.read(), re.M):
+                defines[m.group(1)] = m.group(2)
+
+    def value(text, depth=0):
+        text = text.strip("()")
+        if text in defines and depth < 8:
+            return value(defines[text], depth + 1)
+        return int(text.rstrip("uU"), 0)
+    values = {}
+    for name, text in defines.items():
+        if name.startswith(prefix):
+            try:
+                values[name[len(prefix):]] = value(text)
+            except ValueError:
+                continue                # not an integer constant
+    return types.SimpleNamespace(**values)
+
+
 def c_string(text):
     """A C string literal for a #define (input already validated)."""
     return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-class _StopFlag:
-    """Set by SIGINT/SIGTERM/SIGHUP. A flag, not an exception: a signal may
-    arrive while BCC is inside a Python callback, where an exception would
-    only be printed and swallowed."""
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP: the first asks the loop to end (a flag, not an
+    exception: a signal may arrive while BCC is inside a Python callback,
+    where an exception would only be printed and swallowed) and unblocks a
+    stalled stdout; a second one ends the tool at once."""
 
-    def __init__(self):
+    def __init__(self, on_first, on_second):
         self.set = False
+        self.on_first = on_first
+        self.on_second = on_second
+        # Wakes the loop's wait when a signal arrives (there may be no ring
+        # buffer to poll).
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        for fd in (self.wakeup_r, self.wakeup_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self)
 
     def __call__(self, signum, frame):
+        if self.set:
+            self.on_second()
         self.set = True
+        self.on_first()
+
+    def wait(self, seconds):
+        select.select([self.wakeup_r], [], [], max(0.0, seconds))
+        try:
+            os.read(self.wakeup_r, 64)
+        except BlockingIOError:
+            pass
+
+    def restore(self):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.set_wakeup_fd(-1)
+
+
+# A callback gives control back to the loop after this many events, so that
+# a storm that never lets a ring buffer empty cannot hold off Ctrl-C, -d or
+# the lost-event report (libbpf stops at a callback's error, after that
+# already consumed sample); the final drain takes everything.
+BATCH = 4096
+# The longest the loop sleeps before reading the ring buffers: programs wake
+# the reader only once per batch of events, the rest is read on this timer.
+POLL_SECONDS = 0.05
 
 
 class Runner:
-    """Runs one tool's program: load, attach, poll, account, stop."""
+    """Runs one tool's program: load, attach, poll its ring buffers and run
+    its periodic work, account for lost events, stop."""
 
-    def __init__(self, tool, program, tracepoints):
+    def __init__(self, tool, program, tracepoints, output):
         self.tool = tool
         self.program = program
         self.tracepoints = tracepoints
+        self.output = output
         self.bpf = None
         self.lost_reported = 0
-        self._stop = None             # the SIGINT/SIGTERM flag, once installed
-        self.draining = False         # the loop has ended: callbacks must take everything
+        self.draining = False         # the loop has ended: take everything
+        self._signals = None
+        self._buffers = 0
+        self._batch = 0
 
     def load(self):
         check_root()
@@ -250,14 +327,33 @@ class Runner:
         check_headers()
         text = self.program.text()
         try:
-            # BCC prints compiler errors itself; a load failure is one line here.
-            self.bpf = bcc.BPF(text=text)
+            # Compiler diagnostics go to a pipe of ours, not the terminal:
+            # a failed load is one line here (--ebpf shows the C).
+            with _quiet_stderr():
+                self.bpf = bcc.BPF(text=text)
         except Exception as exc:
             raise SetupError("loading the BPF program failed: %s "
                              "(kernel %s; run with --ebpf to see the C)"
                              % (str(exc).splitlines()[0] if str(exc) else exc,
                                 os.uname().release))
         return self.bpf
+
+    def on_events(self, table, handler):
+        """Call HANDLER(data, size) for each event of ring buffer TABLE."""
+        output = self.output
+
+        def callback(cpu, data, size):
+            if output.stalled:
+                output.unprinted += 1       # stdout blocked after Ctrl-C
+            else:
+                handler(data, size)
+            self._batch += 1
+            if self._batch >= BATCH and not self.draining:
+                self._batch = 0
+                return -1
+            return 0
+        self.bpf[table].open_ring_buffer(callback)
+        self._buffers += 1
 
     def lost(self):
         """Events the ring buffers could not take so far (all CPUs)."""
@@ -266,55 +362,74 @@ class Runner:
     def ready(self, what):
         # Handle SIGINT/SIGTERM from here on: whoever waits for this line may
         # signal at once, before loop() runs.
-        self._stop_flag()
+        self._install_signals()
         sys.stderr.write("%s: tracing %s. Ctrl-C to end.\n" % (self.tool, what))
         sys.stderr.flush()
 
     def stop(self):
         """End loop() as SIGINT would (for a tool that decides to end itself)."""
-        self._stop_flag().set = True
+        self._install_signals().set = True
 
-    def _stop_flag(self):
-        if self._stop is None:
-            self._stop = _StopFlag()
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, self._stop)
-        return self._stop
+    @property
+    def stopping(self):
+        return self._signals is not None and self._signals.set
 
-    def loop(self, output, duration=None, tick=None, tick_interval=None, on_lost=None):
-        """Poll until SIGINT/SIGTERM, DURATION seconds or a closed stdout.
-        TICK is called every TICK_INTERVAL seconds (summary refresh)."""
-        stop = self._stop_flag()
-        deadline = time.monotonic() + duration if duration else None
-        next_tick = time.monotonic() + tick_interval if tick_interval else None
+    def _install_signals(self):
+        if self._signals is None:
+            self._signals = _Signals(self.output.unblock, self._exit_now)
+        return self._signals
+
+    def _exit_now(self):
+        """A second Ctrl-C/SIGTERM: the tool ends now, its final report
+        unprinted; the kernel detaches everything as the process exits."""
+        self.output.unblock()
+        self.output.restore()
+        os.write(2, ("%s: stopped at once (second signal)\n" % self.tool).encode())
+        os._exit(1)
+
+    def loop(self, output, duration=None, every=(), on_lost=None):
+        """Poll the ring buffers and run EVERY's (seconds, function) periodic
+        work until SIGINT/SIGTERM, DURATION seconds or a closed stdout; then
+        detach the programs and drain what they had sent."""
+        signals = self._install_signals()
+        start = time.monotonic()
+        deadline = start + duration if duration else None
+        work = [[start + seconds, seconds, fn] for seconds, fn in every]
         try:
-            while not output.closed and not stop.set:
-                timeout = 100
+            while not output.closed and not signals.set:
                 now = time.monotonic()
-                if deadline is not None:
-                    if now >= deadline:
-                        break
-                    timeout = min(timeout, max(1, int((deadline - now) * 1000)))
-                self.bpf.ring_buffer_poll(timeout)
-                if next_tick is not None and time.monotonic() >= next_tick:
-                    tick()
-                    next_tick += tick_interval
+                if deadline is not None and now >= deadline:
+                    break
+                wake = min([now + POLL_SECONDS] + [w[0] for w in work] +
+                           ([deadline] if deadline is not None else []))
+                if self._buffers:
+                    self.bpf.ring_buffer_poll(max(1, int((wake - now) * 1000)))
+                    self.bpf.ring_buffer_consume()
+                else:
+                    signals.wait(wake - now)
+                now = time.monotonic()
+                for w in work:
+                    if now >= w[0] and not signals.set:
+                        w[2]()
+                        w[0] = max(w[0] + w[1], now)    # late: no catching up
                 self._check_lost(on_lost)
                 output.flush()
         except KeyboardInterrupt:
             pass
-        finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        # Drain what is already in the ring buffers before reporting.
+        self.finish(on_lost)
+
+    def finish(self, on_lost=None):
+        """Detach every program, then read what they sent before: after
+        this, printed + not printed + lost is every event captured."""
         self.draining = True
-        if not output.closed:
-            try:
-                self.bpf.ring_buffer_consume()
-            except Exception:
-                pass
+        for tp in list(self.bpf.tracepoint_fds):
+            self.bpf.detach_tracepoint(tp)
+        for tp in list(self.bpf.raw_tracepoint_fds):
+            self.bpf.detach_raw_tracepoint(tp)
+        if self._buffers:
+            self.bpf.ring_buffer_consume()
         self._check_lost(on_lost)
-        output.flush()
+        self.output.flush()
 
     def _check_lost(self, on_lost):
         lost = self.lost()
@@ -324,9 +439,44 @@ class Runner:
             self.lost_reported = lost
 
     def close(self):
-        lost = self.lost_reported
-        if lost:
-            sys.stderr.write("%s: %d events lost (ring buffer full)\n" % (self.tool, lost))
+        if self._signals is not None:
+            self._signals.restore()
+        self.output.flush()
+        # Every event captured was printed or is counted here.
+        unprinted = self.output.unprinted
+        if unprinted:
+            sys.stderr.write("%s: %d events lost (ring buffer full: %d; not printed, "
+                             "stdout not read after Ctrl-C: %d)\n"
+                             % (self.tool, self.lost_reported + unprinted,
+                                self.lost_reported, unprinted))
+        elif self.lost_reported:
+            sys.stderr.write("%s: %d events lost (ring buffer full)\n"
+                             % (self.tool, self.lost_reported))
+        self.output.restore()
         if self.bpf is not None:
             self.bpf.cleanup()
             self.bpf = None
+
+
+class _quiet_stderr:
+    """Collects what the compiler prints on fd 2 while BCC loads; it is shown
+    only if the load fails (BCC prints errors itself, warnings are noise)."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        self.file = tempfile.TemporaryFile()
+        os.dup2(self.file.fileno(), 2)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        if exc_type is not None:
+            self.file.seek(0)
+            text = self.file.read().decode("utf-8", "replace")
+            errors = [l for l in text.splitlines() if "error" in l]
+            if errors:
+                sys.stderr.write("%s\n" % "\n".join(errors[:10]))
+        self.file.close()
+        return False

@@ -63,12 +63,3 @@ def _match_leaf(name):
                 ident = _unescape_systemd(ident)
             return runtime, ident
     return None
-
-
-def parse_cgroup_path(path):
-    """The same for a full cgroup path, as in /proc/PID/cgroup ('0::/docker/<id>')."""
-    path = path.split("::", 1)[-1] if "::" in path else path
-    parts = [p for p in path.strip().split("/") if p]
-    if not parts:
-        return None, None
-    return parse_cgroup(parts[-1], parts[-2] if len(parts) > 1 else "")

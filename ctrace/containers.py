@@ -1,43 +1,69 @@
-"""Container identity: one place that turns an event's kernel context into
+"""Container identity: one place that turns what the kernel captured into
 the container it came from (Inspektor Gadget's "enrichment", done once for
-every tool).
+every tool).  Tools hold no container caches of their own: they ask the
+Registry for
+- an event carrying CT_CONTEXT_FIELDS (resolve),
+- a key of an in-kernel summary: cgroup id and mount namespace (resolve_key),
+- a socket's owner: cgroup id and network namespace (resolve_socket),
+- the other end of a connection: address and port (resolve_address),
+and for -c (find) and --wait (wait).
 
-Order of evidence: the runtime cgroup captured in the kernel (names a
-container even after it is gone); else a mount namespace known to belong to
-a runtime's container (nsenter without joining the cgroup); else, for any
-task outside the host's mount or pid namespace, the mount namespace itself
-("mntns:INUM": unshare, bubblewrap, firejail); else the host.
+Order of evidence for a task: its runtime cgroup, named in the kernel (the
+names of every cgroup an event came from are kept in bpf_c/ctrace.h's
+ct_cgroups map, so a container is named after it is gone); else a mount
+namespace known to belong to a runtime's container (nsenter without joining
+the cgroup); else, for any task outside the host's mount or pid namespace,
+the mount namespace itself ("mntns:INUM": unshare, bubblewrap, firejail);
+else the host.
 """
 
+import ctypes
 import os
 import sys
 import threading
 import time
 from collections import OrderedDict
 
+from ctrace.addresses import Addresses
 from ctrace.cgroups import parse_cgroup
 from ctrace.errors import UsageError
 from ctrace.runtimes import (ContainerInfo, ContainerdState, CRIOAPI, DockerAPI,
-                             DockerWatcher, Unreachable)
+                             DockerWatcher, Unreachable, docker_socket)
 
 CT_F_HOST_NS = 1            # bpf_c/ctrace.h
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+NAMESPACES = ("mnt", "pid", "net")
 
 # How long a container that has gone away keeps its name, and how many.
 RETAIN_SECONDS = 600
 RETAIN_MAX = 4096
 NEGATIVE_RETRY_SECONDS = 2.0
+CACHE_MAX = 4 * RETAIN_MAX
 
 
-def host_namespaces():
-    """Inode numbers of this tool's namespaces: the host's reference (PID 1's
-    cannot always be read)."""
-    return {ns: os.stat("/proc/self/ns/%s" % ns).st_ino for ns in ("mnt", "pid", "net")}
-
-
-def host_pid_level():
-    """Nesting level of this tool's pid namespace (0: the initial one)."""
+def host_namespaces(warn=None):
+    """Inode numbers of the host's namespaces: the kernel's initial ones,
+    which kernel threads keep (kthreadd is PID 2 when this tool sees the
+    host's PIDs), so that a tool in a private mount namespace (a systemd
+    unit with PrivateTmp=, unshare -m, a container with --pid=host) still
+    tells the host from containers.  Else this tool's own, with a warning."""
     try:
+        with open("/proc/2/comm") as f:
+            if f.read().strip() == "kthreadd":
+                return {ns: os.stat("/proc/2/ns/%s" % ns).st_ino for ns in NAMESPACES}
+    except OSError:
+        pass
+    if warn is not None:
+        warn("ctrace: cannot read the kernel's initial namespaces (/proc/2/ns): "
+             "taking this tool's own as the host's")
+    return {ns: os.stat("/proc/self/ns/%s" % ns).st_ino for ns in NAMESPACES}
+
+
+def host_pid_level(host_ns):
+    """Nesting level of the host's pid namespace (0: the initial one)."""
+    try:
+        if os.stat("/proc/self/ns/pid").st_ino != host_ns["pid"]:
+            return 0        # the host's is the initial one (read from PID 2)
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("NSpid:"):
@@ -79,6 +105,12 @@ class Container:
             return self.id
         return self.name or self.id[:12]
 
+    @property
+    def final(self):
+        """Nothing more can be learnt about it (else: a runtime container
+        whose name its runtime has not given yet)."""
+        return self.kind != "runtime" or bool(self.name)
+
     def fields(self):
         """The container fields of every ctrace JSON event."""
         return {
@@ -94,20 +126,6 @@ class Container:
 HOST = Container("host")
 
 
-class Identity:
-    """What Registry.resolve() reads from an event (the CT_CONTEXT_FIELDS it
-    needs), for keys of in-kernel summaries rather than events: cgroup names
-    kept in a map by the BPF program, mount namespace, host flag."""
-
-    __slots__ = ("cgroup", "cgroup_parent", "mntns", "ct_flags")
-
-    def __init__(self, cgroup=b"", cgroup_parent=b"", mntns=0, ct_flags=0):
-        self.cgroup = cgroup
-        self.cgroup_parent = cgroup_parent
-        self.mntns = mntns
-        self.ct_flags = ct_flags
-
-
 class Selection:
     """What -c REF selects: the kernel filters' keys (cgroup ids, mount
     namespaces), and, so that a restart is followed, the container's cgroup
@@ -118,29 +136,42 @@ class Selection:
         self.key = key                  # (runtime, id), if a runtime knows it
         self.ref = ref                  # as the user named it
 
-    def __bool__(self):
-        return bool(self.cgroups or self.mntns)
+
+def ref_matches(ref, container):
+    """Does a -c/--wait reference (name, id, id prefix) name CONTAINER?"""
+    if container.kind != "runtime":
+        return container.kind == "namespace" and container.id == ref
+    return (container.name == ref or container.id == ref or
+            (len(ref) >= 4 and container.id.startswith(ref)))
 
 
 class Registry:
-    """Resolves events to containers, and -c references to kernel filters."""
+    """Resolves what the kernel captured to containers, and -c references to
+    kernel filters; learns names from every runtime it can reach."""
 
-    def __init__(self, docker_socket="/var/run/docker.sock", warn=None):
-        self.host_ns = host_namespaces()
+    def __init__(self, warn=None):
         self.warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.host_ns = host_namespaces(self.warn)
         self._lock = threading.Lock()
         self._infos = OrderedDict()       # (runtime, id) -> ContainerInfo
         self._negative = {}               # (runtime, id) -> time of the failed lookup
         self._by_mntns = {}               # mntns inum -> ContainerInfo
-        self._cache = {}                  # (cgroup leaf, parent, mntns, host flag) -> Container
-        self.docker = DockerAPI("docker", docker_socket)
+        self._cache = {}                  # (cgroup id, mntns, host flag) -> Container
+        self._names = {}                  # cgroup id -> (leaf, parent) from the kernel
+        self._names_map = None            # the kernel's ct_cgroups
+        self.docker = DockerAPI("docker", docker_socket())
         self.podman = DockerAPI("podman", "/run/podman/podman.sock")
         self.crio = CRIOAPI()
         self.containerd = ContainerdState()
-        self.docker_reachable = None
-        self._warned_docker = False
+        self.addresses = Addresses(self)
+        self._warned = set()              # runtimes said to be unreachable
         self._watchers = []
         self._followed = {}               # (runtime, id) -> on_change (follow())
+        self._proc_cgroups = {}           # pid -> (leaf, parent): scan_processes()
+
+    def attach(self, bpf):
+        """Read cgroup names from the loaded program's ct_cgroups map."""
+        self._names_map = bpf["ct_cgroups"]
 
     # -- background knowledge ---------------------------------------------
     def start(self):
@@ -158,13 +189,14 @@ class Registry:
                         break
                     full = api.inspect(info.id)
                     self._learn(full or info)
-            except Unreachable:
-                pass
+            except Unreachable as exc:
+                self._unreachable(api, exc)
         # Docker's watcher runs even while dockerd is down: it says when it
         # is back.  podman's service is started on demand, or not at all.
-        self._watchers = [DockerWatcher(self.docker, self._learn, self._docker_state)]
+        self._watchers = [DockerWatcher(self.docker, self._learn, self._state(self.docker))]
         if os.path.exists(self.podman.socket_path):
-            self._watchers.append(DockerWatcher(self.podman, self._learn, lambda up: None))
+            self._watchers.append(DockerWatcher(self.podman, self._learn,
+                                                self._state(self.podman)))
         for watcher in self._watchers:
             watcher.start()
         # Subscribed before the tool says it is tracing, so that a container
@@ -177,13 +209,24 @@ class Registry:
         for watcher in self._watchers:
             watcher.stop.set()
 
-    def _docker_state(self, reachable):
-        self.docker_reachable = reachable
-        if reachable and self._warned_docker:
-            self.warn("ctrace: docker is reachable again: container names restored")
-            self._warned_docker = False
-            with self._lock:
-                self._negative.clear()
+    def _state(self, api):
+        def on_state(reachable, why=""):
+            if reachable and api.runtime in self._warned:
+                self._warned.discard(api.runtime)
+                self.warn("ctrace: %s answers again: container names restored" % api.runtime)
+                with self._lock:
+                    self._negative.clear()
+            elif not reachable and api is self.docker:
+                self._unreachable(api, why)
+        return on_state
+
+    def _unreachable(self, api, why):
+        """Say once that a runtime cannot name its containers."""
+        if api.runtime in self._warned:
+            return
+        self._warned.add(api.runtime)
+        self.warn("ctrace: %s at %s did not answer (%s): its containers are shown "
+                  "by id until it does" % (api.runtime, api.socket_path, why or "no answer"))
 
     def _learn(self, info, action=""):
         """INFO learnt from a runtime; ACTION is the Docker event that told
@@ -211,11 +254,15 @@ class Registry:
                 changed = [n for n, owner in self._by_mntns.items() if owner is known]
                 for inum in changed:
                     del self._by_mntns[inum]
+                self.addresses.forget(known)
             elif info.pid:
                 inum = self._note_mntns(known)
                 changed = [inum] if inum else []
             self._expire()
             follower = self._followed.get(key)
+        if info.pid and not ended:
+            self.addresses.learn_process(self.runtime_container(known.runtime, known.id, known),
+                                         known.pid)
         if follower is not None:
             for inum in changed:
                 follower(inum, not ended, action)
@@ -224,7 +271,7 @@ class Registry:
         """Keep -c's mount namespace filter right while the selected container
         stops and restarts: ON_CHANGE(inum, present, action) is called with
         its mount namespace when it starts (present) and when it dies (not),
-        from Docker's events."""
+        from the runtime's events."""
         if selection.key is not None:
             with self._lock:
                 self._followed[selection.key] = on_change
@@ -245,26 +292,77 @@ class Registry:
             if info.exited_at and now - info.exited_at > RETAIN_SECONDS:
                 del self._infos[key]
 
-    # -- per event ----------------------------------------------------------
+    # -- resolution ---------------------------------------------------------
     def resolve(self, ev):
         """The Container of an event carrying CT_CONTEXT_FIELDS."""
-        key = (ev.cgroup, ev.cgroup_parent, ev.mntns, ev.ct_flags & CT_F_HOST_NS)
+        return self.resolve_key(ev.cgroup_id, ev.mntns, ev.ct_flags & CT_F_HOST_NS)
+
+    def resolve_key(self, cgroup_id, mntns, host=None):
+        """The Container of a task known by its cgroup id and mount
+        namespace (an in-kernel summary's key). HOST: whether its mount and
+        pid namespaces are the host's (None: from the mount namespace)."""
+        if host is None:
+            host = mntns == self.host_ns["mnt"]
+        key = (cgroup_id, mntns, bool(host))
         found = self._cache.get(key)
-        if found is not None and (found.info is None or found.info.name or
-                                  found.kind != "runtime"):
+        if found is not None and found.final:
             return found
-        found = self._resolve(ev.cgroup.decode("utf-8", "replace"),
-                              ev.cgroup_parent.decode("utf-8", "replace"),
-                              ev.mntns, bool(ev.ct_flags & CT_F_HOST_NS))
-        if len(self._cache) > 4 * RETAIN_MAX:
+        leaf, parent = self.cgroup_names(cgroup_id)
+        try:
+            found = self._resolve(leaf, parent, mntns, bool(host))
+        except Exception as exc:     # no runtime answer may cost an event
+            self._unreachable(_Named("a container runtime"), exc)
+            runtime, cid = parse_cgroup(leaf, parent)
+            found = Container("runtime", runtime, cid) if runtime not in (None, "unknown") \
+                else Container("namespace", "", "mntns:%d" % mntns)
+        if len(self._cache) > CACHE_MAX:
             self._cache.clear()
         self._cache[key] = found
         return found
 
+    def resolve_socket(self, cgroup_id, netns):
+        """The owner of a socket seen without its task (in softirq): by the
+        socket's cgroup, else by its network namespace."""
+        leaf, parent = self.cgroup_names(cgroup_id)
+        runtime, cid, info = self._runtime_of_cgroup(leaf, parent)
+        if runtime:
+            return self.runtime_container(runtime, cid, info)
+        if netns == self.host_ns["net"]:
+            return HOST
+        owner = self.addresses.netns_owner(netns)
+        if owner is not None:
+            return owner
+        return Container("namespace", "", "netns:%d" % netns)
+
+    def resolve_address(self, addr, port, netns, outgoing):
+        """The container at ADDR:PORT (the other end of a connection of a
+        task in NETNS), or None; see ctrace.addresses."""
+        return self.addresses.resolve(addr, port, netns, outgoing)
+
+    def cgroup_names(self, cgroup_id):
+        """(leaf, parent) names of a cgroup, as the kernel captured them."""
+        found = self._names.get(cgroup_id)
+        if found is not None:
+            return found
+        if self._names_map is None or not cgroup_id:
+            return "", ""
+        try:
+            v = self._names_map[ctypes.c_ulonglong(cgroup_id)]
+        except KeyError:
+            return "", ""             # never captured (table full): by namespace
+        found = (v.leaf.decode("utf-8", "replace"), v.parent.decode("utf-8", "replace"))
+        if len(self._names) > CACHE_MAX:
+            self._names.clear()
+        self._names[cgroup_id] = found
+        return found
+
+    def runtime_container(self, runtime, cid, info=None):
+        return Container("runtime", runtime, cid, info or self.info(runtime, cid))
+
     def _resolve(self, leaf, parent, mntns, host_ns):
         runtime, cid, info = self._runtime_of_cgroup(leaf, parent)
         if runtime:
-            return Container("runtime", runtime, cid, info or self.info(runtime, cid))
+            return self.runtime_container(runtime, cid, info)
         owner = self._by_mntns.get(mntns)
         if owner is not None:
             return Container("runtime", owner.runtime, owner.id, owner)
@@ -282,7 +380,7 @@ class Registry:
             info = self.containerd.task(parent, leaf)
             if info is not None:
                 self._learn(info)
-                return "containerd", leaf, info
+                return "containerd", leaf, self._infos.get(("containerd", leaf), info)
         return runtime, cid, None
 
     def info(self, runtime, cid):
@@ -313,14 +411,12 @@ class Registry:
             return None
         try:
             return api.inspect(cid)
-        except Unreachable:
-            if runtime == "docker" and not self._warned_docker:
-                self._warned_docker = True
-                self.warn("ctrace: docker is not reachable at %s: showing container "
-                          "ids without names until it is back" % self.docker.socket_path)
+        except Unreachable as exc:
+            if runtime in ("docker", "podman", "cri-o"):
+                self._unreachable(api, exc)
             return None
 
-    # -- -c NAME|ID -----------------------------------------------------------
+    # -- -c NAME|ID and --wait ------------------------------------------------
     def find(self, ref):
         """-c REF -> the Selection of the container, or a UsageError naming
         what was not found."""
@@ -334,14 +430,14 @@ class Registry:
                 return Selection(mntns={int(ref[6:])})
             except ValueError:
                 raise UsageError("bad container reference %r (mntns:INUM)" % ref)
-        errors = []
+        silent = []
         for api in (self.docker, self.podman):
             if not os.path.exists(api.socket_path):
                 continue
             try:
                 info = api.inspect(ref)
             except Unreachable as exc:
-                errors.append("%s: %s" % (api.runtime, exc))
+                silent.append("%s did not answer (%s)" % (api.runtime, exc))
                 continue
             if info is None or not info.pid:
                 if info is not None:
@@ -352,26 +448,26 @@ class Registry:
         ids = self._find_by_cgroup(ref)
         if ids:
             return ids
-        detail = " (%s)" % "; ".join(errors) if errors else ""
-        raise UsageError("no running container named %r%s" % (ref, detail))
+        if silent:
+            raise UsageError("cannot tell whether container %r runs: %s"
+                             % (ref, "; ".join(silent)))
+        raise UsageError("no running container named %r" % ref)
 
     @staticmethod
     def _task_ids(pid, key=None):
         sel = Selection(key=key)
         try:
             sel.mntns.add(os.stat("/proc/%d/ns/mnt" % pid).st_ino)
-            with open("/proc/%d/cgroup" % pid) as f:
-                for line in f:
-                    if line.startswith("0::"):
-                        path = line[3:].strip()
-                        for root in CGROUP2_ROOTS:
-                            try:
-                                sel.cgroups.add(os.stat(root + path).st_ino)
-                                break
-                            except OSError:
-                                continue
-                        if path not in ("", "/"):
-                            sel.paths.add(path)
+            path = cgroup_path(pid)
+            if path is not None:
+                for root in CGROUP2_ROOTS:
+                    try:
+                        sel.cgroups.add(os.stat(root + path).st_ino)
+                        break
+                    except OSError:
+                        continue
+                if path not in ("", "/"):
+                    sel.paths.add(path)
         except OSError:
             pass
         return sel
@@ -379,23 +475,132 @@ class Registry:
     def _find_by_cgroup(self, ref):
         """Runtimes without an API here (LXC, nspawn, containerd, CRI-O):
         find a running process whose cgroup names REF."""
+        for pid, runtime, cid in self.scan_processes():
+            if cid == ref or (len(ref) >= 4 and cid.startswith(ref)):
+                return self._task_ids(pid, (runtime, cid))
+        return None
+
+    def scan_processes(self):
+        """(pid, runtime, id) of one process per runtime container running
+        now, from /proc (every runtime, with or without an API). A process's
+        cgroup is read once, while it lives (a pid reused between two scans
+        may be taken for its predecessor's container until it exits)."""
         seen = set()
+        out = []
+        live = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
-            try:
-                with open("/proc/%s/cgroup" % entry) as f:
-                    line = next((l for l in f if l.startswith("0::")), "")
-            except OSError:
+            pid = int(entry)
+            names = self._proc_cgroups.get(pid)
+            if names is None:
+                path = cgroup_path(pid)
+                if path is None:
+                    continue
+                parts = [p for p in path.split("/") if p]
+                names = (parts[-1], parts[-2] if len(parts) > 1 else "") if parts else ("", "")
+            live[pid] = names
+            if not names[0] or names in seen:
                 continue
-            parts = [p for p in line[3:].strip().split("/") if p]
-            if not parts:
+            seen.add(names)
+            runtime, cid, _ = self._runtime_of_cgroup(*names)
+            if runtime and cid:
+                out.append((pid, runtime, cid))
+        self._proc_cgroups = live
+        return out
+
+    def wait(self, ref, running=False):
+        """--wait REF: a container that may not run yet (Awaited); RUNNING:
+        it runs now (-c), only its end is awaited."""
+        return Awaited(self, ref, running)
+
+
+def cgroup_path(pid):
+    """The cgroup v2 path of PID ('/docker/<id>'), or None."""
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        pass
+    return None
+
+
+class Awaited:
+    """A container named before it runs (containersyscall --wait): which
+    containers match, whether it has run, and whether it has ended; for
+    every runtime.  Docker and podman say so through their APIs; for the
+    others, a container has ended when none of its processes is left."""
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, registry, ref, running=False):
+        self.registry = registry
+        self.ref = ref
+        self.ids = set()                # runtime ids that matched
+        self.started = running
+        self._stale = {}                # api -> (id, FinishedAt) of a stopped namesake
+        self._last_scan = 0.0
+        for api in self._apis():
+            st = self._state(api)
+            if not st or not st[0]:
                 continue
-            leaf, parent = parts[-1], parts[-2] if len(parts) > 1 else ""
-            if (leaf, parent) in seen:
+            if running:
+                self.ids.add(st[0])
+            elif not st[1].get("Running"):
+                self._stale[api.runtime] = (st[0], st[1].get("FinishedAt"))
+        if running and not self.ids:
+            self.ids.update(cid for _, _, cid in registry.scan_processes()
+                            if cid == ref or (len(ref) >= 4 and cid.startswith(ref)))
+
+    def _apis(self):
+        r = self.registry
+        return [api for api in (r.docker, r.podman) if os.path.exists(api.socket_path)]
+
+    def _state(self, api):
+        try:
+            return api.state(self.ref)
+        except Unreachable:
+            return None
+
+    def matches(self, container):
+        if container.kind == "runtime" and container.id in self.ids:
+            return True
+        if ref_matches(self.ref, container):
+            self.ids.add(container.id)
+            self.started = True
+            return True
+        return False
+
+    def ended(self):
+        """True once the awaited container has run and stopped."""
+        for api in self._apis():
+            st = self._state(api)
+            if st is None or not st[0]:
                 continue
-            seen.add((leaf, parent))
-            runtime, cid, _ = self._runtime_of_cgroup(leaf, parent)
-            if runtime and cid and (cid == ref or (len(ref) >= 4 and cid.startswith(ref))):
-                return self._task_ids(int(entry), (runtime, cid))
-        return None
+            cid, state = st
+            if (cid, state.get("FinishedAt")) == self._stale.get(api.runtime):
+                return False            # the old stopped one: not ours yet
+            self.ids.add(cid)
+            if state.get("Running") or state.get("Pid"):
+                self.started = True
+                return False
+            return self.started or state.get("Status") in ("exited", "dead")
+        # Not known to an API (gone with --rm, or another runtime): ended
+        # once it has run and no process of it is left.
+        if not self.started:
+            return False
+        now = time.monotonic()
+        if now - self._last_scan < self.POLL_SECONDS:
+            return False
+        self._last_scan = now
+        return not any(cid in self.ids for _, _, cid in self.registry.scan_processes())
+
+
+class _Named:
+    """Stands for a runtime in the warning about an unexpected failure."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.socket_path = "its socket"

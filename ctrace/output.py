@@ -8,6 +8,7 @@ terminal raw; JSON is always valid (and ASCII).
 import errno
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -105,40 +106,103 @@ class Clock:
 
 
 class Output:
-    """stdout for one tool: table lines or JSON lines, flushed once per batch
-    of events (not once per line), and a quiet exit when the reader goes
-    away (`| head`)."""
+    """stdout for one tool: table or JSON lines, written once per batch of
+    events (not once per line), a quiet end when the reader goes away (`|
+    head`), and no hang when it stops reading: once the tool is asked to
+    stop, stdout no longer blocks and what cannot be written is counted
+    (`unprinted`), never waited for."""
+
+    CHUNK = 65536
+    STALL_SECONDS = 1.0
 
     def __init__(self, json_mode, stream=None):
         self.json_mode = json_mode
         self.stream = stream or sys.stdout
-        self.closed = False
+        try:
+            self.fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None              # a test's StringIO
+        self.closed = False             # the reader has gone
+        self.stalled = False            # stopping, and the reader is not reading
+        self.unprinted = 0              # lines dropped because of that
+        self._pending = []
+        self._size = 0
+        self._was_blocking = None
+        self._progress = 0.0
 
     def line(self, text):
         if self.closed:
             return
-        try:
-            self.stream.write(text + "\n")
-        except BrokenPipeError:
-            self._reader_gone()
+        if self.stalled:
+            self.unprinted += 1
+            return
+        self._pending.append(text)
+        self._size += len(text) + 1
+        if self._size >= self.CHUNK:
+            self.flush()
 
     def json(self, obj):
         self.line(json.dumps(obj, ensure_ascii=True, separators=(",", ":")))
 
     def flush(self):
-        if self.closed:
+        if self.closed or not self._pending:
             return
-        try:
+        lines, self._pending, self._size = self._pending, [], 0
+        if self.fd is None:
+            self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
+            return
+        if self.stream is sys.stdout:
+            sys.stdout.flush()          # anything printed the ordinary way first
+        data = memoryview(("\n".join(lines) + "\n").encode("utf-8", "replace"))
+        try:
+            while data:
+                try:
+                    data = data[os.write(self.fd, data):]
+                    self._progress = time.monotonic()
+                except BlockingIOError:
+                    # Only after unblock(): the tool is stopping. A reader
+                    # still reading gets everything; one that has not read
+                    # for STALL_SECONDS gets nothing more.
+                    left = self._progress + self.STALL_SECONDS - time.monotonic()
+                    if left <= 0:
+                        self.stalled = True
+                        self.unprinted += bytes(data).count(b"\n")
+                        return
+                    select.select([], [self.fd], [], left)
         except BrokenPipeError:
             self._reader_gone()
+
+    def unblock(self):
+        """The tool is stopping: stdout writes fail at once instead of
+        waiting for a reader that may never read again. (Called from a
+        signal handler: a write blocked now returns and is not retried.)"""
+        if self.fd is None or self._was_blocking is not None:
+            return
+        self._progress = time.monotonic()
+        try:
+            self._was_blocking = os.get_blocking(self.fd)
+            os.set_blocking(self.fd, False)
+        except OSError:
+            pass
+
+    def restore(self):
+        """Give stdout back as it was (it may be a terminal shared with the
+        shell)."""
+        if self._was_blocking:
+            try:
+                os.set_blocking(self.fd, True)
+            except OSError:
+                pass
+        self._was_blocking = None
 
     def _reader_gone(self):
         # Point stdout at /dev/null so the interpreter's final flush does not
         # raise again; the tool notices .closed and stops.
         self.closed = True
+        self._pending = []
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stream.fileno())
+            os.dup2(devnull, self.fd)
         except (OSError, ValueError):
             pass

@@ -50,6 +50,31 @@ def http_get(socket_path, path, timeout):
         conn.close()
 
 
+def docker_socket():
+    """Docker's socket, as Docker's own client finds it: DOCKER_HOST when it
+    is a unix:// address, else the default."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host[len("unix://"):]
+    return "/var/run/docker.sock"
+
+
+def _json(body, want):
+    """A runtime's answer decoded and of the shape WANT (dict or list), or
+    Unreachable: a runtime answering garbage is one that does not answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise Unreachable("its answer is not JSON")
+    if not isinstance(data, want):
+        raise Unreachable("unexpected answer (a JSON %s)" % type(data).__name__)
+    return data
+
+
+def _text(value):
+    return value if isinstance(value, str) else ""
+
+
 class ContainerInfo:
     """What a runtime says about one container. Mutable: a name learnt later
     (or a rename) reaches every event already holding this object."""
@@ -76,44 +101,54 @@ class DockerAPI:
         self.socket_path = socket_path
         self.timeout = timeout
 
-    def _get(self, path):
+    def _get(self, path, want):
         status, body = http_get(self.socket_path, path, self.timeout)
         if status == 404:
             return None
         if status != 200:
             raise Unreachable("HTTP %d" % status)
-        return json.loads(body)
+        return _json(body, want)
+
+    def _inspect(self, ref):
+        data = self._get("/containers/%s/json" % urllib.parse.quote(ref, safe=""), dict)
+        if data is None:
+            return None
+        if not _text(data.get("Id")):
+            raise Unreachable("unexpected answer (no container id)")
+        return data
 
     def inspect(self, ref):
         """ContainerInfo for an id, id prefix or name; None if unknown."""
-        data = self._get("/containers/%s/json" % urllib.parse.quote(ref, safe=""))
-        if not data:
+        data = self._inspect(ref)
+        if data is None:
             return None
-        return ContainerInfo(self.runtime, data.get("Id", ""),
-                             data.get("Name", "").lstrip("/"),
-                             (data.get("Config") or {}).get("Image", ""),
-                             (data.get("State") or {}).get("Pid", 0))
+        config = data.get("Config") if isinstance(data.get("Config"), dict) else {}
+        pid = self.state_of(data).get("Pid", 0)
+        return ContainerInfo(self.runtime, data["Id"], _text(data.get("Name")).lstrip("/"),
+                             _text(config.get("Image")), pid if isinstance(pid, int) else 0)
+
+    @staticmethod
+    def state_of(data):
+        state = data.get("State")
+        return state if isinstance(state, dict) else {}
 
     def state(self, ref):
         """(full id, the API's State object: Status, Running, Pid, FinishedAt,
         ...) of a container, or None if unknown."""
-        data = self._get("/containers/%s/json" % urllib.parse.quote(ref, safe=""))
-        if not data:
+        data = self._inspect(ref)
+        if data is None:
             return None
-        return data.get("Id", ""), data.get("State") or {}
-
-    def running(self):
-        """The Engine API's summaries of running containers (raw dicts:
-        Id, Names, Image, HostConfig.NetworkMode, NetworkSettings...)."""
-        return self._get("/containers/json") or []
+        return data["Id"], self.state_of(data)
 
     def list(self):
-        data = self._get("/containers/json?all=1") or []
+        data = self._get("/containers/json?all=1", list) or []
         out = []
         for c in data:
-            names = c.get("Names") or [""]
-            out.append(ContainerInfo(self.runtime, c.get("Id", ""), names[0].lstrip("/"),
-                                     c.get("Image", "")))
+            if not isinstance(c, dict) or not _text(c.get("Id")):
+                continue
+            names = c.get("Names") if isinstance(c.get("Names"), list) else [""]
+            out.append(ContainerInfo(self.runtime, c["Id"], _text(names[0]).lstrip("/"),
+                                     _text(c.get("Image"))))
         return out
 
     def events(self, stop):
@@ -146,9 +181,11 @@ class DockerAPI:
                 if not line:
                     raise Unreachable("event stream closed")
                 try:
-                    yield json.loads(line)
+                    event = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(event, dict):
+                    yield event
         except (OSError, http.client.HTTPException) as exc:
             raise Unreachable(str(exc))
         finally:
@@ -169,10 +206,12 @@ class CRIOAPI:
                                 "/containers/" + urllib.parse.quote(cid, safe=""), self.timeout)
         if status != 200:
             return None
-        data = json.loads(body)
-        labels = data.get("labels") or {}
-        name = labels.get("io.kubernetes.container.name") or data.get("name", "")
-        return ContainerInfo(self.runtime, cid, name, data.get("image", ""), data.get("pid", 0))
+        data = _json(body, dict)
+        labels = data.get("labels") if isinstance(data.get("labels"), dict) else {}
+        name = _text(labels.get("io.kubernetes.container.name")) or _text(data.get("name"))
+        pid = data.get("pid", 0)
+        return ContainerInfo(self.runtime, cid, name, _text(data.get("image")),
+                             pid if isinstance(pid, int) else 0)
 
 
 # Where containerd keeps its running tasks' OCI bundles: a containerd of its
@@ -223,16 +262,15 @@ class ContainerdState:
             return None
         if not isinstance(spec, dict):
             return None
-        ann = spec.get("annotations") or {}
-        name = (ann.get("io.kubernetes.cri.container-name") or
-                ann.get("nerdctl/name") or "")
-        pod = ann.get("io.kubernetes.cri.sandbox-name")
+        ann = spec.get("annotations") if isinstance(spec.get("annotations"), dict) else {}
+        name = _text(ann.get("io.kubernetes.cri.container-name")) or _text(ann.get("nerdctl/name"))
+        pod = _text(ann.get("io.kubernetes.cri.sandbox-name"))
         if pod and name:
             name = "%s/%s" % (pod, name)
         if not name and not _CRI_ID.match(cid):
             name = cid
         return ContainerInfo(self.runtime, cid, name,
-                             ann.get("io.kubernetes.cri.image-name", ""))
+                             _text(ann.get("io.kubernetes.cri.image-name")))
 
 
 # podman's own names for the Docker events the watcher follows.
@@ -264,22 +302,23 @@ class DockerWatcher(threading.Thread):
                 self.tried.set()
                 for ev in stream:
                     self._handle(ev)
-            except Unreachable:
-                self.on_state(False)
-            except Exception:       # never let a bad message kill naming
-                self.on_state(False)
+            except Unreachable as exc:
+                self.on_state(False, str(exc))
+            except Exception as exc:       # never let a bad message kill naming
+                self.on_state(False, "unexpected answer: %s" % exc)
             self.tried.set()
             self.stop.wait(1.0)
 
     def _handle(self, ev):
-        actor = ev.get("Actor") or {}
-        cid = actor.get("ID") or ev.get("id") or ""
-        attrs = actor.get("Attributes") or {}
-        action = ev.get("Action") or ev.get("status") or ""
+        actor = ev.get("Actor") if isinstance(ev.get("Actor"), dict) else {}
+        cid = _text(actor.get("ID")) or _text(ev.get("id"))
+        attrs = actor.get("Attributes") if isinstance(actor.get("Attributes"), dict) else {}
+        action = _text(ev.get("Action")) or _text(ev.get("status"))
         action = PODMAN_ACTIONS.get(action, action)
         if not cid:
             return
-        info = ContainerInfo(self.api.runtime, cid, attrs.get("name", ""), attrs.get("image", ""))
+        info = ContainerInfo(self.api.runtime, cid, _text(attrs.get("name")),
+                             _text(attrs.get("image")))
         if action == "start":
             try:
                 full = self.api.inspect(cid)

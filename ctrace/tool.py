@@ -2,9 +2,10 @@
 scope filters, container resolution, common event fields, error handling."""
 
 import ctypes
+import socket
 import sys
 
-from ctrace.bpf import Runner, c_string
+from ctrace.bpf import WORKLOAD_TRACEPOINTS, Runner, c_string, check_root
 from ctrace.cli import check_common_args
 from ctrace.containers import Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
@@ -55,9 +56,9 @@ def scope_defines(args):
     defines = {"CT_INCLUDE_HOST": int(bool(getattr(args, "host", False))),
                "CT_FILTER_CONTAINERS": int(bool(getattr(args, "container", None)))}
     if getattr(args, "pid", None):
-        defines["CT_FILTER_PID"] = args.pid
+        defines["CT_FILTER_PID"] = "%du" % args.pid
     if getattr(args, "uid", None) is not None:
-        defines["CT_FILTER_UID"] = args.uid
+        defines["CT_FILTER_UID"] = "%du" % args.uid
     if getattr(args, "name", None):
         defines["CT_FILTER_COMM"] = c_string(args.name)
     return defines
@@ -71,6 +72,7 @@ class Context:
         self.args = args
         self.clock = Clock()
         self.output = Output(getattr(args, "json", False))
+        self.node = socket.gethostname()
         self.registry = None
         self.runner = None
 
@@ -80,7 +82,8 @@ class Context:
 
     def json_fields(self, ev, container, kind):
         """The fields every ctrace JSON event has (each man page, FIELDS)."""
-        obj = {"timestamp": round(self.clock.wall(ev.ts_ns), 6), "event": kind}
+        obj = {"timestamp": round(self.clock.wall(ev.ts_ns), 6), "event": kind,
+               "node": self.node}
         obj.update(container.fields())
         obj.update({"pid": ev.pid, "tid": ev.tid, "vpid": ev.vpid, "ppid": ev.ppid,
                     "uid": ev.uid, "comm": json_text(ev.comm),
@@ -111,23 +114,31 @@ def run(tool, parser, setup, argv=None):
     """Parse, check, load, trace; exit 0, 1 (machine) or 2 (usage).
 
     SETUP(ctx) returns (program: Program, tracepoints, start) where
-    start(ctx) attaches callbacks, prints the header and runs the loop."""
+    start(ctx) opens ring buffers, prints the header and runs the loop."""
     args = parser.parse_args(argv)
     ctx = Context(tool, args)
     try:
         check_common_args(args)
         program, tracepoints, start = setup(ctx)
         program.defines.update(scope_defines(args))
-        program.host_ns = dict(host_namespaces(), pid_level=host_pid_level())
         if getattr(args, "ebpf", False):
+            host_ns = host_namespaces()
+            program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
             sys.stdout.write(program.text())
             return 0
+        check_root()
         ctx.registry = Registry()
+        host_ns = ctx.registry.host_ns
+        program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
         selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
+        tracepoints = list(tracepoints)
         if selections:
-            tracepoints = list(tracepoints) + ["cgroup:cgroup_mkdir"]   # ctrace.h
-        ctx.runner = Runner(tool, program, tracepoints)
+            tracepoints.append("cgroup:cgroup_mkdir")       # ctrace.h
+        if program.workload_rule:
+            tracepoints += WORKLOAD_TRACEPOINTS
+        ctx.runner = Runner(tool, program, tracepoints, ctx.output)
         bpf = ctx.runner.load()
+        ctx.registry.attach(bpf)
         for sel in selections:
             apply_selection(bpf, sel)
             ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))

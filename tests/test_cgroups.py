@@ -2,7 +2,7 @@
 
 import pytest
 
-from ctrace.cgroups import parse_cgroup, parse_cgroup_path
+from ctrace.cgroups import parse_cgroup
 
 ID = "0123456789abcdef" * 4
 
@@ -28,10 +28,3 @@ ID = "0123456789abcdef" * 4
 ])
 def test_parse_cgroup(leaf, parent, expected):
     assert parse_cgroup(leaf, parent) == expected
-
-
-def test_parse_cgroup_path():
-    assert parse_cgroup_path("0::/docker/%s" % ID) == ("docker", ID)
-    assert parse_cgroup_path("/system.slice/docker-%s.scope" % ID) == ("docker", ID)
-    assert parse_cgroup_path("0::/") == (None, None)
-    assert parse_cgroup_path("0::/user.slice/user-0.slice/session-1.scope") == (None, None)

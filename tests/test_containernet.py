@@ -52,10 +52,10 @@ def test_human_bytes_fits_five_columns():
 
 
 def test_status_names():
-    assert cn.status_of(cn.EV_FAIL, 111, 0) == "refused"
-    assert cn.status_of(cn.EV_FAIL, 110, 0) == "timeout"
-    assert cn.status_of(cn.EV_CLOSE, 0, cn.F_RESET) == "reset"
-    assert cn.status_of(cn.EV_CLOSE, 0, 0) == "ok"
+    assert cn.status_of(cn.C.EV_FAIL, 111, 0) == "refused"
+    assert cn.status_of(cn.C.EV_FAIL, 110, 0) == "timeout"
+    assert cn.status_of(cn.C.EV_CLOSE, 0, cn.C.F_RESET) == "reset"
+    assert cn.status_of(cn.C.EV_CLOSE, 0, 0) == "ok"
 
 
 def test_port_macro():

@@ -124,9 +124,11 @@ def test_open_in_container_has_name_path_and_fd(tool, containers):
     # keep other workloads on a shared machine out of the way.)
     tj = tool("containeropen", "-j", "-n", "cat")
     tt = tool("containeropen", "-c", name)
+    init = int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
+    mntns = os.stat("/proc/%d/ns/mnt" % init).st_ino     # this container's, not a name
     containers.exec(name, "cat", "/etc/hostname")
     ev = tj.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname" and
-                     e["comm"] == "cat", what="open of /etc/hostname")
+                     e["comm"] == "cat" and e["mntns"] == mntns, what="open of /etc/hostname")
     cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
     assert ev["container_name"] == name and ev["container_id"] == cid
     assert ev["container_runtime"] == "docker" and ev["host"] is False
@@ -135,7 +137,6 @@ def test_open_in_container_has_name_path_and_fd(tool, containers):
     assert ev["syscall"] in ("open", "openat")
     assert ev["flags_decoded"].startswith("O_RDONLY")
     assert ev["vpid"] != ev["pid"] and ev["vpid"] > 1
-    init = int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
     for ns in ("mnt", "pid", "net"):        # the container's namespaces
         assert ev[ns + "ns"] == os.stat("/proc/%d/ns/%s" % (init, ns)).st_ino
     line = tt.wait_for(lambda l: isinstance(l, str) and l.endswith(" /etc/hostname") and

@@ -3,6 +3,7 @@ containerd that dockerd runs, or a standalone one), podman through its API
 service, and LXC.  Their containers must carry their runtime's id and name, and
 -c must select them, as for Docker."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import DOCKER, IMAGE, unavailable, unique
+from conftest import DOCKER, IMAGE, docker, unavailable, unique
 from ctrace.runtimes import DockerAPI, Unreachable
 
 CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
@@ -200,3 +201,96 @@ def test_lxc_container_is_named_and_selected(tool, lxc):
     r = run(["lxc-attach", "-n", lxc, "--", "/bin/echo", "attached"])
     assert r.returncode == 0 and r.stdout.strip() == "attached", r.stderr
     assert exec_of(only, ["/bin/echo", "attached"])["container_name"] == lxc
+
+
+# -- the other end of a connection, whatever its runtime ------------------------
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_output(read, text, timeout=30):
+    deadline = time.monotonic() + timeout
+    while text not in read():
+        assert time.monotonic() < deadline, "never printed %r" % text
+        time.sleep(0.1)         # polling a log: there is no event to wait on
+
+
+def check_peers(t, s, client, server, runtime, port):
+    """Both ends named, in lines (T) and in the summary (S)."""
+    conn = t.wait_for(lambda e: e["event"] == "connect" and e["container_name"] == client,
+                      what="the client's connect")
+    assert conn["remote_port"] == port and conn["peer_container_name"] == server
+    acc = t.wait_for(lambda e: e["event"] == "accept" and e["container_name"] == server,
+                     what="the server's accept")
+    assert acc["container_runtime"] == runtime and acc["peer_container_name"] == client
+    s.wait_for(lambda e: e["event"] == "summary" and any(
+        r["client"] == client and r["server"] == server and r["connections"] == 1
+        for r in e["rows"]), what="the summary row %s -> %s" % (client, server))
+
+
+def test_containernet_names_a_podman_peer(tool, podman, containers):
+    """A podman server, a Docker client (both on the host's network, over
+    loopback): each end names the other, in lines and with -s."""
+    port = free_port()
+    t = tool("containernet", "-j", "-P", port)
+    s = tool("containernet", "-j", "-s", "0.5", "-P", port)
+    server = unique("pmsrv")
+    try:
+        r = podman("run", "--network", "host", "--ulimit", "nofile=1024:1024",
+                   "--ulimit", "nproc=1024:1024", "-d", "--name", server, PODMAN_IMAGE,
+                   "tcpserver", str(port), "1")
+        assert r.returncode == 0, r.stderr
+        wait_output(lambda: podman("logs", server).stdout, "listening")
+        client = unique("dkcli")
+        r = containers.run("tcpclient", "127.0.0.1", str(port), "1", "100", name=client,
+                           opts=["--network", "host"], detach=False)
+        assert "connected=1" in r.stdout, r.stdout + r.stderr
+        check_peers(t, s, client, server, "podman", port)
+    finally:
+        podman("rm", "-f", "-t", "0", server)
+
+
+def test_containernet_names_a_containerd_peer(tool, ctr, containers):
+    """The same with a containerd task (ctr, host network) as the server."""
+    port = free_port()
+    t = tool("containernet", "-j", "-P", port)
+    s = tool("containernet", "-j", "-s", "0.5", "-P", port)
+    server = unique("ctrsrv")
+    try:
+        r = ctr("run", "-d", "--net-host", CTR_IMAGE, server, "tcpserver", str(port), "1")
+        assert r.returncode == 0, r.stderr
+        client = unique("dkcli")
+        deadline = time.monotonic() + 30
+        while True:     # until the server listens (ctr keeps no log to wait on)
+            r = containers.run("tcpclient", "127.0.0.1", str(port), "1", "100",
+                               name=client, opts=["--network", "host"], detach=False)
+            if "connected=1" in r.stdout:
+                break
+            docker("rm", "-f", client, check=False)
+            assert time.monotonic() < deadline, r.stdout + r.stderr
+        check_peers(t, s, client, server, "containerd", port)
+    finally:
+        ctr_remove(ctr, server)
+
+
+def test_seccomp_wait_for_a_podman_container(podman, tmp_path, bpf_ok):
+    """containersyscall --seccomp FILE --wait NAME: a podman container,
+    recorded from its start, the profile written when it exits."""
+    from conftest import Tool
+    name = unique("pmsc")
+    profile = tmp_path / "p.json"
+    t = Tool("containersyscall", "--seccomp", str(profile), "--wait", name, "-d", "120").start()
+    try:
+        r = podman(*PODMAN_RUN, "--rm", "--name", name, PODMAN_IMAGE,
+                   "sh", "-c", "cat /etc/hostname; mkdir /tmp/d")
+        assert r.returncode == 0, r.stderr
+        assert t.proc.wait(60) == 0, "\n".join(t.err)
+    finally:
+        t.kill()
+    data = json.loads(profile.read_text())
+    allowed = {n for rule in data["syscalls"] for n in rule["names"]}
+    assert {"execve", "mkdir", "exit_group"} <= allowed or {"execve", "mkdirat"} <= allowed

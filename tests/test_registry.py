@@ -1,0 +1,197 @@
+"""The Registry, one path per resolution: an event, an in-kernel summary's
+key, a socket, an address; names learnt late; runtimes that answer garbage.
+
+Pure logic against a runtime API served by the test on a unix socket (the
+Docker Engine API's shape), and the kernel's cgroup-name map stood in for by
+a dict: no root, BPF or Docker needed."""
+
+import http.server
+import json
+import socketserver
+import threading
+
+import pytest
+
+from ctrace import containers
+from ctrace.containers import HOST, Registry
+from ctrace.runtimes import DockerAPI, docker_socket
+
+CID = "ab" * 32
+OTHER = "cd" * 32
+
+
+class FakeAPI:
+    """A Docker-like API on a unix socket. ANSWERS maps a path prefix to
+    (status, body bytes); anything else is 404."""
+
+    def __init__(self, path):
+        self.path = path
+        self.answers = {}
+        self.requests = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                api.requests.append(self.path)
+                for prefix, (status, body) in api.answers.items():
+                    if self.path.startswith(prefix):
+                        break
+                else:
+                    status, body = 404, b"{}"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+            def get_request(self):
+                conn, _ = self.socket.accept()
+                return conn, ("local", 0)
+
+        self.server = Server(path, Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def inspect_answer(self, cid, name, image="img:1", pid=0):
+        body = json.dumps({"Id": cid, "Name": "/" + name, "Config": {"Image": image},
+                           "State": {"Pid": pid, "Running": bool(pid)}}).encode()
+        self.answers["/containers/%s/json" % cid] = (200, body)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Names:
+    """Stands for the kernel's ct_cgroups map (BCC raises KeyError)."""
+
+    class Value:
+        def __init__(self, leaf, parent):
+            self.leaf, self.parent = leaf.encode(), parent.encode()
+
+    def __init__(self, entries):
+        self.entries = {k: self.Value(*v) for k, v in entries.items()}
+
+    def __getitem__(self, key):
+        return self.entries[key.value]
+
+
+class Event:
+    def __init__(self, cgroup_id, mntns, ct_flags=0):
+        self.cgroup_id, self.mntns, self.ct_flags = cgroup_id, mntns, ct_flags
+
+
+@pytest.fixture
+def api(tmp_path):
+    fake = FakeAPI(str(tmp_path / "docker.sock"))
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def registry(api):
+    warnings = []
+    r = Registry(warn=warnings.append)
+    r.docker = DockerAPI("docker", api.path)
+    r.podman = DockerAPI("podman", "/nonexistent/podman.sock")
+    r.warnings = warnings
+    r._names_map = Names({7: (CID, "docker"), 8: ("lxc.payload.box", "lxc.monitor"),
+                          9: ("session-1.scope", "user.slice")})
+    return r
+
+
+def test_event_in_a_runtime_cgroup_is_named(registry, api):
+    api.inspect_answer(CID, "web")
+    c = registry.resolve(Event(7, 4026532999))
+    assert (c.kind, c.runtime, c.id, c.name, c.image) == ("runtime", "docker", CID, "web", "img:1")
+    assert c.fields()["container_name"] == "web"
+
+
+def test_summary_key_host_namespace_and_runtime(registry, api):
+    host_mnt = registry.host_ns["mnt"]
+    assert registry.resolve_key(9, host_mnt) is HOST             # no flag: from mntns
+    assert registry.resolve_key(9, 4026532111, host=False).label == "mntns:4026532111"
+    assert registry.resolve_key(8, 4026532112).name == "box"     # lxc: named by its cgroup
+    api.inspect_answer(CID, "db")
+    assert registry.resolve_key(7, host_mnt, host=True).name == "db"
+
+
+def test_socket_owner_by_cgroup_else_network_namespace(registry, api):
+    api.inspect_answer(CID, "api")
+    assert registry.resolve_socket(7, 4026532000).name == "api"
+    assert registry.resolve_socket(9, registry.host_ns["net"]) is HOST
+    assert registry.resolve_socket(9, 4026532555).label == "netns:4026532555"
+
+
+def test_address_from_endpoints_and_listeners(registry, api):
+    api.inspect_answer(CID, "srv")
+    srv = registry.resolve_socket(7, 4026532000)
+    addresses = registry.addresses
+    addresses.learn_listener(4026532000, 8080, srv)
+    # loopback within the server's network namespace
+    assert registry.resolve_address("127.0.0.1", 8080, 4026532000, True) is srv
+    assert registry.resolve_address("127.0.0.1", 8080, 4026532001, True) is None
+    # a container address seen as a connection's local end
+    addresses.learn_endpoint("198.18.5.2", 40000, 4026532000, srv)
+    assert registry.resolve_address("198.18.5.2", 40000, 4026532777, False) is srv
+    addresses.forget_endpoint("198.18.5.2", 40000, 4026532000)
+    # and as a server's address: its listener
+    assert registry.resolve_address("198.18.5.2", 8080, 4026532777, True) is srv
+
+
+def test_a_name_learnt_late_replaces_the_id(registry, api, monkeypatch):
+    monkeypatch.setattr(containers, "NEGATIVE_RETRY_SECONDS", 0.0)
+    api.answers["/containers/"] = (500, b"busy")
+    first = registry.resolve(Event(7, 4026532999))
+    assert first.label == CID[:12] and first.name == ""
+    assert len(registry.warnings) == 1          # said once ...
+    registry.resolve(Event(7, 4026532999))
+    assert len(registry.warnings) == 1          # ... not per event
+    del api.answers["/containers/"]
+    api.inspect_answer(CID, "late")
+    assert registry.resolve(Event(7, 4026532999)).label == "late"
+    # and what an event already holds follows a rename from the event stream
+    held = registry.resolve(Event(7, 4026532999))
+    registry._learn(type(held.info)("docker", CID, "renamed"), "rename")
+    assert held.label == "renamed"
+
+
+@pytest.mark.parametrize("body", [b"<html>not json</html>", b"[1, 2, 3]", b'"text"',
+                                  b'{"Id": 5, "Name": ["x"], "State": "up"}'])
+def test_garbage_from_a_runtime_costs_only_the_name(registry, api, body):
+    api.answers["/containers/"] = (200, body)
+    c = registry.resolve(Event(7, 4026532999))
+    assert (c.runtime, c.id, c.label) == ("docker", CID, CID[:12])
+    assert len(registry.warnings) == 1 and "docker" in registry.warnings[0]
+    registry.start()                            # listing garbage: no exception
+    registry.stop()
+
+
+def test_find_says_when_the_runtime_did_not_answer(registry, api):
+    from ctrace.errors import UsageError
+    api.answers["/containers/"] = (500, b"busy")
+    with pytest.raises(UsageError) as info:
+        registry.find("web-nothere")
+    assert "docker did not answer" in str(info.value)
+    assert "no running container" not in str(info.value)
+
+
+def test_docker_host_unix_paths(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+    assert docker_socket() == "/run/user/1000/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+    assert docker_socket() == "/var/run/docker.sock"
+    monkeypatch.delenv("DOCKER_HOST")
+    assert docker_socket() == "/var/run/docker.sock"
+
+
+def test_awaited_matches_any_runtime(registry, api):
+    awaited = registry.wait("box")
+    assert not awaited.started
+    assert awaited.matches(registry.resolve_key(8, 4026532112))     # lxc "box"
+    assert awaited.started
+    assert not awaited.matches(registry.resolve_key(9, 4026532113))
