@@ -1,6 +1,7 @@
 """Runtime detection from cgroup names (pure logic)."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ctrace.cgroups import parse_cgroup, parse_cgroup_path
 
@@ -35,3 +36,10 @@ def test_parse_cgroup_path():
     assert parse_cgroup_path("/system.slice/docker-%s.scope" % ID) == ("docker", ID)
     assert parse_cgroup_path("0::/") == (None, None)
     assert parse_cgroup_path("0::/user.slice/user-0.slice/session-1.scope") == (None, None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_parse_cgroup_never_raises(leaf, parent):
+    runtime, cid = parse_cgroup(leaf, parent)
+    assert (runtime is None) == (cid is None)
