@@ -123,11 +123,11 @@ def _is_hex(text, length):
     return len(text) == length and all(c in "0123456789abcdef" for c in text)
 
 
-# fit(): a cut column ends in "~" and FIT_DIGEST characters of a digest of
-# the whole name (base32, lowercase: [a-z2-7]).
-FIT_DIGEST = 5
-FIT_MIN_WIDTH = 1 + 1 + FIT_DIGEST
-_CUT_SHAPE = re.compile(r"~[a-z2-7]{%d}\Z" % FIT_DIGEST)
+# fit(): a cut column ends in "~" and a few characters of a digest of the
+# whole name (base32, lowercase: [a-z2-7]): 5 in a column of 16 or more, 4
+# from 12, 3 below (a narrow column keeps more of the name).
+FIT_MIN_WIDTH = 1 + 1 + 3
+_CUT_SHAPES = {n: re.compile(r"~[a-z2-7]{%d}\Z" % n) for n in (3, 4, 5)}
 _ESCAPE_UNIT = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|.)|.", re.S)
 
 
@@ -147,9 +147,14 @@ def columns(text):
     return sum(char_columns(ch) for ch in text)
 
 
-def _digest(text):
+def digest_length(width):
+    """How many digest characters fit() puts in a cut column of WIDTH."""
+    return 5 if width >= 16 else 4 if width >= 12 else 3
+
+
+def _digest(text, length):
     raw = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=5).digest()
-    return base64.b32encode(raw).decode("ascii").lower()[:FIT_DIGEST]
+    return base64.b32encode(raw).decode("ascii").lower()[:length]
 
 
 def fit(data, width, pad=False):
@@ -158,12 +163,13 @@ def fit(data, width, pad=False):
 
     A name that fits is shown whole.  One that does not is cut on a whole
     escaped character (never inside a \\xNN, \\uNNNN or \\\\ escape) and
-    ends in "~" and 5 characters of a digest of the whole name (BLAKE2b,
-    base32 [a-z2-7]): "a-very-lon~k3x9q".  So two names that differ
-    anywhere, even after the cut, print differently (unless their 25-bit
-    digests collide: about 1 in 33 million for two given names; the full
-    name is in -w and JSON output).  Two more rules keep that true:
-    a name that fits but itself ends like a cut one ("~" and 5 of
+    ends in "~" and a digest of the whole name (BLAKE2b, base32 [a-z2-7];
+    5 characters in a column of 16 or more, 4 from 12, 3 below):
+    "a-very-lon~wxq3y".  So two names that differ anywhere, even after the
+    cut, print differently, unless their digests collide: for two given
+    names about 1 in 33 million at 5 characters (1 in 32768 at 3); the
+    full name is in -w and JSON output.  Two more rules keep that true:
+    a name that fits but itself ends like a cut one ("~" and as many of
     [a-z2-7]) is shown cut, with its own digest; and a trailing blank is
     shown as \\x20, so "web " and "web" stay apart when padded.
 
@@ -174,8 +180,9 @@ def fit(data, width, pad=False):
     text = escape(data)
     if text.endswith(" "):
         text = text[:-1] + "\\x20"
-    if columns(text) > width or _CUT_SHAPE.search(text):
-        budget = width - 1 - FIT_DIGEST
+    digits = digest_length(width)
+    if columns(text) > width or _CUT_SHAPES[digits].search(text):
+        budget = width - 1 - digits
         head, used = [], 0
         for unit in _ESCAPE_UNIT.findall(text):
             cols = columns(unit)
@@ -183,7 +190,7 @@ def fit(data, width, pad=False):
                 break
             head.append(unit)
             used += cols
-        text = "".join(head) + "~" + _digest(text)
+        text = "".join(head) + "~" + _digest(text, digits)
     if pad:
         text += " " * (width - columns(text))
     return text

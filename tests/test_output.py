@@ -162,7 +162,7 @@ def test_fit_examples():
     assert "".join(escape_units(head)) == head
     assert escape(b"\x1b[31mX\\\x1b[0mabcdef").startswith(head)
     with pytest.raises(ValueError):
-        fit(b"x", 6)
+        fit(b"x", 4)
 
 
 def test_fit_keeps_apart_what_padding_or_marks_would_merge():
@@ -181,7 +181,7 @@ NAMES = st.one_of(st.binary(max_size=90), TRICKY,
 
 
 @settings(max_examples=1500, deadline=None)
-@given(NAMES, st.integers(min_value=7, max_value=40))
+@given(NAMES, st.integers(min_value=5, max_value=40))
 def test_fit_never_exceeds_the_width_nor_cuts_an_escape(name, width):
     out = fit(name, width)
     assert width_of(out) <= width
@@ -197,8 +197,11 @@ def test_fit_never_exceeds_the_width_nor_cuts_an_escape(name, width):
         assert head == "".join(units[:len(escape_units(head))])
 
 
+# Widths of 16 and more: a 25-bit digest, so a collision among these
+# examples (about 1 in 20000 runs) cannot make the test flaky in practice;
+# narrower columns have shorter digests, checked on fixed names below.
 @settings(max_examples=1500, deadline=None)
-@given(NAMES, NAMES, st.sampled_from([7, 12, 16, 20]))
+@given(NAMES, NAMES, st.sampled_from([16, 20]))
 def test_fit_distinct_names_print_distinctly(a, b, width):
     a_raw = a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
     b_raw = b.encode("utf-8", "surrogateescape") if isinstance(b, str) else b
@@ -213,3 +216,11 @@ def test_fit_names_differing_only_after_the_cut(tail_a, tail_b):
     assume(tail_a != tail_b)
     prefix = b"a-very-long-container-name-that-goes-on-and-on-"
     assert fit(prefix + tail_a, 16) != fit(prefix + tail_b, 16)
+
+
+def test_fit_narrow_columns_keep_names_apart():
+    names = ["tcpclient-%d" % i for i in range(20)] + ["\x1b[31mX\\abcdefgh", "\x1b[31mX\\abcdefgi"]
+    for width in (5, 10, 12):
+        shown = {fit(n, width) for n in names}
+        assert len(shown) == len(names), (width, sorted(shown))
+        assert all(width_of(s) <= width for s in shown)
