@@ -2,12 +2,23 @@
 for /usr/bin/python3 (see `make install`)."""
 
 import glob
+import os
+import re
 
 from setuptools import setup
 
+
+def version():
+    """ctrace/__init__.py's __version__ (read, not imported: setup.py runs
+    before the package is installed)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "ctrace", "__init__.py")) as f:
+        return re.search(r'^__version__ = "([^"]+)"$', f.read(), re.M).group(1)
+
+
 setup(
     name="ctrace",
-    version="0.1.0",
+    version=version(),
     description="Small eBPF tools that answer one question each about the "
                 "containers on a Linux host",
     license="Apache-2.0",

@@ -3,7 +3,12 @@
 import argparse
 import sys
 
+from ctrace import __version__
 from ctrace.errors import UsageError
+
+PID_MAX_FILE = "/proc/sys/kernel/pid_max"
+PID_MAX_LIMIT = 4194304         # the kernel's ceiling for pid_max (64-bit)
+UID_MAX = 4294967294            # uid_t is 32 bits; (uid_t)-1 means "no uid"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -35,6 +40,44 @@ def non_negative_int(text):
         raise argparse.ArgumentTypeError("not an integer: %r" % text)
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative: %r" % text)
+    return value
+
+
+def _integer(text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an integer: %r" % text)
+
+
+def pid_max():
+    """The kernel's pid_max: PIDs go from 1 to pid_max - 1."""
+    try:
+        with open(PID_MAX_FILE) as f:
+            value = int(f.read().strip())
+        if 1 < value <= PID_MAX_LIMIT:
+            return value
+    except (OSError, ValueError):
+        pass
+    return PID_MAX_LIMIT
+
+
+def pid_number(text):
+    """-p: a PID the kernel can give (1 .. pid_max - 1); anything else could
+    never match and is refused rather than traced silently."""
+    value = _integer(text)
+    top = pid_max() - 1
+    if not 1 <= value <= top:
+        raise argparse.ArgumentTypeError(
+            "a PID is 1 to %d (%s - 1): %r" % (top, PID_MAX_FILE, text))
+    return value
+
+
+def uid_number(text):
+    """-u: a user id the kernel can give (0 .. 4294967294)."""
+    value = _integer(text)
+    if not 0 <= value <= UID_MAX:
+        raise argparse.ArgumentTypeError("a user id is 0 to %d: %r" % (UID_MAX, text))
     return value
 
 
@@ -72,9 +115,9 @@ def add_common_args(parser, duration=True, timestamp=True, json_output=True):
                         "or mntns:INUM); repeatable")
     g.add_argument("--host", action="store_true",
                    help="also trace host processes (labelled 'host')")
-    g.add_argument("-p", "--pid", type=positive_int, metavar="PID",
+    g.add_argument("-p", "--pid", type=pid_number, metavar="PID",
                    help="trace only this process (host PID)")
-    g.add_argument("-u", "--uid", type=non_negative_int, metavar="UID",
+    g.add_argument("-u", "--uid", type=uid_number, metavar="UID",
                    help="trace only this user id (as the host sees it)")
     g.add_argument("-n", "--name", type=comm_name, metavar="COMM",
                    help="trace only processes whose command name is COMM")
@@ -88,6 +131,9 @@ def add_common_args(parser, duration=True, timestamp=True, json_output=True):
     if duration:
         o.add_argument("-d", "--duration", type=positive_float, metavar="SECONDS",
                        help="stop after SECONDS")
+    parser.add_argument("--version", action="version",
+                        version="%(prog)s (ctrace) " + __version__,
+                        help="print the version and exit")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
     return parser
 

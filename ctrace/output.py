@@ -5,13 +5,17 @@ hostile. In table output no control byte or escape sequence reaches the
 terminal raw; JSON is always valid (and ASCII).
 """
 
+import base64
 import errno
+import hashlib
 import json
 import os
+import re
 import select
 import signal
 import sys
 import time
+import unicodedata
 
 # Characters that could move the cursor, change colours or reorder text when
 # printed: C0 and C1 controls, DEL, and the Unicode bidi/format controls.
@@ -42,8 +46,9 @@ def _needs_escaping(text):
 def escape(data):
     """Bytes or str from the kernel -> printable, unambiguous text.
 
-    Invalid UTF-8 becomes \\xNN; controls become \\xNN, \\n, \\t or \\uNNNN;
-    a backslash is doubled so the escapes cannot be forged."""
+    Invalid UTF-8 becomes \\xNN; controls become \\xNN, \\n, \\t or \\uNNNN
+    (a lone surrogate in a str too); a backslash is doubled so the escapes
+    cannot be forged."""
     if isinstance(data, (bytes, bytearray)):
         data = bytes(data).decode("utf-8", "surrogateescape")
     if not _needs_escaping(data) and not _has_surrogates(data):
@@ -53,6 +58,8 @@ def escape(data):
         code = ord(ch)
         if 0xDC80 <= code <= 0xDCFF:       # an undecodable byte
             out.append("\\x%02x" % (code - 0xDC00))
+        elif 0xD800 <= code <= 0xDFFF:     # a lone surrogate: not printable
+            out.append("\\u%04x" % code)
         else:
             out.append(_escape_char(ch))
     return "".join(out)
@@ -63,11 +70,131 @@ def _has_surrogates(text):
 
 
 def json_text(data):
-    """Bytes from the kernel -> a str that json.dumps turns into valid JSON.
-    Invalid UTF-8 bytes are kept visible as \\xNN text."""
+    """Bytes (or str) from the kernel -> a str for a JSON string field,
+    unambiguous for any bytes: a backslash is written as two, a byte that
+    is not UTF-8 as \\xNN (and a lone surrogate in a str as \\uNNNN), as in
+    the table.  Everything else, control characters included, stays as it
+    is (json.dumps escapes those).  json_text_bytes() is the inverse."""
     if isinstance(data, (bytes, bytearray)):
-        return bytes(data).decode("utf-8", "backslashreplace")
-    return data
+        data = bytes(data).decode("utf-8", "surrogateescape")
+    if "\\" not in data and not _has_surrogates(data):
+        return data
+    out = []
+    for ch in data:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append("\\x%02x" % (code - 0xDC00))
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\u%04x" % code)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def json_text_bytes(text):
+    """The inverse of json_text(): a JSON string field -> the bytes the
+    kernel saw (for consumers, and the tests).  Raises ValueError on text
+    json_text() cannot have produced."""
+    out = bytearray()
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch != "\\":
+            out += ch.encode("utf-8")
+            i += 1
+            continue
+        kind = text[i + 1:i + 2]
+        if kind == "\\":
+            out += b"\\"
+            i += 2
+        elif kind == "x" and _is_hex(text[i + 2:i + 4], 2):
+            out.append(int(text[i + 2:i + 4], 16))
+            i += 4
+        elif kind == "u" and _is_hex(text[i + 2:i + 6], 4):
+            out += chr(int(text[i + 2:i + 6], 16)).encode("utf-8", "surrogatepass")
+            i += 6
+        else:
+            raise ValueError("not a ctrace JSON string: lone backslash at %d" % i)
+    return bytes(out)
+
+
+def _is_hex(text, length):
+    return len(text) == length and all(c in "0123456789abcdef" for c in text)
+
+
+# fit(): a cut column ends in "~" and a few characters of a digest of the
+# whole name (base32, lowercase: [a-z2-7]): 5 in a column of 16 or more, 4
+# from 12, 3 below (a narrow column keeps more of the name).
+FIT_MIN_WIDTH = 1 + 1 + 3
+_CUT_SHAPES = {n: re.compile(r"~[a-z2-7]{%d}\Z" % n) for n in (3, 4, 5)}
+_ESCAPE_UNIT = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|.)|.", re.S)
+
+
+def char_columns(ch):
+    """Terminal columns of one printable character: 2 for East Asian wide
+    and fullwidth, 0 for a combining mark, else 1 (what wcwidth says, near
+    enough for alignment)."""
+    if ch < "\u0300":
+        return 1
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def columns(text):
+    """Terminal columns of escaped (printable) TEXT."""
+    return sum(char_columns(ch) for ch in text)
+
+
+def digest_length(width):
+    """How many digest characters fit() puts in a cut column of WIDTH."""
+    return 5 if width >= 16 else 4 if width >= 12 else 3
+
+
+def _digest(text, length):
+    raw = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=5).digest()
+    return base64.b32encode(raw).decode("ascii").lower()[:length]
+
+
+def fit(data, width, pad=False):
+    """A name (bytes or str from the kernel or a runtime) for a table column
+    of WIDTH terminal columns: escaped as escape() does, and never wider.
+
+    A name that fits is shown whole.  One that does not is cut on a whole
+    escaped character (never inside a \\xNN, \\uNNNN or \\\\ escape) and
+    ends in "~" and a digest of the whole name (BLAKE2b, base32 [a-z2-7];
+    5 characters in a column of 16 or more, 4 from 12, 3 below):
+    "a-very-lon~wxq3y".  So two names that differ anywhere, even after the
+    cut, print differently, unless their digests collide: for two given
+    names about 1 in 33 million at 5 characters (1 in 32768 at 3); the
+    full name is in -w and JSON output.  Two more rules keep that true:
+    a name that fits but itself ends like a cut one ("~" and as many of
+    [a-z2-7]) is shown cut, with its own digest; and a trailing blank is
+    shown as \\x20, so "web " and "web" stay apart when padded.
+
+    PAD=True left-justifies the result to exactly WIDTH columns (use it
+    instead of "%-16s": wide characters take two columns)."""
+    if width < FIT_MIN_WIDTH:
+        raise ValueError("fit() needs a width of at least %d" % FIT_MIN_WIDTH)
+    text = escape(data)
+    if text.endswith(" "):
+        text = text[:-1] + "\\x20"
+    digits = digest_length(width)
+    if columns(text) > width or _CUT_SHAPES[digits].search(text):
+        budget = width - 1 - digits
+        head, used = [], 0
+        for unit in _ESCAPE_UNIT.findall(text):
+            cols = columns(unit)
+            if used + cols > budget:
+                break
+            head.append(unit)
+            used += cols
+        text = "".join(head) + "~" + _digest(text, digits)
+    if pad:
+        text += " " * (width - columns(text))
+    return text
 
 
 def quote_arg(arg):

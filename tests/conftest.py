@@ -7,6 +7,7 @@ CTRACE_REQUIRE_BPF=1 (as in CI), where they fail instead.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -112,30 +113,45 @@ def containers(docker_ok):
 
 class Tool:
     """A tool running for real. Reads stdout and stderr in threads; start()
-    returns once the tool says on stderr that it is tracing."""
+    returns once the tool says on stderr that it is tracing; stop() returns
+    once the tool has exited and both streams were read to their end."""
 
     def __init__(self, name, *args):
         self.argv = [PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args]
         self.lines = []
         self.err = []
         self._new = threading.Condition()
+        self._readers = []
+        self._open_streams = 0
         self.proc = None
 
     def start(self, timeout=READY_TIMEOUT):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL)
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
+        self._open_streams = 2
+        self._readers = [threading.Thread(target=self._read, args=(stream, sink), daemon=True)
+                         for stream, sink in ((self.proc.stdout, self.lines),
+                                              (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
         self.wait_stderr(": tracing ", timeout)
         return self
 
     def _read(self, stream, sink):
-        for raw in stream:
+        try:
+            for raw in stream:
+                with self._new:
+                    sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                    self._new.notify_all()
+        finally:
             with self._new:
-                sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._open_streams -= 1
                 self._new.notify_all()
-        with self._new:
-            self._new.notify_all()
+
+    @property
+    def at_eof(self):
+        """Both streams read to their end: nothing more will ever arrive."""
+        return self._open_streams == 0
 
     def wait_stderr(self, text, timeout=30):
         if not self._wait(lambda: any(text in l for l in self.err), timeout):
@@ -144,16 +160,15 @@ class Tool:
                                  % (text, self.proc.poll(), "\n".join(self.err[-30:])))
 
     def _wait(self, cond, timeout):
+        """Until COND holds (True), TIMEOUT passes or the tool's output has
+        ended without it (False)."""
         deadline = time.monotonic() + timeout
         with self._new:
             while not cond():
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                if self.proc.poll() is not None and not cond():
-                    self._new.wait(0.2)     # let the readers finish
+                if left <= 0 or self.at_eof:
                     return cond()
-                self._new.wait(min(left, 0.5))
+                self._new.wait(left)
             return True
 
     def wait_for(self, pred, timeout=30, what="a matching line"):
@@ -172,22 +187,35 @@ class Tool:
                     continue
             return False
         if not self._wait(cond, timeout):
-            raise AssertionError("timed out waiting for %s; last lines:\n%s\nstderr:\n%s"
-                                 % (what, "\n".join(self.lines[-20:]), "\n".join(self.err[-20:])))
+            raise AssertionError("timed out waiting for %s (rc=%s); last lines:\n%s\nstderr:\n%s"
+                                 % (what, self.proc.poll(), "\n".join(self.lines[-20:]),
+                                    "\n".join(self.err[-20:])))
         return found[0]
 
     def json_events(self):
         return [json.loads(l) for l in self.lines if l.startswith("{")]
 
     def stop(self, sig=signal.SIGINT, timeout=10):
+        """Send SIG, wait for the exit and for the last line of both
+        streams; the exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        return self.wait(timeout, "%s" % sig)
+
+    def wait(self, timeout=30, what="its end"):
+        """Wait for the tool to exit by itself and its output to be read to
+        the end; the exit status."""
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError("tool did not exit within %ss of %s" % (timeout, sig))
-        time.sleep(0.05)
+            raise AssertionError("tool did not exit within %ss of %s; stderr:\n%s"
+                                 % (timeout, what, "\n".join(self.err[-20:])))
+        for reader in self._readers:
+            reader.join(timeout)
+            if reader.is_alive():
+                raise AssertionError("tool exited but its output did not end within %ss "
+                                     "(a child still holds it?)" % timeout)
         return rc
 
     def kill(self):
@@ -217,6 +245,27 @@ def tool(bpf_ok):
     yield start
     for t in started:
         t.kill()
+
+
+def header_define(header, name):
+    """NAME's value as this machine's installed headers define it (the
+    kernel's uapi headers from linux-libc-dev, or the C library's): expected
+    values that do not come from the code under test.  Read with gcc -dM -E."""
+    try:
+        r = subprocess.run(["gcc", "-dM", "-E", "-include", header, "-x", "c", "/dev/null"],
+                           capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        unavailable("gcc (make test-deps) reads the kernel's headers: %s" % exc)
+    if r.returncode != 0:
+        unavailable("cannot read <%s> (linux-libc-dev, make test-deps): %s"
+                    % (header, r.stderr.strip()[-300:]))
+    m = re.search(r"^#define %s (\S+)$" % re.escape(name), r.stdout, re.M)
+    if m is None:
+        raise AssertionError("<%s> does not define %s" % (header, name))
+    text = m.group(1)
+    if text.lower().startswith("0x"):
+        return int(text, 16)
+    return int(text, 8) if text.startswith("0") else int(text)
 
 
 def run_tool(name, *args, timeout=60):

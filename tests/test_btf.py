@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from conftest import unavailable
 from ctrace.bpf import COMMON_OFFSETS, Program
 from ctrace.btf import KernelBTF, VMLINUX_BTF
 from ctrace.errors import SetupError
@@ -12,7 +13,7 @@ from ctrace.errors import SetupError
 @pytest.fixture
 def btf():
     if not os.path.exists(VMLINUX_BTF):
-        pytest.skip("no kernel BTF")
+        unavailable("no kernel BTF at %s (the tools need it)" % VMLINUX_BTF)
     b = KernelBTF()
     yield b
     b.close()

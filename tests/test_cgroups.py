@@ -1,6 +1,7 @@
 """Runtime detection from cgroup names (pure logic)."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ctrace.cgroups import parse_cgroup
 
@@ -28,3 +29,10 @@ ID = "0123456789abcdef" * 4
 ])
 def test_parse_cgroup(leaf, parent, expected):
     assert parse_cgroup(leaf, parent) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_parse_cgroup_never_raises(leaf, parent):
+    runtime, cid = parse_cgroup(leaf, parent)
+    assert (runtime is None) == (cid is None)

@@ -47,7 +47,8 @@ def test_short_lived_container_is_named(tool, containers):
     assert ev["container_image"] == IMAGE
 
 
-def test_host_exec_absent_by_default_present_with_host(tool, tmp_path):
+def test_host_exec_absent_by_default_present_with_host(tool, containers):
+    name = containers.run("sleep", "600")
     marker = unique("hostmark")
     default = tool("containerexec", "-j")
     with_host = tool("containerexec", "-j", "--host")
@@ -56,11 +57,14 @@ def test_host_exec_absent_by_default_present_with_host(tool, tmp_path):
                             what="host exec with --host")
     assert ev["host"] is True and ev["container"] == "host"
     assert ev["container_id"] is None
-    # The default run saw the same moment pass: it has had every chance.
-    subprocess.run(["/bin/echo", "flush-" + marker], check=True, capture_output=True)
-    with_host.wait_for(lambda e: e["event"] == "exec" and "flush-" + marker in e["args"])
-    default.stop()
+    # The default run has seen the same moment pass once it shows a later
+    # container exec (the ring buffer is in order).
+    flush = unique("flush")
+    containers.exec(name, "echo", flush)
+    default.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", flush],
+                     what="the later container exec")
     assert not [e for e in default.json_events() if marker in str(e.get("args"))]
+    assert not [e for e in default.json_events() if e.get("host")]
 
 
 def test_container_filter_shows_only_that_container(tool, containers):
@@ -176,18 +180,26 @@ def test_json_lines_carry_documented_fields(tool, containers):
     name = containers.run("sleep", "600")
     t = tool("containerexec", "-j", "--exit")
     containers.exec(name, "sh", "-c", "exit 3", check=False)
+    t.wait_for(lambda e: e["event"] == "exec" and e["container_name"] == name and
+               e["args"] == ["sh", "-c", "exit 3"], what="exec event")
     t.wait_for(lambda e: e["event"] == "exit" and e["container_name"] == name and
                e["exit_code"] == 3, what="exit event")
     common = {"timestamp", "event", "container", "container_id", "container_name",
               "container_image", "container_runtime", "host", "pid", "tid", "vpid",
               "ppid", "uid", "comm", "cgroup_id", "mntns", "pidns", "netns"}
+    checked = {"exec": 0, "exit": 0}
     for line in t.lines:
         obj = json.loads(line)          # every line is valid JSON
         if obj["event"] == "exec":
-            assert common | {"retval", "error", "filename", "args", "args_truncated"} <= set(obj)
+            assert common | {"retval", "error", "filename", "args", "args_truncated",
+                             "exe_upper_layer"} <= set(obj)
         elif obj["event"] == "exit":
             assert common | {"exit_code", "signal", "lifetime_s"} <= set(obj)
             assert obj["lifetime_s"] >= 0
+        else:
+            continue
+        checked[obj["event"]] += 1
+    assert checked["exec"] >= 1 and checked["exit"] >= 1, checked
 
 
 def test_escape_byte_in_argument_prints_escaped(tool, containers):

@@ -255,10 +255,16 @@ def test_summary_counts_exactly_n_connections(tool, containers):
     assert rw["connections"] == n and rw["failed"] == 2 and rw["proto"] == "tcp"
     assert n * 1000 <= rw["tx_bytes"] < n * 1000 + n * 10
     assert rw["rx_bytes"] >= n * 3          # "ok\n" per connection
-    # Counted once: no reverse row, no row naming the host.
-    for e in t.json_events():
-        for other in e.get("rows", []):
-            assert not (other["client"] == server and other["server"] == client)
+    # Counted once: no reverse row, no row pairing either end with the host
+    # (the server's accept runs in softirq: attributing it to the task
+    # there would).  Other containers on this machine may have rows of
+    # their own: only rows naming these two are looked at.
+    rows = [other for e in t.json_events() for other in e.get("rows", [])
+            if {client, server} & {other["client"], other["server"]}]
+    assert rows
+    for other in rows:
+        assert not (other["client"] == server and other["server"] == client), other
+        assert "host" not in (other["client"], other["server"]), other
 
 
 @integration
@@ -456,9 +462,15 @@ def test_dual_stack_server_counted_once(tool, containers):
     assert t.stop() == 0
     final = [e for e in t.json_events() if e.get("event") == "summary"][-1]
     assert row(final, client, server)["connections"] == n
-    for e in t.json_events():
-        for r in e.get("rows", []):
-            assert r["client"] != ip and r["server"] != client, r
+    # Counted once, by the client: every row that names either end is the
+    # client -> server pair.  An unmatched accept (the server seeing
+    # ::ffff:a.b.c.d) would add a row with the server and the client's
+    # address, or the server as a client.
+    rows = [r for e in t.json_events() for r in e.get("rows", [])
+            if {client, server} & {r["client"], r["server"]}]
+    assert rows
+    for r in rows:
+        assert (r["client"], r["server"]) == (client, server), r
 
 
 @integration

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, TOOLS, Tool, docker, run_tool, unique
+from conftest import PYTHON, TOOLS, Tool, docker, header_define, run_tool, unique
 
 integration = pytest.mark.integration
 
@@ -28,7 +28,6 @@ def load_tool():
 
 co = load_tool()
 X86 = co.flag_table("x86_64")
-O_CREAT = X86["O_CREAT"]
 
 
 # -- pure logic ---------------------------------------------------------------
@@ -243,6 +242,31 @@ def test_escape_sequences_in_file_name(tool, containers):
 
 
 @integration
+def test_json_tells_a_byte_from_the_text_of_its_escape(tool, containers):
+    """A file named with the byte 0xff and one named with the four
+    characters \\xff: the table always told them apart, JSON must too, and
+    each JSON string decodes back to the name's bytes."""
+    from ctrace.output import json_text_bytes
+    name = containers.run("sleep", "600")
+    tj = tool("containeropen", "-j", "-c", name)
+    t = tool("containeropen", "-c", name)
+    tag = "/tmp/" + unique("lit")
+    # (made inside: docker exec would turn the byte into U+FFFD on the way)
+    containers.exec(name, "sh", "-c", "touch \"$(printf '%s\\377Z')\" '%s\\xffZ'" % (tag, tag))
+    want = {tag.encode() + b"\xffZ", tag.encode() + b"\\xffZ"}
+
+    def ours():
+        return [e for e in tj.json_events() if e["event"] == "open" and e["path"].startswith(tag)]
+    tj.wait_for(lambda _: len(ours()) >= 2, what="both opens")
+    paths = [e["path"] for e in ours()]
+    assert len(set(paths)) == 2, paths                      # told apart
+    assert {json_text_bytes(p) for p in paths} == want      # and decodable
+    # The table: \xff for the byte, \\xff for the text.
+    t.wait_for(lambda l: isinstance(l, str) and l.endswith(" " + tag + "\\xffZ"))
+    t.wait_for(lambda l: isinstance(l, str) and l.endswith(" " + tag + "\\\\xffZ"))
+
+
+@integration
 def test_host_opens_absent_by_default_present_with_host(tool, containers, tmp_path):
     name = containers.run("sleep", "600")
     default = tool("containeropen", "-j", "-n", "cat")
@@ -316,7 +340,8 @@ def test_flag_filter_shows_creates_not_reads(tool, containers):
     containers.exec(name, "touch", flush)
     t.wait_for(lambda e: e["event"] == "open" and e["path"] == flush)
     got = opens(t)
-    assert all(e["flags"] & O_CREAT for e in got)
+    o_creat = header_define("fcntl.h", "O_CREAT")      # not the tool's own table
+    assert all(e["flags"] & o_creat for e in got)
     assert not [e for e in got if e["path"] in ("/etc/hostname", "/etc/passwd")]
     line = te.wait_for(lambda l: isinstance(l, str) and l.endswith(" " + created))
     assert "|O_CREAT" in line
