@@ -33,6 +33,7 @@ from ctrace.runtimes import (ContainerInfo, ContainerdState, CRIOAPI, DockerAPI,
 CT_F_HOST_NS = 1            # bpf_c/ctrace.h
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 NAMESPACES = ("mnt", "pid", "net")
+PF_KTHREAD = 0x00200000     # include/linux/sched.h
 
 # How long a container that has gone away keeps its name, and how many.
 RETAIN_SECONDS = 600
@@ -48,10 +49,13 @@ def host_namespaces(warn=None):
     unit with PrivateTmp=, unshare -m, a container with --pid=host) still
     tells the host from containers.  Else this tool's own, with a warning."""
     try:
-        with open("/proc/2/comm") as f:
-            if f.read().strip() == "kthreadd":
-                return {ns: os.stat("/proc/2/ns/%s" % ns).st_ino for ns in NAMESPACES}
-    except OSError:
+        with open("/proc/2/stat") as f:
+            # flags, the 9th field after "(comm)": a kernel thread's, which
+            # no process can fake (its comm, anyone can).
+            flags = int(f.read().rsplit(")", 1)[1].split()[6])
+        if flags & PF_KTHREAD:
+            return {ns: os.stat("/proc/2/ns/%s" % ns).st_ino for ns in NAMESPACES}
+    except (OSError, ValueError, IndexError):
         pass
     if warn is not None:
         warn("ctrace: cannot read the kernel's initial namespaces (/proc/2/ns): "

@@ -4,7 +4,7 @@ exit, largest first."""
 
 import time
 
-from ctrace.output import escape
+from ctrace.output import escape, fit
 
 
 class Column:
@@ -14,6 +14,8 @@ class Column:
         self.left = left
 
     def fmt(self, value):
+        if isinstance(value, (str, bytes)) and self.left and self.width:
+            return fit(value, self.width, pad=True)
         text = escape(value) if isinstance(value, (str, bytes)) else str(value)
         return text.ljust(self.width) if self.left else text.rjust(self.width)
 

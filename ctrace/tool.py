@@ -2,6 +2,7 @@
 scope filters, container resolution, common event fields, error handling."""
 
 import ctypes
+import os
 import socket
 import sys
 
@@ -9,7 +10,7 @@ from ctrace.bpf import WORKLOAD_TRACEPOINTS, Runner, c_string, check_root
 from ctrace.cli import check_common_args
 from ctrace.containers import Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
-from ctrace.output import Clock, Output, escape, json_text
+from ctrace.output import Clock, Output, escape, fit, json_text
 
 
 def apply_selection(bpf, sel):
@@ -72,7 +73,10 @@ class Context:
         self.args = args
         self.clock = Clock()
         self.output = Output(getattr(args, "json", False))
-        self.node = socket.gethostname()
+        # The node's name: Kubernetes' downward API where set (a pod's
+        # hostname is the pod's), else this host's.
+        self.node = os.environ.get("NODE_NAME") or socket.gethostname()
+        self._fitted = {}
         self.registry = None
         self.runner = None
 
@@ -94,13 +98,19 @@ class Context:
     def time_column(self, ev):
         return self.clock.hms(ev.ts_ns) + " " if getattr(self.args, "timestamp", False) else ""
 
-    @staticmethod
-    def comm(ev):
-        return escape(ev.comm)
+    def fitted(self, name, width, pad=True):
+        """NAME (a container label, a command) in a column of WIDTH: see
+        ctrace.output.fit; cached, an event stream repeats a few names."""
+        found = self._fitted.get((name, width, pad))
+        if found is None:
+            if len(self._fitted) > 8192:
+                self._fitted.clear()
+            text = name.split(b"\0", 1)[0] if isinstance(name, bytes) else name
+            found = self._fitted[(name, width, pad)] = fit(text, width, pad=pad)
+        return found
 
-    @staticmethod
-    def label(container, width=16):
-        return escape(container.label)[:width]
+    def label(self, container, width=16):
+        return self.fitted(container.label, width)
 
     def lost_line(self, new, total):
         """Lost events: a JSON record in -j mode, a stderr line otherwise."""
