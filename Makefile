@@ -1,9 +1,10 @@
-# ctrace: `make install`, `make test`, `make bench`. Run as root (sudo make ...).
+# ctrace: `make install`, `make test`, `make bench`, `make image` (the container
+# image). Run as root (sudo make ...).
 PYTHON ?= /usr/bin/python3
 KREL := $(shell uname -r)
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: install deps headers test test-deps bench-deps unit bench docker-up image clean
+.PHONY: install deps headers test test-deps bench-deps image-deps unit bench docker-up image test-image clean
 
 install: deps headers
 	$(PYTHON) -m pip install --break-system-packages --no-index --no-build-isolation \
@@ -22,8 +23,9 @@ deps:
 headers:
 	@bash scripts/install-headers.sh
 
-TEST_PKGS := docker.io containerd podman lxc busybox-static python3-pytest python3-hypothesis gcc libc6-dev graphviz bpftool
+TEST_PKGS := docker.io containerd podman lxc busybox-static python3-pytest python3-hypothesis python3-yaml gcc libc6-dev graphviz bpftool
 BENCH_PKGS := bpftrace strace python3-matplotlib
+IMAGE_PKGS := mmdebstrap docker.io
 
 test-deps: deps headers
 	@dpkg -s $(TEST_PKGS) >/dev/null 2>&1 || { apt-get update -q && $(APT) $(TEST_PKGS); }
@@ -31,19 +33,28 @@ test-deps: deps headers
 bench-deps: test-deps
 	@dpkg -s $(BENCH_PKGS) >/dev/null 2>&1 || { apt-get update -q && $(APT) $(BENCH_PKGS); }
 
+image-deps:
+	@dpkg -s $(IMAGE_PKGS) >/dev/null 2>&1 || { apt-get update -q && $(APT) $(IMAGE_PKGS); }
+
 docker-up:
 	@bash scripts/start-dockerd.sh
 
-image: docker-up
+# The ctrace container image (ctrace:latest; deploy/docker-run-flags says how
+# to run it): rebuilt only when what goes into it changed.
+image: image-deps docker-up
+	@bash scripts/build-image.sh
+
+# The busybox image the integration tests run their containers from.
+test-image: docker-up
 	@bash tests/image/build.sh
 
-test: test-deps docker-up image
+test: test-deps docker-up test-image image
 	$(PYTHON) -m pytest -ra tests
 
 unit:
 	$(PYTHON) -m pytest -ra tests -m "not integration"
 
-bench: bench-deps docker-up image
+bench: bench-deps docker-up test-image
 	$(PYTHON) bench/run.py
 
 clean:
