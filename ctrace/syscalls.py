@@ -14,7 +14,8 @@ named "syscall_N".
 import copy
 import json
 import os
-import tempfile
+
+from ctrace import outfile
 
 X86_64 = {
     0: "read", 1: "write", 2: "open", 3: "close", 4: "stat", 5: "fstat",
@@ -497,21 +498,6 @@ def merge_profile(old, names, arch=None):
 
 
 def write_profile(path, profile):
-    """Write PROFILE to PATH atomically (a reader never sees half a file).
-    The temporary file has a random name created exclusively, and rename
-    replaces a symlink at PATH rather than following it: safe in a directory
-    others can write to (the tool runs as root)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(profile, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write PROFILE to PATH atomically and safely (ctrace.outfile: never
+    onto anything but a regular file, never through a symlink)."""
+    outfile.write_file(path, json.dumps(profile, indent=2) + "\n")

@@ -59,15 +59,15 @@ def test_out_of_range_numbers_are_refused(name, opt, value):
 
 
 @pytest.mark.parametrize("opt,value,define", [
-    ("-u", "4294967294", "#define CT_FILTER_UID 4294967294"),
-    ("-u", "0", "#define CT_FILTER_UID 0"),
-    ("-p", "1", "#define CT_FILTER_PID 1"),
+    ("-u", "4294967294", "#define CT_FILTER_UID 4294967294u"),
+    ("-u", "0", "#define CT_FILTER_UID 0u"),
+    ("-p", "1", "#define CT_FILTER_PID 1u"),
     ("-p", "pid_max - 1", None),
 ])
 def test_numbers_at_the_edges_of_the_range_are_accepted(opt, value, define):
     if value == "pid_max - 1":
         value = str(pid_max() - 1)
-        define = "#define CT_FILTER_PID %s" % value
+        define = "#define CT_FILTER_PID %su" % value
     r = run_tool("containerexec", opt, value, "--ebpf")
     assert r.returncode == 0, r.stderr
     assert define in r.stdout.splitlines()
