@@ -116,8 +116,11 @@ class Tool:
     returns once the tool says on stderr that it is tracing; stop() returns
     once the tool has exited and both streams were read to their end."""
 
-    def __init__(self, name, *args):
-        self.argv = [PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args]
+    def __init__(self, name, *args, env=None, prefix=()):
+        """ENV: extra environment variables; PREFIX: a command that runs the
+        tool (e.g. unshare -m)."""
+        self.argv = list(prefix) + [PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args]
+        self.env = dict(os.environ, **env) if env else None
         self.lines = []
         self.err = []
         self._new = threading.Condition()
@@ -127,7 +130,7 @@ class Tool:
 
     def start(self, timeout=READY_TIMEOUT):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=self.env)
         self._open_streams = 2
         self._readers = [threading.Thread(target=self._read, args=(stream, sink), daemon=True)
                          for stream, sink in ((self.proc.stdout, self.lines),
@@ -238,8 +241,8 @@ def tool(bpf_ok):
     """tool("containerexec", "-j", ...) -> a started Tool, stopped at the end."""
     started = []
 
-    def start(name, *args):
-        t = Tool(name, *args).start()
+    def start(name, *args, **kw):
+        t = Tool(name, *args, **kw).start()
         started.append(t)
         return t
     yield start
