@@ -59,13 +59,9 @@ hash=$(
 	} | sha256sum | cut -d' ' -f1
 )
 
-current=$("$docker" image inspect -f '{{index .Config.Labels "ctrace.hash"}}' "$image" 2>/dev/null || true)
-if [[ ${FORCE:-0} != 1 && $current == "$hash" ]]; then
-	log "$image is up to date"
-	echo "$image"
-	exit 0
-fi
-old_id=$("$docker" image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+# shellcheck source=scripts/image-cache.sh
+. "$root/scripts/image-cache.sh"
+exit_if_current "$image" "$hash"
 
 tmp=$(mktemp -d)
 staging=ctrace-build:${hash:0:12}
@@ -109,7 +105,7 @@ log "built $image in $((SECONDS - start)) s"
 # Drop the image this build replaced if it was one of ours and is now
 # untagged (rmi without -f refuses while a container uses it).
 new_id=$("$docker" image inspect -f '{{.Id}}' "$image")
-if [[ -n $old_id && $old_id != "$new_id" && -n $current ]]; then
+if [[ -n $old_id && $old_id != "$new_id" ]]; then
 	"$docker" rmi "$old_id" >/dev/null 2>&1 || true
 fi
 echo "$image"

@@ -57,13 +57,9 @@ hash=$(
 	} | sha256sum | cut -d' ' -f1
 )
 
-current=$("$docker" image inspect -f '{{index .Config.Labels "ctrace.hash"}}' "$image" 2>/dev/null || true)
-if [[ ${FORCE:-0} != 1 && $current == "$hash" ]]; then
-	log "$image is up to date"
-	echo "$image"
-	exit 0
-fi
-old_id=$("$docker" image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+# shellcheck source=scripts/image-cache.sh
+. "$here/../../scripts/image-cache.sh"
+exit_if_current "$image" "$hash"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -113,7 +109,7 @@ tar -C "$root" --sort=name --owner=0 --group=0 --numeric-owner \
 # untagged.  rmi without -f refuses if it is still tagged elsewhere or used
 # by a container, which is what we want.
 new_id=$("$docker" image inspect -f '{{.Id}}' "$image")
-if [[ -n $old_id && $old_id != "$new_id" && -n $current ]]; then
+if [[ -n $old_id && $old_id != "$new_id" ]]; then
 	"$docker" rmi "$old_id" >/dev/null 2>&1 || true
 fi
 
