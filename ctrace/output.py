@@ -242,8 +242,9 @@ class Output:
     CHUNK = 65536
     STALL_SECONDS = 1.0
 
-    def __init__(self, json_mode, stream=None):
+    def __init__(self, json_mode, stream=None, node=None):
         self.json_mode = json_mode
+        self.node = node                # added to every JSON object
         self.stream = stream or sys.stdout
         try:
             self.fd = self.stream.fileno()
@@ -269,6 +270,8 @@ class Output:
             self.flush()
 
     def json(self, obj):
+        if self.node is not None:
+            obj.setdefault("node", self.node)
         self.line(json.dumps(obj, ensure_ascii=True, separators=(",", ":")))
 
     def flush(self):

@@ -72,10 +72,11 @@ class Context:
         self.tool = tool
         self.args = args
         self.clock = Clock()
-        self.output = Output(getattr(args, "json", False))
-        # The node's name: Kubernetes' downward API where set (a pod's
-        # hostname is the pod's), else this host's.
+        # Every JSON object names the node, so that many nodes' events can
+        # be merged: Kubernetes' downward API where set (a pod's hostname
+        # is the pod's), else this host's name.
         self.node = os.environ.get("NODE_NAME") or socket.gethostname()
+        self.output = Output(getattr(args, "json", False), node=self.node)
         self._fitted = {}
         self.registry = None
         self.runner = None
@@ -86,8 +87,7 @@ class Context:
 
     def json_fields(self, ev, container, kind):
         """The fields every ctrace JSON event has (each man page, FIELDS)."""
-        obj = {"timestamp": round(self.clock.wall(ev.ts_ns), 6), "event": kind,
-               "node": self.node}
+        obj = {"timestamp": round(self.clock.wall(ev.ts_ns), 6), "event": kind}
         obj.update(container.fields())
         obj.update({"pid": ev.pid, "tid": ev.tid, "vpid": ev.vpid, "ppid": ev.ppid,
                     "uid": ev.uid, "comm": json_text(ev.comm),
