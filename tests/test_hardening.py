@@ -293,3 +293,22 @@ def test_a_name_learnt_late_replaces_the_id(tool, containers, tmp_path, tool_nam
         assert t.stop() == 0
     finally:
         proxy.close()
+
+
+def test_every_json_object_names_the_node(tool, containers):
+    """Events of many nodes can be merged: every JSON object carries node,
+    $NODE_NAME where set (a Kubernetes pod's downward API), else the host's
+    name."""
+    node = unique("node")
+    ev_tool = tool("containerexec", "-j", env={"NODE_NAME": node})
+    sum_tool = tool("containersyscall", "-j", "0.5", env={"NODE_NAME": node})
+    plain = tool("containeropen", "-j")
+    name = containers.run("sleep", "600")
+    containers.exec(name, "cat", "/etc/hostname")
+    ev = ev_tool.wait_for(lambda e: e["event"] == "exec" and e["container_name"] == name,
+                          what="an exec")
+    summary = sum_tool.wait_for(lambda e: e["event"] == "summary", what="a summary")
+    opened = plain.wait_for(lambda e: e["event"] == "open" and e["container_name"] == name,
+                            what="an open")
+    assert ev["node"] == node and summary["node"] == node
+    assert opened["node"] == socket.gethostname()
