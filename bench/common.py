@@ -95,7 +95,7 @@ class TracerRun:
 
     def lost(self):
         """The total the tool reports at exit (ctrace.bpf.Runner.close)."""
-        m = re.findall(r"(\d+) events lost \(ring buffer full\)", self.stderr)
+        m = re.findall(r"(\d+) events lost \(ring buffer full", self.stderr)
         return int(m[-1]) if m else 0
 
     def lines(self):
