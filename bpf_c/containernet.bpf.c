@@ -18,6 +18,25 @@
  */
 #include "containernet.h"
 
+CT_BTF_OFFSET(NET_OFF_SK_CGRP_DATA, sock.sk_cgrp_data)
+CT_BTF_OFFSET(NET_OFF_SCD_CGROUP, sock_cgroup_data.cgroup)
+CT_BTF_OFFSET(NET_OFF_SKC_NET, sock_common.skc_net)
+CT_BTF_OFFSET(NET_OFF_SK_ERR, sock.sk_err)
+CT_BTF_OFFSET(NET_OFF_TCP_BYTES_ACKED, tcp_sock.bytes_acked)
+CT_BTF_OFFSET(NET_OFF_TCP_BYTES_RECEIVED, tcp_sock.bytes_received)
+CT_BTF_OFFSET(NET_OFF_FILE_PRIVATE_DATA, file.private_data)
+CT_BTF_OFFSET(NET_OFF_SOCKET_SK, socket.sk)
+CT_BTF_OFFSET(NET_OFF_FILE_F_INODE, file.f_inode)
+CT_BTF_OFFSET(NET_OFF_INODE_I_MODE, inode.i_mode)
+CT_BTF_OFFSET(NET_OFF_SK_PROTOCOL, sock.sk_protocol)
+CT_BTF_OFFSET(NET_OFF_SKC_FAMILY, sock_common.skc_family)
+CT_BTF_OFFSET(NET_OFF_SKC_DPORT, sock_common.skc_dport)
+CT_BTF_OFFSET(NET_OFF_SKC_DADDR, sock_common.skc_daddr)
+CT_BTF_OFFSET(NET_OFF_SKC_V6_DADDR, sock_common.skc_v6_daddr)
+CT_BTF_OFFSET(NET_OFF_MSGHDR_NAME, user_msghdr.msg_name)
+CT_BTF_OFFSET(NET_OFF_MMSGHDR_LEN, mmsghdr.msg_len)
+CT_BTF_SIZE(NET_SIZEOF_MMSGHDR, mmsghdr)
+
 /* TCP states (include/net/tcp_states.h) */
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
@@ -481,14 +500,7 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
 /* The socket behind one of the current task's file descriptors. */
 static __always_inline void *net_fd_sock(long fd)
 {
-    void *task = (void *)bpf_get_current_task();
-    void *files = ct_read_ptr(task, NET_OFF_TASK_FILES);
-    void *fdt = ct_read_ptr(files, NET_OFF_FILES_FDT);
-    u32 max_fds = ct_read_u32(fdt, NET_OFF_FDTABLE_MAX_FDS);
-    if (fd < 0 || (u64)fd >= max_fds)
-        return NULL;
-    void *fdarr = ct_read_ptr(fdt, NET_OFF_FDTABLE_FD);
-    void *file = ct_read_ptr(fdarr, (u64)fd * sizeof(void *));
+    void *file = ct_task_file((void *)bpf_get_current_task(), fd);
     /* Only a socket's file has a struct socket as its private data. */
     u16 mode = 0;
     void *inode = ct_read_ptr(file, NET_OFF_FILE_F_INODE);

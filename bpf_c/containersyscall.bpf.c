@@ -33,6 +33,10 @@
  */
 #include "containersyscall.h"
 
+CT_BTF_OFFSET(SC_OFF_REGS_NR, pt_regs.orig_ax, pt_regs.syscallno)
+/* Only where the kernel keeps an ia32 marker there (x86_64). */
+CT_BTF_OFFSET_IF(SC_OFF_TASK_TI_STATUS, task_struct.thread_info.status)
+
 BPF_HASH(counts, struct sc_key, struct sc_val, SC_MAX_KEYS);
 BPF_ARRAY(dropped, u64, 1);     /* calls not counted: a counter map was full */
 #if SC_ERRNO

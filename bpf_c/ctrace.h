@@ -21,11 +21,21 @@
  *   `if (events.ringbuf_output(...)) ct_count_lost();` itself.)
  *
  * Kernel struct fields are read at offsets taken from the running kernel's
- * BTF (ctrace/btf.py defines the CT_OFF_* macros), never from headers: no
- * headers package matches the running kernel.
+ * BTF, never from headers: no headers package matches the running kernel.
+ * A program declares each offset it uses where it uses it, with
+ * CT_BTF_OFFSET(NAME, struct.field[, alternative.field]) (the first field
+ * the kernel has), CT_BTF_OFFSET_IF(NAME, struct.field) (NAME left undefined
+ * where the kernel lacks the field) or CT_BTF_SIZE(NAME, struct);
+ * ctrace.bpf.Program reads
+ * these lines, looks the fields up in BTF and defines NAME at the top of
+ * the text.  To the compiler the declarations are nothing.
  */
 #ifndef CTRACE_H
 #define CTRACE_H
+
+#define CT_BTF_OFFSET(...)
+#define CT_BTF_OFFSET_IF(...)
+#define CT_BTF_SIZE(...)
 
 #define CT_COMM_LEN 16
 #define CT_CGROUP_NAME_LEN 96
@@ -75,6 +85,34 @@ static __always_inline void ct_count_lost(void)
 
 /* -- reading kernel structs ------------------------------------------------ */
 
+CT_BTF_OFFSET(CT_OFF_TASK_PID, task_struct.pid)
+CT_BTF_OFFSET(CT_OFF_TASK_TGID, task_struct.tgid)
+CT_BTF_OFFSET(CT_OFF_TASK_COMM, task_struct.comm)
+CT_BTF_OFFSET(CT_OFF_TASK_REAL_PARENT, task_struct.real_parent)
+CT_BTF_OFFSET(CT_OFF_TASK_GROUP_LEADER, task_struct.group_leader)
+CT_BTF_OFFSET(CT_OFF_TASK_NSPROXY, task_struct.nsproxy)
+CT_BTF_OFFSET(CT_OFF_NSPROXY_MNT_NS, nsproxy.mnt_ns)
+CT_BTF_OFFSET(CT_OFF_MNT_NS_INUM, mnt_namespace.ns.inum)
+CT_BTF_OFFSET(CT_OFF_NSPROXY_NET_NS, nsproxy.net_ns)
+CT_BTF_OFFSET(CT_OFF_NET_INUM, net.ns.inum)
+CT_BTF_OFFSET(CT_OFF_TASK_THREAD_PID, task_struct.thread_pid)
+CT_BTF_OFFSET(CT_OFF_PID_LEVEL, pid.level)
+CT_BTF_OFFSET(CT_OFF_PID_NUMBERS, pid.numbers)
+CT_BTF_OFFSET(CT_OFF_UPID_NR, upid.nr)
+CT_BTF_OFFSET(CT_OFF_UPID_NS, upid.ns)
+CT_BTF_SIZE(CT_SIZEOF_UPID, upid)
+CT_BTF_OFFSET(CT_OFF_PID_NS_INUM, pid_namespace.ns.inum)
+CT_BTF_OFFSET(CT_OFF_TASK_CGROUPS, task_struct.cgroups)
+CT_BTF_OFFSET(CT_OFF_CSS_SET_DFL_CGRP, css_set.dfl_cgrp)
+CT_BTF_OFFSET(CT_OFF_CGROUP_KN, cgroup.kn)
+CT_BTF_OFFSET(CT_OFF_KERNFS_NODE_ID, kernfs_node.id)
+CT_BTF_OFFSET(CT_OFF_KERNFS_NODE_NAME, kernfs_node.name)
+CT_BTF_OFFSET(CT_OFF_KERNFS_NODE_PARENT, kernfs_node.__parent, kernfs_node.parent)
+CT_BTF_OFFSET(CT_OFF_TASK_FILES, task_struct.files)
+CT_BTF_OFFSET(CT_OFF_FILES_FDT, files_struct.fdt)
+CT_BTF_OFFSET(CT_OFF_FDT_FD, fdtable.fd)
+CT_BTF_OFFSET(CT_OFF_FDT_MAX_FDS, fdtable.max_fds)
+
 /* Probe reads, for any pointer (cold paths). */
 static __always_inline void *ct_read_ptr(void *base, u64 off)
 {
@@ -90,6 +128,16 @@ static __always_inline u32 ct_read_u32(void *base, u64 off)
     if (base)
         bpf_probe_read_kernel(&v, sizeof(v), base + off);
     return v;
+}
+
+/* The struct file behind descriptor FD of TASK, or NULL. */
+static __always_inline void *ct_task_file(void *task, long fd)
+{
+    void *fdt = ct_read_ptr(ct_read_ptr(task, CT_OFF_TASK_FILES), CT_OFF_FILES_FDT);
+    u32 max_fds = ct_read_u32(fdt, CT_OFF_FDT_MAX_FDS);
+    if (fd < 0 || (u64)fd >= max_fds)
+        return NULL;
+    return ct_read_ptr(ct_read_ptr(fdt, CT_OFF_FDT_FD), (u64)fd * sizeof(void *));
 }
 
 /* Loads through the BTF-typed current task (bpf_get_current_task_btf()):
@@ -429,6 +477,7 @@ static __always_inline int ct_args_take(struct ct_args *out)
 #define CT_STAGE_ENTRIES 65536
 #endif
 BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
+CT_BTF_OFFSET(CT_OFF_TASK_SECCOMP_MODE, task_struct.seccomp.mode)
 BPF_ARRAY(ct_stage_full, u64, 1);     /* tasks not followed: ct_stage full */
 
 static __always_inline u32 ct_seccomp_mode(char *t)

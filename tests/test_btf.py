@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conftest import unavailable
-from ctrace.bpf import COMMON_OFFSETS, Program
+from ctrace.bpf import BTF_DECLARATION, Program, _inline_includes, bpf_source_dir
 from ctrace.btf import KernelBTF, VMLINUX_BTF
 from ctrace.errors import SetupError
 
@@ -20,8 +20,11 @@ def btf():
 
 
 def test_offsets_are_found(btf):
-    macros = Program("containerexec.bpf.c").kernel_macros()
-    assert set(COMMON_OFFSETS) <= set(macros)
+    source = _inline_includes(bpf_source_dir(), "containerexec.bpf.c", set())
+    declared = {name for _, name, _ in BTF_DECLARATION.findall(source)}
+    macros = Program.kernel_macros(source)
+    assert {"CT_OFF_TASK_NSPROXY", "CT_OFF_MNT_NS_INUM", "EXEC_OFF_TASK_MM"} <= declared
+    assert set(macros) == declared
     # task_struct members are far from its start; the nested ones are small.
     assert macros["CT_OFF_TASK_NSPROXY"] > 256
     assert 0 <= macros["CT_OFF_MNT_NS_INUM"] < 256

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from conftest import Tool, docker, run_tool, unavailable, unique
+from conftest import run_tool, unavailable
 from ctrace import outfile
 from ctrace.cli import ArgumentParser
 from ctrace.outfile import OutputFileError
