@@ -54,6 +54,10 @@ COMMON_SIZES = {"CT_SIZEOF_UPID": "upid"}
 WORKLOAD_OFFSETS = {"CT_OFF_TASK_SECCOMP_MODE": "task_struct.seccomp.mode"}
 WORKLOAD_TRACEPOINTS = ["sched:sched_process_fork", "sched:sched_process_exec",
                         "sched:sched_process_exit"]
+# -c's following of cgroups (CT_FILTER_CONTAINERS): its offsets and hooks.
+FOLLOW_OFFSETS = {"CT_OFF_CGROUP_ROOT": "cgroup.root",
+                  "CT_OFF_CGROUP_ROOT_HIERARCHY_ID": "cgroup_root.hierarchy_id"}
+FOLLOW_TRACEPOINTS = ["cgroup:cgroup_mkdir", "cgroup:cgroup_rmdir"]
 
 
 def bpf_source_dir():
@@ -146,6 +150,8 @@ class Program:
     def kernel_macros(self):
         if self.workload_rule:
             self.offsets.update(WORKLOAD_OFFSETS)
+        if self.defines.get("CT_FILTER_CONTAINERS"):
+            self.offsets.update(FOLLOW_OFFSETS)
         btf = KernelBTF()
         try:
             macros = {}

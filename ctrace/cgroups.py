@@ -63,3 +63,26 @@ def _match_leaf(name):
                 ident = _unescape_systemd(ident)
             return runtime, ident
     return None
+
+
+# A Kubernetes pod's cgroup, which kubelet names after the pod's UID:
+# cgroupfs "pod<UID>", systemd "kubepods[-<qos>]-pod<UID with _ for ->.slice".
+_UID = r"[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}"
+_POD_DIR = re.compile(r"^(?:pod(%s)|kubepods(?:-[a-z]+)?-pod(%s)\.slice)$" % (_UID, _UID))
+_POD_IN_LEAF = re.compile(r"^kubepods(?:-[a-z]+)?-pod(%s)\.slice:" % _UID)
+
+
+def pod_uid(leaf, parent=""):
+    """The pod UID that a container's cgroup names (its parent is the pod's
+    cgroup; or kubelet's systemd-style leaf under cgroupfs), or ""."""
+    m = _POD_DIR.match(parent or "") or _POD_IN_LEAF.match(leaf or "")
+    if m is None:
+        return ""
+    return next(g for g in m.groups() if g).replace("_", "-")
+
+
+def pod_dir(path):
+    """The pod's cgroup (its path) of a container's cgroup v2 PATH, or ""
+    when PATH is not under a pod's cgroup."""
+    head, _, _ = (path or "").rstrip("/").rpartition("/")
+    return head if _POD_DIR.match(head.rpartition("/")[2]) else ""
