@@ -86,3 +86,35 @@ def pod_dir(path):
     when PATH is not under a pod's cgroup."""
     head, _, _ = (path or "").rstrip("/").rpartition("/")
     return head if _POD_DIR.match(head.rpartition("/")[2]) else ""
+
+
+def systemd_slice_path(slice_name):
+    """The cgroup path of a systemd slice: "kubepods-besteffort.slice" is
+    /kubepods.slice/kubepods-besteffort.slice (each dash a level); "" if
+    SLICE_NAME is not a slice's name."""
+    if not slice_name.endswith(".slice") or "/" in slice_name:
+        return ""
+    stem = slice_name[:-len(".slice")]
+    if stem in ("", "-"):
+        return "/"
+    parts = stem.split("-")
+    if not all(parts):
+        return ""
+    return "".join("/%s.slice" % "-".join(parts[:i + 1]) for i in range(len(parts)))
+
+
+def runtime_cgroup_path(spec, scope_prefix, cid):
+    """A container's cgroup v2 path from what its runtime was given: a path
+    (cgroupfs), or systemd's "SLICE:PREFIX:NAME" (scope PREFIX-NAME.scope in
+    SLICE); for a bare SLICE (Docker's --cgroup-parent under systemd), the
+    scope is SCOPE_PREFIX-CID.scope.  "" when it cannot be told."""
+    if spec.startswith("/"):
+        return spec.rstrip("/") or "/"
+    parts = spec.split(":")
+    if len(parts) == 3 and all(parts):
+        base, scope = systemd_slice_path(parts[0]), "%s-%s.scope" % (parts[1], parts[2])
+    elif len(parts) == 1 and scope_prefix:
+        base, scope = systemd_slice_path(parts[0]), "%s-%s.scope" % (scope_prefix, cid)
+    else:
+        return ""
+    return "%s/%s" % (base.rstrip("/"), scope) if base else ""

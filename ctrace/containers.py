@@ -464,9 +464,10 @@ class Registry:
         """(runtime, id, ContainerInfo or None) of a cgroup by its name, or
         by a containerd task that runs in it; (None, None, None)."""
         runtime, cid = parse_cgroup(leaf, parent)
-        if runtime == "containerd" and cid == leaf and ("docker", cid) in self._infos:
+        if runtime == "containerd" and cid == leaf and (
+                ("docker", cid) in self._infos or self.containerd.dockers(cid)):
             # A bare id under a pod's cgroup: Docker's (cri-dockerd) if
-            # Docker told of it.
+            # Docker told of it or its containerd task is Docker's.
             return "docker", cid, None
         if runtime in (None, "unknown"):
             # containerd's default cgroup, /NAMESPACE/ID: any name at all,

@@ -22,6 +22,8 @@ import threading
 import time
 import urllib.parse
 
+from ctrace.cgroups import runtime_cgroup_path
+
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout):
@@ -205,8 +207,11 @@ class DockerAPI:
         host = data.get("HostConfig") if isinstance(data.get("HostConfig"), dict) else {}
         pid = self.state_of(data).get("Pid", 0)
         parent = _text(host.get("CgroupParent"))
-        # cgroupfs driver: PARENT/ID (systemd's slice names are not paths).
-        cgroup = "%s/%s" % (parent.rstrip("/"), data["Id"]) if parent.startswith("/") else ""
+        # cgroupfs driver: PARENT/ID; systemd: docker-ID.scope in the slice.
+        if parent.endswith(".slice"):
+            cgroup = runtime_cgroup_path(parent, "docker", data["Id"])
+        else:
+            cgroup = "/%s/%s" % (parent.strip("/"), data["Id"]) if parent.strip("/") else ""
         return ContainerInfo(self.runtime, data["Id"], _text(data.get("Name")).lstrip("/"),
                              _text(config.get("Image")), pid if isinstance(pid, int) else 0,
                              pod_of(DOCKERSHIM_KEYS, config.get("Labels")), cgroup)
@@ -322,15 +327,24 @@ class ContainerdState:
     def __init__(self, roots=CONTAINERD_TASK_ROOTS):
         self.roots = roots
 
-    def inspect(self, cid):
-        """The task CID in any namespace, or None."""
+    def _bundles(self, cid):
+        """(namespace, config.json path) of task CID's bundles."""
         for root in self.roots:
             for path in glob.glob(os.path.join(glob.escape(root), "*", glob.escape(cid),
                                                "config.json")):
-                info = self._read(path, cid)
-                if info is not None:
-                    return info
+                yield path.split("/")[-3], path
+
+    def inspect(self, cid):
+        """The task CID in any namespace but Docker's own ("moby"), or None."""
+        for namespace, path in self._bundles(cid):
+            info = self._read(path, cid) if namespace != "moby" else None
+            if info is not None:
+                return info
         return None
+
+    def dockers(self, cid):
+        """Is CID one of Docker's own tasks?"""
+        return any(namespace == "moby" for namespace, _ in self._bundles(cid))
 
     def task(self, namespace, cid):
         """The task of a cgroup named /NAMESPACE/CID (containerd's default
@@ -377,10 +391,9 @@ class ContainerdState:
         if not name and not _CRI_ID.match(cid):
             name = cid
         linux = spec.get("linux") if isinstance(spec.get("linux"), dict) else {}
-        cgroup = _text(linux.get("cgroupsPath"))
         return ContainerInfo(self.runtime, cid, name,
                              _text(ann.get("io.kubernetes.cri.image-name")), pod=pod,
-                             cgroup=cgroup if cgroup.startswith("/") else "")
+                             cgroup=runtime_cgroup_path(_text(linux.get("cgroupsPath")), "", cid))
 
 
 # podman's own names for the Docker events the watcher follows.

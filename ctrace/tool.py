@@ -1,10 +1,12 @@
 """The frame every ctrace tool runs in, so tools/ stay thin: arguments,
 scope filters, container resolution, common event fields, error handling."""
 
+import collections
 import ctypes
 import os
 import socket
 import sys
+import threading
 
 from ctrace.bpf import (FOLLOW_TRACEPOINTS, WORKLOAD_TRACEPOINTS, Runner, c_string,
                         check_root, header_constants)
@@ -15,6 +17,7 @@ from ctrace.output import Clock, Output, escape, fit, json_text
 
 
 FOLLOW = header_constants("ctrace.h", "CT_FOLLOW_")
+FOLLOWED_CONTAINERS = 16        # per pod, of ct_follow_cgroup's 64 entries
 ONE = ctypes.c_ubyte(1)
 
 
@@ -37,20 +40,27 @@ def cgroup2_dir(path):
     return None
 
 
+def _path_key(follow, path):
+    raw = path.encode()
+    if len(raw) >= follow.Key.path.size:    # longer: never matched, not followed
+        return None
+    key = follow.Key()
+    key.path = raw
+    return key
+
+
 def follow_cgroup(bpf, path, how):
     """Follow cgroup v2 PATH in the kernel (HOW: FOLLOW.SELF, its own id
     whenever it is created; FOLLOW.CHILDREN, its children's), then take the
-    ids that exist already: a cgroup made in between is caught by both."""
-    follow = bpf["ct_follow_cgroup"]
-    raw = path.encode()
-    if len(raw) < follow.Key.path.size:     # longer: never matched, not followed
-        key = follow.Key()
-        key.path = raw
-        follow[key] = ctypes.c_ubyte(how)
-    where = cgroup2_dir(path)
-    if where is None:
-        return
+    ids that exist already: a cgroup made in between is caught by both.
+    A full map costs this path its following, never the tool."""
     try:
+        key = _path_key(bpf["ct_follow_cgroup"], path)
+        if key is not None:
+            bpf["ct_follow_cgroup"][key] = ctypes.c_ubyte(how)
+        where = cgroup2_dir(path)
+        if where is None:
+            return
         if how == FOLLOW.SELF:
             bpf["ct_filter_cgroup"][ctypes.c_ulonglong(os.stat(where).st_ino)] = ONE
             return
@@ -60,6 +70,17 @@ def follow_cgroup(bpf, path, how):
                 bpf["ct_filter_cgroup"][ctypes.c_ulonglong(entry.inode())] = ONE
     except OSError:
         pass                # gone meanwhile: its next creation is caught
+    except Exception:       # BCC: the map is full
+        pass
+
+
+def unfollow_cgroup(bpf, path):
+    try:
+        key = _path_key(bpf["ct_follow_cgroup"], path)
+        if key is not None:
+            del bpf["ct_follow_cgroup"][key]
+    except KeyError:
+        pass
 
 
 def pod_follower(ctx, bpf, sel):
@@ -67,15 +88,31 @@ def pod_follower(ctx, bpf, sel):
     learns of (Registry.follow_pod) joins the filter, by its cgroup path,
     and its pod's cgroup is followed for the containers to come."""
     seen = set()
+    followed = collections.deque()      # containers' paths, oldest first
+    lock = threading.Lock()             # called from the runtimes' watchers
 
     def on_member(info):
-        known = set(sel.paths) | sel.pod_dirs
+        with lock:
+            follow_member(info)
+
+    def follow_member(info):
+        dirs = set(sel.pod_dirs)
         path = sel.add_member(info)
         if path is None:
             return
-        for new in (sel.paths | sel.pod_dirs) - known:
-            follow_cgroup(bpf, new, FOLLOW.CHILDREN if new in sel.pod_dirs else FOLLOW.SELF)
+        for new in sel.pod_dirs - dirs:
+            follow_cgroup(bpf, new, FOLLOW.CHILDREN)
+        if path not in followed:
+            followed.append(path)
+            follow_cgroup(bpf, path, FOLLOW.SELF)
+            # A crash loop's old containers are not created again.
+            while len(followed) > FOLLOWED_CONTAINERS:
+                old = followed.popleft()
+                sel.paths.discard(old)
+                unfollow_cgroup(bpf, old)
         if info.id not in seen:
+            if len(seen) > 4096:
+                seen.clear()
             seen.add(info.id)
             sys.stderr.write("%s: pod %s: following container %s\n"
                              % (ctx.tool, escape(sel.ref), escape(info.id)))

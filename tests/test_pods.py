@@ -18,10 +18,10 @@ import uuid
 import pytest
 
 from conftest import DOCKER, IMAGE, docker, unavailable, unique
-from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid
+from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, runtime_cgroup_path
 from ctrace.containers import CONTAINER_FIELDS, Container, pod_ref, ref_matches
 from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, ContainerdState,
-                             ContainerInfo, DockerWatcher, Pod, pod_of)
+                             ContainerInfo, DockerAPI, DockerWatcher, Pod, pod_of)
 
 CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
 CTR_IMAGE = "docker.io/library/" + IMAGE
@@ -54,7 +54,7 @@ def test_containerd_cri_annotations():
     old = dict(cri_annotations(name="", kind=""), **{"io.cri-containerd.kind": "sandbox"})
     info = ContainerdState().info_of(ID, {"annotations": old,
                                           "linux": {"cgroupsPath": "kubepods.slice:cri-containerd:x"}})
-    assert info.pod.sandbox and info.cgroup == ""
+    assert info.pod.sandbox and info.cgroup == "/kubepods.slice/cri-containerd-x.scope"
 
 
 def test_not_kubernetes_has_no_pod():
@@ -121,6 +121,28 @@ def test_pod_cgroup_of_a_container_cgroup():
     # Docker's id under a pod's cgroup: the cgroup alone says containerd,
     # the Registry asks which runtime told of it.
     assert parse_cgroup(ID, "pod" + UID) == ("containerd", ID)
+
+
+def test_container_cgroup_from_what_the_runtime_was_given():
+    """A bundle's linux.cgroupsPath, Docker's CgroupParent: where the
+    container's cgroup will be, before it runs (for -c NAMESPACE/POD)."""
+    slice_ = "kubepods-besteffort-pod%s.slice" % UID.replace("-", "_")
+    systemd = "/kubepods.slice/kubepods-besteffort.slice/" + slice_
+    assert runtime_cgroup_path("%s:cri-containerd:%s" % (slice_, ID), "", ID) == \
+        "%s/cri-containerd-%s.scope" % (systemd, ID)
+    assert runtime_cgroup_path(slice_, "docker", ID) == "%s/docker-%s.scope" % (systemd, ID)
+    assert pod_dir(runtime_cgroup_path(slice_, "docker", ID)) == systemd
+    assert runtime_cgroup_path("/kubepods/besteffort/pod%s/%s/" % (UID, ID), "", ID) == \
+        "/kubepods/besteffort/pod%s/%s" % (UID, ID)
+    for bad in ("", "a:b", "x.slice:a:", "web", "a--b.slice:p:n"):
+        assert runtime_cgroup_path(bad, "", ID) == ""
+    docker_inspect = {"Id": ID, "Name": "/k8s_app", "Config": {"Labels": {}},
+                      "HostConfig": {"CgroupParent": "/kubepods/besteffort/pod" + UID}}
+    api = DockerAPI("docker", "/nonexistent")
+    api._inspect = lambda ref: docker_inspect
+    assert api.inspect(ID).cgroup == "/kubepods/besteffort/pod%s/%s" % (UID, ID)
+    docker_inspect["HostConfig"]["CgroupParent"] = ""
+    assert api.inspect(ID).cgroup == ""
 
 
 def container(pod, runtime="containerd", name="web-5d8/app"):
