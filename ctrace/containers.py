@@ -664,6 +664,11 @@ class Awaited:
         self.started = running
         self._stale = {}                # api -> (id, FinishedAt) of a stopped namesake
         self._last_scan = 0.0
+        pod = pod_ref(ref)
+        if pod is not None and running:
+            # -c NAMESPACE/POD: its containers now; it may not run yet.
+            self.ids = {info.id for info in registry._pod_members(pod)}
+            self.started = bool(self.ids)
         for api in self._apis():
             st = self._state(api)
             if not st or not st[0]:
@@ -672,7 +677,7 @@ class Awaited:
                 self.ids.add(st[0])
             elif not st[1].get("Running"):
                 self._stale[api.runtime] = (st[0], st[1].get("FinishedAt"))
-        if running and not self.ids:
+        if running and not self.ids and pod is None:
             self.ids.update(cid for _, _, cid in registry.scan_processes()
                             if cid == ref or (len(ref) >= 4 and cid.startswith(ref)))
 

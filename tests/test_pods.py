@@ -389,3 +389,27 @@ def test_json_of_a_pod_is_valid():
     """Pod names come from the runtime: the JSON stays valid for any text."""
     c = container(Pod("s\u202ehop", "w\x1b[2Jeb", UID, "a\\pp"))
     assert json.loads(json.dumps(c.fields()))["k8s_pod"] == "w\x1b[2Jeb"
+
+
+@pod_tests
+@pytest.mark.parametrize("name,args,cmd,pred", [
+    ("containeropen", [], ["cat", "/etc/hostname"],
+     lambda e: e["event"] == "open" and e["path"] == "/etc/hostname"),
+    ("containernet", [], ["tcpclient", "127.0.0.1", "7999", "1"],
+     lambda e: e["event"] not in ("summary", "lost") and e["remote_port"] == 7999),
+    ("containersyscall", ["1"], ["cat", "/etc/hostname"],
+     lambda e: e["event"] == "summary" and e["rows"]),
+])
+def test_every_tool_selects_a_pod(tool, k8s, name, args, cmd, pred):
+    """-c NAMESPACE/POD is resolved once, for every tool, in the kernel."""
+    uid, ns, pod = new_uid(), unique("ns"), unique("web")
+    t = tool(name, "-j", "-c", "%s/%s" % (ns, pod), *args)
+    t.wait_stderr("waiting for pod %s/%s" % (ns, pod))
+    k8s.run_ctr(ns, unique("web"), new_uid(), "app", *cmd)
+    k8s.run_ctr(ns, pod, uid, "app", *cmd)
+    t.wait_for(pred, what="%s's output for the pod" % name)
+    assert t.stop() == 0
+    rows = [r for e in t.json_events() for r in (e["rows"] if e["event"] == "summary" else [e])
+            if e["event"] != "lost"]
+    assert rows and {(r["k8s_namespace"], r["k8s_pod"], r["k8s_pod_uid"]) for r in rows} == \
+        {(ns, pod, uid)}
