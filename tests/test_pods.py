@@ -13,20 +13,25 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 
 import pytest
 
 from conftest import DOCKER, IMAGE, docker, unavailable, unique
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, runtime_cgroup_path
-from ctrace.containers import CONTAINER_FIELDS, Container, pod_ref, ref_matches
-from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, ContainerdState,
-                             ContainerInfo, DockerAPI, DockerWatcher, Pod, pod_of)
+from ctrace.containers import (CONTAINER_FIELDS, Container, Registry, Selection, pod_ref,
+                               ref_matches)
+from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, BundleWatcher,
+                             ContainerdState, ContainerInfo, DockerAPI, DockerWatcher, Pod,
+                             pod_of)
+from test_registry import Event, Names
 
 CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
 CTR_IMAGE = "docker.io/library/" + IMAGE
 UID = "1b2c3d4e-0000-1111-2222-333344445555"
 ID = "0123456789abcdef" * 4
+OTHER = "fedcba9876543210" * 4
 CGROUP2 = "/sys/fs/cgroup/unified" if os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers") \
     else "/sys/fs/cgroup"
 
@@ -180,6 +185,86 @@ def test_pod_references():
     assert ref_matches("shop/web-5d8", app) and ref_matches("shop/web-5d8", pause)
     assert ref_matches("shop/web-5d8/app", app) and not ref_matches("shop/web-5d8/app", pause)
     assert not ref_matches("shop/web-5d8", other) and not ref_matches("other/web-5d8", app)
+
+
+# -- the Registry: cgroup, bundle watcher, Docker under a pod ----------------------
+
+@pytest.fixture
+def registry(tmp_path):
+    r = Registry(warn=lambda msg: None)
+    r.docker = DockerAPI("docker", str(tmp_path / "no-docker.sock"))
+    r.podman = DockerAPI("podman", str(tmp_path / "no-podman.sock"))
+    r.containerd = ContainerdState(roots=(str(tmp_path / "tasks"),))
+    r._names_map = Names({5: (ID, "pod" + UID), 6: (OTHER, "pod" + UID)})
+    return r
+
+
+def test_pod_uid_before_the_runtime_answers(registry):
+    c = registry.resolve(Event(5, 4026532999))
+    assert (c.runtime, c.id, c.label) == ("containerd", ID, ID[:12])
+    f = c.fields()
+    assert (f["k8s_pod_uid"], f["k8s_pod"], f["k8s_namespace"]) == (UID, None, None)
+
+
+def write_bundle(root, namespace, cid, annotations):
+    os.makedirs(os.path.join(root, namespace, cid))
+    with open(os.path.join(root, namespace, cid, "config.json"), "w") as f:
+        json.dump({"annotations": annotations,
+                   "linux": {"cgroupsPath": "/kubepods/besteffort/pod%s/%s" % (UID, cid)}}, f)
+
+
+def test_bundle_watcher_names_a_container_after_its_bundle_is_gone(registry, tmp_path):
+    """The bundle is read as it is written (inotify), and what it said
+    outlives it."""
+    root = registry.containerd.roots[0]
+    os.makedirs(os.path.join(root, "k8s.io"))
+    learnt = threading.Event()
+    watcher = BundleWatcher(registry.containerd,
+                            lambda info: (registry._learn(info), learnt.set()))
+    watcher.start()
+    try:
+        assert watcher.ready.wait(10)
+        write_bundle(root, "k8s.io", ID, cri_annotations())
+        assert learnt.wait(10), "the new bundle was not read"
+        shutil.rmtree(os.path.join(root, "k8s.io", ID))
+        c = registry.resolve(Event(5, 4026532999))
+        assert (c.label, c.wide_label, c.fields()["k8s_container"]) == \
+            ("web-5d8/app", "shop/web-5d8/app", "app")
+        # a namespace made after the start, and Docker's own tasks left out
+        learnt.clear()
+        write_bundle(root, "moby", OTHER, cri_annotations(pod="not-read"))
+        write_bundle(root, "later", OTHER, cri_annotations(pod="db-0"))
+        assert learnt.wait(10)
+        assert registry.info("containerd", OTHER).pod.name == "db-0"
+    finally:
+        watcher.stop.set()
+        watcher.join(10)
+
+
+def test_docker_container_under_a_pod_cgroup_is_dockers(registry):
+    """cri-dockerd: a bare id under pod<UID> looks like containerd's; Docker
+    told of it, so it is Docker's."""
+    pod = Pod("shop", "web-5d8", UID, "app")
+    registry._learn(ContainerInfo("docker", ID, "k8s_app_web-5d8_shop_%s_0" % UID, pod=pod),
+                    "create")
+    c = registry.resolve(Event(5, 4026532999))
+    assert (c.runtime, c.label, c.fields()["k8s_pod_uid"]) == ("docker", "web-5d8/app", UID)
+
+
+def test_pod_followers_hear_of_new_containers(registry):
+    sel = Selection(pod=("shop", "web-5d8", None))
+    heard = []
+    registry.follow_pod(sel, heard.append)
+    cgroup = "/kubepods/besteffort/pod%s/%s" % (UID, ID)
+    registry._learn(ContainerInfo("containerd", OTHER, pod=Pod("shop", "db-0", UID, "x")))
+    registry._learn(ContainerInfo("containerd", ID, pod=Pod("shop", "web-5d8", UID, "app"),
+                                  cgroup=cgroup))
+    assert [i.id for i in heard] == [ID]
+    assert sel.add_member(heard[0]) == cgroup
+    assert sel.pod_dirs == {"/kubepods/besteffort/pod" + UID}
+    one = Selection(pod=("shop", "web-5d8", "app"))
+    one.add_member(heard[0])
+    assert one.paths == {cgroup} and one.pod_dirs == set()
 
 
 # -- real containerd and Docker ------------------------------------------------------
