@@ -498,3 +498,15 @@ def test_every_tool_selects_a_pod(tool, k8s, name, args, cmd, pred):
             if e["event"] != "lost"]
     assert rows and {(r["k8s_namespace"], r["k8s_pod"], r["k8s_pod_uid"]) for r in rows} == \
         {(ns, pod, uid)}
+
+
+def test_wide_column_adds_the_namespace():
+    """containernet -w: NAMESPACE/POD/CONTAINER, fitted to its column."""
+    from argparse import Namespace
+    from ctrace.tool import Context
+    c = container(Pod("shop", "web", UID, "app"), name="web/app")
+    assert Context("t", Namespace(wide=True)).label(c, 16) == "shop/web/app    "
+    assert Context("t", Namespace()).label(c, 16) == "web/app         "
+    long_ = container(Pod("production", "web-5d8f7c9b4-x2x9q", UID, "app"))
+    cut = Context("t", Namespace()).label(long_, 16)
+    assert len(cut) == 16 and cut.startswith("web-5d8f7c") and "~" in cut
