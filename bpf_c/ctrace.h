@@ -4,7 +4,8 @@
  *   field list, not a nested struct: BCC decodes events from the C struct
  *   and only understands flat ones).
  * - ct_traced(): the one in-kernel scope check (containers only unless
- *   --host; -c, -p, -u, -n).
+ *   --host; -c, -p, -u, -n).  -c's cgroups are followed as they are
+ *   created: a restarted container's, a selected pod's new containers'.
  * - ct_fill(): the one context fill, for the current task.  It remembers
  *   the names of the task's cgroup in ct_cgroups (cgroup id -> leaf and
  *   parent names), the one map from which user space names containers, so a
