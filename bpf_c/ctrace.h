@@ -4,7 +4,8 @@
  *   field list, not a nested struct: BCC decodes events from the C struct
  *   and only understands flat ones).
  * - ct_traced(): the one in-kernel scope check (containers only unless
- *   --host; -c, -p, -u, -n).
+ *   --host; -c, -p, -u, -n).  -c's cgroups are followed as they are
+ *   created: a restarted container's, a selected pod's new containers'.
  * - ct_fill(): the one context fill, for the current task.  It remembers
  *   the names of the task's cgroup in ct_cgroups (cgroup id -> leaf and
  *   parent names), the one map from which user space names containers, so a
@@ -140,6 +141,15 @@ static __always_inline void *ct_task_file(void *task, long fd)
     return ct_read_ptr(ct_read_ptr(fdt, CT_OFF_FDT_FD), (u64)fd * sizeof(void *));
 }
 
+/* A cgroup's id: its kernfs node's. */
+static __always_inline u64 ct_kn_id(void *kn)
+{
+    u64 id = 0;
+    if (kn)
+        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
+    return id;
+}
+
 /* Loads through the BTF-typed current task (bpf_get_current_task_btf()):
  * plain loads that the verifier checks against the kernel's BTF at our BTF
  * offsets, a few times cheaper than bpf_probe_read_kernel() calls on hot
@@ -211,34 +221,71 @@ BPF_HASH(ct_filter_cgroup, u64, u8, 1024);
 BPF_HASH(ct_filter_mntns, u32, u8, 1024);
 
 #if CT_FILTER_CONTAINERS
-/* -c follows a container across restarts: a restarted container gets a new
- * cgroup, with a new id, at the same path.  The tool puts the paths of the
- * containers it follows here (cgroup v2, zero-padded); when one is created
- * again, its id joins the filter before any task can enter it, so a
- * restart's first exec is seen. */
+/* -c follows a container across restarts, and a pod (-c NAMESPACE/POD)
+ * across its containers' re-creations: a restarted container gets a new
+ * cgroup, with a new id, at the same path; a pod's new container gets a new
+ * cgroup under the pod's.  The tool puts paths here (cgroup v2,
+ * zero-padded), with CT_FOLLOW_SELF for a container's own cgroup and
+ * CT_FOLLOW_CHILDREN for a pod's; ct_follow_children holds the ids of the
+ * pod cgroups that exist.  A new cgroup joins the filter when it is
+ * created, before any task can enter it, so a restart's first exec is
+ * seen.  Raw tracepoints: args are (struct cgroup *, const char *path). */
 #define CT_CGROUP_PATH_LEN 256
+#define CT_FOLLOW_SELF 1
+#define CT_FOLLOW_CHILDREN 2
 struct ct_cgroup_path {
     char path[CT_CGROUP_PATH_LEN];
 };
 BPF_HASH(ct_follow_cgroup, struct ct_cgroup_path, u8, 64);
+BPF_HASH(ct_follow_children, u64, u8, 64);
 BPF_PERCPU_ARRAY(ct_path_scratch, struct ct_cgroup_path, 1);
+CT_BTF_OFFSET(CT_OFF_CGROUP_ROOT, cgroup.root)
+CT_BTF_OFFSET(CT_OFF_CGROUP_ROOT_HIERARCHY_ID, cgroup_root.hierarchy_id)
 
-TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
+/* The kernfs node of a cgroup v2 cgroup (NULL for a v1 hierarchy's, whose
+ * ids are of another kind). */
+static __always_inline void *ct_cgroup2_kn(void *cgrp)
 {
-    if (args->root != 0)
-        return 0;       /* a cgroup v1 hierarchy: ids of another kind */
+    if (ct_read_u32(ct_read_ptr(cgrp, CT_OFF_CGROUP_ROOT), CT_OFF_CGROUP_ROOT_HIERARCHY_ID))
+        return NULL;
+    return ct_read_ptr(cgrp, CT_OFF_CGROUP_KN);
+}
+
+RAW_TRACEPOINT_PROBE(cgroup_mkdir)
+{
+    void *kn = ct_cgroup2_kn((void *)ctx->args[0]);
+    if (!kn)
+        return 0;
+    u64 id = ct_kn_id(kn);
+    u64 parent = ct_kn_id(ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+    u8 one = 1;
+    if (ct_follow_children.lookup(&parent))
+        ct_filter_cgroup.update(&id, &one);
     int zero = 0;
     struct ct_cgroup_path *key = ct_path_scratch.lookup(&zero);
     if (!key)
         return 0;
     __builtin_memset(key, 0, sizeof(*key));
-    bpf_probe_read_kernel_str(key->path, sizeof(key->path),
-                              (char *)args + (args->data_loc_path & 0xffff));
-    if (!ct_follow_cgroup.lookup(key))
+    bpf_probe_read_kernel_str(key->path, sizeof(key->path), (void *)ctx->args[1]);
+    u8 *how = ct_follow_cgroup.lookup(key);
+    if (!how)
         return 0;
-    u64 id = args->id;
-    u8 one = 1;
-    ct_filter_cgroup.update(&id, &one);
+    if (*how & CT_FOLLOW_SELF)
+        ct_filter_cgroup.update(&id, &one);
+    if (*how & CT_FOLLOW_CHILDREN)
+        ct_follow_children.update(&id, &one);
+    return 0;
+}
+
+/* A cgroup removed: its id is never used again. */
+RAW_TRACEPOINT_PROBE(cgroup_rmdir)
+{
+    void *kn = ct_cgroup2_kn((void *)ctx->args[0]);
+    if (!kn)
+        return 0;
+    u64 id = ct_kn_id(kn);
+    ct_filter_cgroup.delete(&id);
+    ct_follow_children.delete(&id);
     return 0;
 }
 #endif
@@ -313,14 +360,6 @@ BPF_PERCPU_ARRAY(ct_cgroup_scratch, struct ct_cgroup_names, 1);
 /* The cgroup this CPU noted last: an event storm from one container costs
  * an array lookup per event, not a hash lookup. */
 BPF_PERCPU_ARRAY(ct_cgroup_last, u64, 1);
-
-static __always_inline u64 ct_kn_id(void *kn)
-{
-    u64 id = 0;
-    if (kn)
-        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
-    return id;
-}
 
 static __always_inline void ct_read_kn_name(char *dst, void *kn)
 {

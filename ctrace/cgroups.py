@@ -63,3 +63,58 @@ def _match_leaf(name):
                 ident = _unescape_systemd(ident)
             return runtime, ident
     return None
+
+
+# A Kubernetes pod's cgroup, which kubelet names after the pod's UID:
+# cgroupfs "pod<UID>", systemd "kubepods[-<qos>]-pod<UID with _ for ->.slice".
+_UID = r"[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}"
+_POD_DIR = re.compile(r"^(?:pod(%s)|kubepods(?:-[a-z]+)?-pod(%s)\.slice)$" % (_UID, _UID))
+_POD_IN_LEAF = re.compile(r"^kubepods(?:-[a-z]+)?-pod(%s)\.slice:" % _UID)
+
+
+def pod_uid(leaf, parent=""):
+    """The pod UID that a container's cgroup names (its parent is the pod's
+    cgroup; or kubelet's systemd-style leaf under cgroupfs), or ""."""
+    m = _POD_DIR.match(parent or "") or _POD_IN_LEAF.match(leaf or "")
+    if m is None:
+        return ""
+    return next(g for g in m.groups() if g).replace("_", "-")
+
+
+def pod_dir(path):
+    """The pod's cgroup (its path) of a container's cgroup v2 PATH, or ""
+    when PATH is not under a pod's cgroup."""
+    head, _, _ = (path or "").rstrip("/").rpartition("/")
+    return head if _POD_DIR.match(head.rpartition("/")[2]) else ""
+
+
+def systemd_slice_path(slice_name):
+    """The cgroup path of a systemd slice: "kubepods-besteffort.slice" is
+    /kubepods.slice/kubepods-besteffort.slice (each dash a level); "" if
+    SLICE_NAME is not a slice's name."""
+    if not slice_name.endswith(".slice") or "/" in slice_name:
+        return ""
+    stem = slice_name[:-len(".slice")]
+    if stem in ("", "-"):
+        return "/"
+    parts = stem.split("-")
+    if not all(parts):
+        return ""
+    return "".join("/%s.slice" % "-".join(parts[:i + 1]) for i in range(len(parts)))
+
+
+def runtime_cgroup_path(spec, scope_prefix, cid):
+    """A container's cgroup v2 path from what its runtime was given: a path
+    (cgroupfs), or systemd's "SLICE:PREFIX:NAME" (scope PREFIX-NAME.scope in
+    SLICE); for a bare SLICE (Docker's --cgroup-parent under systemd), the
+    scope is SCOPE_PREFIX-CID.scope.  "" when it cannot be told."""
+    if spec.startswith("/"):
+        return spec.rstrip("/") or "/"
+    parts = spec.split(":")
+    if len(parts) == 3 and all(parts):
+        base, scope = systemd_slice_path(parts[0]), "%s-%s.scope" % (parts[1], parts[2])
+    elif len(parts) == 1 and scope_prefix:
+        base, scope = systemd_slice_path(parts[0]), "%s-%s.scope" % (scope_prefix, cid)
+    else:
+        return ""
+    return "%s/%s" % (base.rstrip("/"), scope) if base else ""

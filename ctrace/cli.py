@@ -112,7 +112,8 @@ def add_common_args(parser, duration=True, timestamp=True, json_output=True):
     g.add_argument("-c", "--container", action="append", type=container_ref,
                    metavar="NAME|ID", default=[],
                    help="trace only this container (name, id or id prefix, "
-                        "or mntns:INUM); repeatable")
+                        "or mntns:INUM) or Kubernetes pod (NAMESPACE/POD, "
+                        "NAMESPACE/POD/CONTAINER); repeatable")
     g.add_argument("--host", action="store_true",
                    help="also trace host processes (labelled 'host')")
     g.add_argument("-p", "--pid", type=pid_number, metavar="PID",

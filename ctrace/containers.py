@@ -15,6 +15,14 @@ namespace known to belong to a runtime's container (nsenter without joining
 the cgroup); else, for any task outside the host's mount or pid namespace,
 the mount namespace itself ("mntns:INUM": unshare, bubblewrap, firejail);
 else the host.
+
+Kubernetes: a container kubelet runs carries its pod (ctrace.runtimes.Pod)
+from what its runtime stores on the node: containerd's bundles (read as
+they are written: runtimes.BundleWatcher), Docker's labels (cri-dockerd),
+CRI-O's; its pod UID from the kubepods cgroup even before the runtime
+answers.  -c NAMESPACE/POD[/CONTAINER] selects by pod (Selection.pod): the
+pod's containers are told to the tool as the runtimes tell of them
+(follow_pod), and the kernel follows the pod's cgroup (bpf_c/ctrace.h).
 """
 
 import ctypes
@@ -25,10 +33,10 @@ import time
 from collections import OrderedDict
 
 from ctrace.addresses import Addresses
-from ctrace.cgroups import parse_cgroup
+from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid
 from ctrace.errors import UsageError
-from ctrace.runtimes import (ContainerInfo, ContainerdState, CRIOAPI, DockerAPI,
-                             DockerWatcher, Unreachable, docker_socket)
+from ctrace.runtimes import (BundleWatcher, ContainerInfo, ContainerdState, CRIOAPI, DockerAPI,
+                             DockerWatcher, Pod, Unreachable, docker_socket)
 
 CT_F_HOST_NS = 1            # bpf_c/ctrace.h
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
@@ -101,13 +109,34 @@ class Container:
         return self.info.image if self.info is not None else ""
 
     @property
+    def pod(self):
+        """Its Kubernetes identity (ctrace.runtimes.Pod), or None."""
+        return self.info.pod if self.info is not None else None
+
+    def _pod_label(self, wide):
+        pod = self.pod
+        if pod is None or not pod.named:
+            return ""
+        label = "%s/%s" % (pod.name, "(sandbox)" if pod.sandbox else
+                           pod.container or self.id[:12])
+        return "%s/%s" % (pod.namespace, label) if wide else label
+
+    @property
     def label(self):
-        """The CONTAINER column: name, else short id, else mntns:INUM / host."""
+        """The CONTAINER column: POD/CONTAINER for a Kubernetes container
+        (POD/(sandbox) for its pod's pause container), else its name, else
+        short id, else mntns:INUM / host."""
         if self.kind == "host":
             return "host"
         if self.kind == "namespace":
             return self.id
-        return self.name or self.id[:12]
+        return self._pod_label(False) or self.name or self.id[:12]
+
+    @property
+    def wide_label(self):
+        """The label with a Kubernetes container's namespace:
+        NAMESPACE/POD/CONTAINER (-w, and JSON's container field)."""
+        return self._pod_label(True) or self.label
 
     @property
     def final(self):
@@ -116,15 +145,28 @@ class Container:
         return self.kind != "runtime" or bool(self.name)
 
     def fields(self):
-        """The container fields of every ctrace JSON event."""
+        """The container fields of every ctrace JSON event (CONTAINER_FIELDS)."""
+        pod = self.pod or NO_POD
         return {
-            "container": self.label,
+            "container": self.wide_label,
             "container_id": self.id if self.kind != "host" else None,
             "container_name": self.name or None,
             "container_image": self.image or None,
             "container_runtime": self.runtime or None,
             "host": self.kind == "host",
+            "k8s_namespace": pod.namespace or None,
+            "k8s_pod": pod.name or None,
+            "k8s_pod_uid": pod.uid or None,
+            "k8s_container": pod.container or None,
+            "k8s_sandbox": pod.sandbox if pod.named else None,
         }
+
+
+NO_POD = Pod()
+# The keys of Container.fields(), in order: summary rows carry them too.
+CONTAINER_FIELDS = ("container", "container_id", "container_name", "container_image",
+                    "container_runtime", "host", "k8s_namespace", "k8s_pod", "k8s_pod_uid",
+                    "k8s_container", "k8s_sandbox")
 
 
 HOST = Container("host")
@@ -133,18 +175,47 @@ HOST = Container("host")
 class Selection:
     """What -c REF selects: the kernel filters' keys (cgroup ids, mount
     namespaces), and, so that a restart is followed, the container's cgroup
-    v2 paths and its runtime id."""
+    v2 paths and its runtime id.  For -c NAMESPACE/POD[/CONTAINER]: POD is
+    (namespace, pod, container or None), PATHS the cgroups of its
+    containers known so far and POD_DIRS the pod's cgroups, whose new
+    children the kernel adds to the filter (bpf_c/ctrace.h)."""
 
-    def __init__(self, cgroups=(), mntns=(), paths=(), key=None, ref=""):
+    def __init__(self, cgroups=(), mntns=(), paths=(), key=None, ref="", pod=None):
         self.cgroups, self.mntns, self.paths = set(cgroups), set(mntns), set(paths)
         self.key = key                  # (runtime, id), if a runtime knows it
         self.ref = ref                  # as the user named it
+        self.pod = pod
+        self.pod_dirs = set()
+
+    def add_member(self, info):
+        """A container of the selected pod: its cgroup path (and the pod's,
+        for -c NAMESPACE/POD), or None if not known yet."""
+        path = info.cgroup or (cgroup_path(info.pid) if info.pid else None)
+        if not path or path == "/":
+            return None
+        self.paths.add(path)
+        if self.pod[2] is None and pod_dir(path):
+            self.pod_dirs.add(pod_dir(path))
+        return path
+
+
+def pod_ref(ref):
+    """-c NAMESPACE/POD[/CONTAINER] -> (namespace, pod, container or None),
+    or None for a reference of another kind (runtimes' names hold no /)."""
+    parts = ref.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
 
 
 def ref_matches(ref, container):
-    """Does a -c/--wait reference (name, id, id prefix) name CONTAINER?"""
+    """Does a -c/--wait reference (name, id, id prefix, NAMESPACE/POD,
+    NAMESPACE/POD/CONTAINER) name CONTAINER?"""
     if container.kind != "runtime":
         return container.kind == "namespace" and container.id == ref
+    pod = pod_ref(ref)
+    if pod is not None and container.pod is not None:
+        return container.pod.matches(*pod)
     return (container.name == ref or container.id == ref or
             (len(ref) >= 4 and container.id.startswith(ref)))
 
@@ -171,6 +242,7 @@ class Registry:
         self._warned = set()              # runtimes said to be unreachable
         self._watchers = []
         self._followed = {}               # (runtime, id) -> on_change (follow())
+        self._pod_followers = []          # (Selection, on_member): follow_pod()
         self._proc_cgroups = {}           # pid -> (leaf, parent): scan_processes()
 
     def attach(self, bpf):
@@ -201,13 +273,16 @@ class Registry:
         if os.path.exists(self.podman.socket_path):
             self._watchers.append(DockerWatcher(self.podman, self._learn,
                                                 self._state(self.podman)))
+        bundles = BundleWatcher(self.containerd, self._learn)
+        self._watchers.append(bundles)
         for watcher in self._watchers:
             watcher.start()
         # Subscribed before the tool says it is tracing, so that a container
         # started after that line is named even if it is gone (--rm) by the
         # time its first event is read.
         for watcher in self._watchers:
-            watcher.tried.wait(max(0.0, deadline + 1.0 - time.monotonic()))
+            event = watcher.ready if watcher is bundles else watcher.tried
+            event.wait(max(0.0, deadline + 1.0 - time.monotonic()))
 
     def stop(self):
         for watcher in self._watchers:
@@ -246,6 +321,9 @@ class Registry:
                 known.name = info.name or known.name
                 known.image = info.image or known.image
                 known.pid = info.pid or known.pid
+                if info.pod is not None and (info.pod.named or known.pod is None):
+                    known.pod = info.pod
+                known.cgroup = info.cgroup or known.cgroup
             self._infos.move_to_end(key)
             self._negative.pop(key, None)
             if action == "destroy":
@@ -264,6 +342,11 @@ class Registry:
                 changed = [inum] if inum else []
             self._expire()
             follower = self._followed.get(key)
+            pod = known.pod
+            members = [on_member for sel, on_member in self._pod_followers
+                       if pod is not None and pod.matches(*sel.pod)] if not ended else []
+        for on_member in members:
+            on_member(known)
         if info.pid and not ended:
             self.addresses.learn_process(self.runtime_container(known.runtime, known.id, known),
                                          known.pid)
@@ -279,6 +362,13 @@ class Registry:
         if selection.key is not None:
             with self._lock:
                 self._followed[selection.key] = on_change
+
+    def follow_pod(self, selection, on_member):
+        """-c NAMESPACE/POD[/CONTAINER]: ON_MEMBER(ContainerInfo) is called
+        with each container of that pod the runtimes tell of from now on
+        (a bundle written, a Docker container created or started)."""
+        with self._lock:
+            self._pod_followers.append((selection, on_member))
 
     def _note_mntns(self, info):
         try:
@@ -314,6 +404,10 @@ class Registry:
         leaf, parent = self.cgroup_names(cgroup_id)
         try:
             found = self._resolve(leaf, parent, mntns, bool(host))
+            if found.info is not None and found.info.pod is None and pod_uid(leaf, parent):
+                # Under a kubepods cgroup: the pod's UID before (or
+                # without) its runtime's answer.
+                found.info.pod = Pod(uid=pod_uid(leaf, parent))
         except Exception as exc:     # no runtime answer may cost an event
             self._unreachable(_Named("a container runtime"), exc)
             runtime, cid = parse_cgroup(leaf, parent)
@@ -378,6 +472,11 @@ class Registry:
         """(runtime, id, ContainerInfo or None) of a cgroup by its name, or
         by a containerd task that runs in it; (None, None, None)."""
         runtime, cid = parse_cgroup(leaf, parent)
+        if runtime == "containerd" and cid == leaf and (
+                ("docker", cid) in self._infos or self.containerd.dockers(cid)):
+            # A bare id under a pod's cgroup: Docker's (cri-dockerd) if
+            # Docker told of it or its containerd task is Docker's.
+            return "docker", cid, None
         if runtime in (None, "unknown"):
             # containerd's default cgroup, /NAMESPACE/ID: any name at all,
             # so only a running task of that name says it is one.
@@ -429,6 +528,12 @@ class Registry:
         return sel
 
     def _find(self, ref):
+        pod = pod_ref(ref)
+        if pod is not None:
+            sel = Selection(pod=pod)
+            for info in self._pod_members(pod):
+                sel.add_member(info)
+            return sel
         if ref.startswith("mntns:"):
             try:
                 return Selection(mntns={int(ref[6:])})
@@ -456,6 +561,27 @@ class Registry:
             raise UsageError("cannot tell whether container %r runs: %s"
                              % (ref, "; ".join(silent)))
         raise UsageError("no running container named %r" % ref)
+
+    def _pod_members(self, pod):
+        """The containers of POD (namespace, pod, container or None) that
+        the runtimes know of now."""
+        found = []
+        for api in (self.docker, self.podman):
+            if not os.path.exists(api.socket_path):
+                continue
+            try:
+                for info in api.list():
+                    if info.pod is not None and info.pod.matches(*pod):
+                        full = api.inspect(info.id)
+                        if full is not None and full.pid:
+                            found.append(full)
+            except Unreachable as exc:
+                self._unreachable(api, exc)
+        found += [info for info in self.containerd.list()
+                  if info.pod is not None and info.pod.matches(*pod)]
+        for info in found:
+            self._learn(info)
+        return found
 
     @staticmethod
     def _task_ids(pid, key=None):
@@ -546,6 +672,11 @@ class Awaited:
         self.started = running
         self._stale = {}                # api -> (id, FinishedAt) of a stopped namesake
         self._last_scan = 0.0
+        pod = pod_ref(ref)
+        if pod is not None and running:
+            # -c NAMESPACE/POD: its containers now; it may not run yet.
+            self.ids = {info.id for info in registry._pod_members(pod)}
+            self.started = bool(self.ids)
         for api in self._apis():
             st = self._state(api)
             if not st or not st[0]:
@@ -554,11 +685,13 @@ class Awaited:
                 self.ids.add(st[0])
             elif not st[1].get("Running"):
                 self._stale[api.runtime] = (st[0], st[1].get("FinishedAt"))
-        if running and not self.ids:
+        if running and not self.ids and pod is None:
             self.ids.update(cid for _, _, cid in registry.scan_processes()
                             if cid == ref or (len(ref) >= 4 and cid.startswith(ref)))
 
     def _apis(self):
+        if pod_ref(self.ref) is not None:
+            return []                   # a pod is no runtime's container name
         r = self.registry
         return [api for api in (r.docker, r.podman) if os.path.exists(api.socket_path)]
 

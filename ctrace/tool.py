@@ -1,31 +1,123 @@
 """The frame every ctrace tool runs in, so tools/ stay thin: arguments,
 scope filters, container resolution, common event fields, error handling."""
 
+import collections
 import ctypes
 import os
 import socket
 import sys
+import threading
 
-from ctrace.bpf import WORKLOAD_TRACEPOINTS, Runner, c_string, check_root
+from ctrace.bpf import (FOLLOW_TRACEPOINTS, WORKLOAD_TRACEPOINTS, Runner, c_string,
+                        check_root, header_constants)
 from ctrace.cli import check_common_args
-from ctrace.containers import Registry, host_namespaces, host_pid_level
+from ctrace.containers import CGROUP2_ROOTS, Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
 from ctrace.output import Clock, Output, escape, fit, json_text
+
+
+FOLLOW = header_constants("ctrace.h", "CT_FOLLOW_")
+FOLLOWED_CONTAINERS = 16        # per pod, of ct_follow_cgroup's 64 entries
+ONE = ctypes.c_ubyte(1)
 
 
 def apply_selection(bpf, sel):
     """Put what -c selected into the kernel's filter maps (bpf_c/ctrace.h)."""
     for cg in sel.cgroups:
-        bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ctypes.c_ubyte(1)
+        bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ONE
     for ns in sel.mntns:
-        bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ctypes.c_ubyte(1)
+        bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ONE
     for path in sel.paths:
-        follow = bpf["ct_follow_cgroup"]
-        raw = path.encode()
-        if len(raw) < follow.Key.path.size:     # longer: never matched, not followed
-            key = follow.Key()
-            key.path = raw
-            follow[key] = ctypes.c_ubyte(1)
+        follow_cgroup(bpf, path, FOLLOW.SELF)
+    for path in sel.pod_dirs:
+        follow_cgroup(bpf, path, FOLLOW.CHILDREN)
+
+
+def cgroup2_dir(path):
+    for root in CGROUP2_ROOTS:
+        if os.path.isdir(root + path) and os.path.exists(root + "/cgroup.controllers"):
+            return root + path
+    return None
+
+
+def _path_key(follow, path):
+    raw = path.encode()
+    if len(raw) >= follow.Key.path.size:    # longer: never matched, not followed
+        return None
+    key = follow.Key()
+    key.path = raw
+    return key
+
+
+def follow_cgroup(bpf, path, how):
+    """Follow cgroup v2 PATH in the kernel (HOW: FOLLOW.SELF, its own id
+    whenever it is created; FOLLOW.CHILDREN, its children's), then take the
+    ids that exist already: a cgroup made in between is caught by both.
+    A full map costs this path its following, never the tool."""
+    try:
+        key = _path_key(bpf["ct_follow_cgroup"], path)
+        if key is not None:
+            bpf["ct_follow_cgroup"][key] = ctypes.c_ubyte(how)
+        where = cgroup2_dir(path)
+        if where is None:
+            return
+        if how == FOLLOW.SELF:
+            bpf["ct_filter_cgroup"][ctypes.c_ulonglong(os.stat(where).st_ino)] = ONE
+            return
+        bpf["ct_follow_children"][ctypes.c_ulonglong(os.stat(where).st_ino)] = ONE
+        for entry in os.scandir(where):
+            if entry.is_dir(follow_symlinks=False):
+                bpf["ct_filter_cgroup"][ctypes.c_ulonglong(entry.inode())] = ONE
+    except OSError:
+        pass                # gone meanwhile: its next creation is caught
+    except Exception:       # BCC: the map is full
+        pass
+
+
+def unfollow_cgroup(bpf, path):
+    try:
+        key = _path_key(bpf["ct_follow_cgroup"], path)
+        if key is not None:
+            del bpf["ct_follow_cgroup"][key]
+    except KeyError:
+        pass
+
+
+def pod_follower(ctx, bpf, sel):
+    """-c NAMESPACE/POD[/CONTAINER]: each container of the pod the Registry
+    learns of (Registry.follow_pod) joins the filter, by its cgroup path,
+    and its pod's cgroup is followed for the containers to come."""
+    seen = set()
+    followed = collections.deque()      # containers' paths, oldest first
+    lock = threading.Lock()             # called from the runtimes' watchers
+
+    def on_member(info):
+        with lock:
+            follow_member(info)
+
+    def follow_member(info):
+        dirs = set(sel.pod_dirs)
+        path = sel.add_member(info)
+        if path is None:
+            return
+        for new in sel.pod_dirs - dirs:
+            follow_cgroup(bpf, new, FOLLOW.CHILDREN)
+        if path not in followed:
+            followed.append(path)
+            follow_cgroup(bpf, path, FOLLOW.SELF)
+            # A crash loop's old containers are not created again.
+            while len(followed) > FOLLOWED_CONTAINERS:
+                old = followed.popleft()
+                sel.paths.discard(old)
+                unfollow_cgroup(bpf, old)
+        if info.id not in seen:
+            if len(seen) > 4096:
+                seen.clear()
+            seen.add(info.id)
+            sys.stderr.write("%s: pod %s: following container %s\n"
+                             % (ctx.tool, escape(sel.ref), escape(info.id)))
+            sys.stderr.flush()
+    return on_member
 
 
 def selection_follower(ctx, bpf, sel):
@@ -110,7 +202,9 @@ class Context:
         return found
 
     def label(self, container, width=16):
-        return self.fitted(container.label, width)
+        """The CONTAINER column (-w: a Kubernetes container's namespace too)."""
+        wide = getattr(self.args, "wide", False)
+        return self.fitted(container.wide_label if wide else container.label, width)
 
     def lost_line(self, new, total):
         """Lost events: a JSON record in -j mode, a stderr line otherwise."""
@@ -143,7 +237,7 @@ def run(tool, parser, setup, argv=None):
         selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
         tracepoints = list(tracepoints)
         if selections:
-            tracepoints.append("cgroup:cgroup_mkdir")       # ctrace.h
+            tracepoints += FOLLOW_TRACEPOINTS
         if program.workload_rule:
             tracepoints += WORKLOAD_TRACEPOINTS
         ctx.runner = Runner(tool, program, tracepoints, ctx.output)
@@ -151,7 +245,12 @@ def run(tool, parser, setup, argv=None):
         ctx.registry.attach(bpf)
         for sel in selections:
             apply_selection(bpf, sel)
-            ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))
+            if sel.pod is not None:
+                ctx.registry.follow_pod(sel, pod_follower(ctx, bpf, sel))
+                if not sel.paths:
+                    sys.stderr.write("%s: waiting for pod %s\n" % (tool, escape(sel.ref)))
+            else:
+                ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))
         ctx.registry.start()
         start(ctx)
         return 0

@@ -401,7 +401,8 @@ def test_json_lines_are_valid_with_documented_fields(tool, containers):
     assert t.stop() == 0
     keys = {"container", "syscall", "calls", "errors", "top_errno", "top_errno_count",
             "nr", "compat", "container_id", "container_name", "container_image",
-            "container_runtime", "host"}
+            "container_runtime", "host", "k8s_namespace", "k8s_pod", "k8s_pod_uid",
+            "k8s_container", "k8s_sandbox"}
     for line in t.lines:
         obj = json.loads(line)
         assert obj["event"] == "summary"
