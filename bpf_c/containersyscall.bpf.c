@@ -112,6 +112,53 @@ static __always_inline int task_scope(void *task, u32 *mntns)
     return ct_traced_task(task);
 }
 
+#if SC_RECORD
+/* --seccomp: is this a call the container's seccomp filter sees?
+ *
+ * - When the filter governs the task (ctrace.h's ct_filter_governs(): its
+ *   seccomp mode is SECCOMP_MODE_FILTER, the filter installed inside the
+ *   container): yes, exactly the filter's own view, for any runtime.  The
+ *   runtime's set-up before the filter (mount, pivot_root, sethostname, the
+ *   setns of docker exec, ...) runs in mode 0 and is left out; its calls
+ *   after it (capset, setuid, the exec fifo, execve, ...) are in: the
+ *   filter will be asked about them.
+ * - Otherwise (seccomp=unconfined or privileged: the mode stays 0; or the
+ *   runtime itself ran under a filter, CT_W_OUTSIDE_FILTER): from the
+ *   workload's first instruction (ct_workload(): exec'd in the container's
+ *   namespaces, or descends from a task that did).  User space adds the
+ *   runtime's after-the-filter calls as a fixed set (ctrace/seccomp.py).
+ *
+ * The call that installs the filter, seccomp(SECCOMP_SET_MODE_FILTER) or
+ * prctl(PR_SET_SECCOMP), enters in mode 0 (the filter never sees it) and
+ * exits in mode 2.  Calls are counted at sys_exit (a sys_enter hook would
+ * cost every call of the machine a second dispatch), so it is recognised
+ * there instead: a successful install whose filter is the task's only one
+ * (seccomp.filter->prev NULL) had no filter before it.  A workload that
+ * stacks a filter of its own (prev set), or asks seccomp() anything else,
+ * is counted: its filter sees those. */
+#define SC_SECCOMP_SET_MODE_FILTER 1    /* uapi linux/seccomp.h */
+#define SC_PR_SET_SECCOMP 22            /* uapi linux/prctl.h */
+
+static __always_inline int installed_first_filter(void *task, u32 nr, long ret)
+{
+    if (ret < 0 || (nr != SC_NR_SECCOMP && nr != SC_NR_PRCTL))
+        return 0;
+    void *regs = (void *)bpf_task_pt_regs(task);
+    u64 op = CT_LOAD(u64, regs, SC_OFF_REGS_ARG0);
+    if (op != (nr == SC_NR_SECCOMP ? SC_SECCOMP_SET_MODE_FILTER : SC_PR_SET_SECCOMP))
+        return 0;
+    void *filter = ct_read_ptr(task, SC_OFF_TASK_SECCOMP_FILTER);
+    return filter && !ct_read_ptr(filter, SC_OFF_SECCOMP_FILTER_PREV);
+}
+
+static __always_inline int recorded(void *task, u32 nr, long ret)
+{
+    if (ct_filter_governs())
+        return !installed_first_filter(task, nr, ret);
+    return ct_workload();
+}
+#endif
+
 /* One call of NR that returned RET, by the current task (TASK, from
  * bpf_get_current_task_btf()). */
 static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
@@ -139,6 +186,10 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
     }
 #else
     if (!task_scope(task, &mntns))
+        return 0;
+#endif
+#if SC_RECORD
+    if (!recorded(task, nr, ret))
         return 0;
 #endif
 
