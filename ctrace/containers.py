@@ -545,6 +545,7 @@ class Awaited:
         self.ids = set()                # runtime ids that matched
         self.started = running
         self._stale = {}                # api -> (id, FinishedAt) of a stopped namesake
+        self._errors = {}               # api -> its Error then (a failed start sets one)
         self._last_scan = 0.0
         for api in self._apis():
             st = self._state(api)
@@ -554,6 +555,7 @@ class Awaited:
                 self.ids.add(st[0])
             elif not st[1].get("Running"):
                 self._stale[api.runtime] = (st[0], st[1].get("FinishedAt"))
+                self._errors[api.runtime] = st[1].get("Error")
         if running and not self.ids:
             self.ids.update(cid for _, _, cid in registry.scan_processes()
                             if cid == ref or (len(ref) >= 4 and cid.startswith(ref)))
@@ -584,6 +586,9 @@ class Awaited:
             if st is None or not st[0]:
                 continue
             cid, state = st
+            if state.get("Error") and state.get("Error") != self._errors.get(api.runtime):
+                self.ids.add(cid)
+                return True             # it failed to start (no FinishedAt then)
             if (cid, state.get("FinishedAt")) == self._stale.get(api.runtime):
                 return False            # the old stopped one: not ours yet
             self.ids.add(cid)

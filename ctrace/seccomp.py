@@ -32,7 +32,8 @@ from ctrace.output import escape
 # init_linux.go): with no_new_privs off (Docker's and Kubernetes' default)
 # the filter is installed before finalizeNamespace(), so these follow it:
 # closing the inherited fds (close_range, or /proc/self/fd read with
-# openat/getdents64/fcntl/close), capabilities (capget, capset, prctl
+# openat/getdents64/fcntl/close, after fstatfs checks it is procfs),
+# capabilities (capget, capset, prctl
 # PR_CAPBSET_DROP/PR_SET_KEEPCAPS), ids (setgroups, setresgid/setgid,
 # setresuid/setuid; Go applies them to every thread: tgkill, futex,
 # rt_sigreturn), chdir to the working directory, the parent-death signal
@@ -42,7 +43,8 @@ from ctrace.output import escape
 # memory, a new OS thread by clone, the netpoller's epoll, getrandom).
 RUNTIME_AFTER_FILTER = frozenset("""
     capget capset prctl setgroups setgid setuid setresgid setresuid chdir
-    fchdir close close_range openat getdents64 fcntl fstat newfstatat
+    fchdir close close_range openat getdents64 fcntl fstat fstatfs statfs
+    newfstatat
     faccessat faccessat2 read write getppid getpid gettid execve futex
     nanosleep sched_yield tgkill sigaltstack rt_sigprocmask rt_sigaction
     rt_sigreturn mmap munmap madvise mprotect getrandom epoll_ctl

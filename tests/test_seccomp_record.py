@@ -1,0 +1,188 @@
+"""containersyscall --seccomp: a recorded profile allows what the container's
+seccomp filter will see (the workload, and the runtime's calls after the
+filter), nothing of the runtime's set-up before it; real BPF, real Docker."""
+
+import json
+import sys
+
+import pytest
+
+from conftest import IMAGE, ROOT, docker, unique
+import test_runtimes
+from test_runtimes import PODMAN_IMAGE, PODMAN_RUN
+
+sys.path.insert(0, ROOT)
+from ctrace import seccomp, syscalls  # noqa: E402
+
+TOOL = "containersyscall"
+SHELL = "sleep 3; cat /etc/hostname; ls /; echo done"
+# What runc's set-up does before the filter, and the shell workload never.
+SETUP_ONLY = {"mount", "umount2", "pivot_root", "unshare", "setns", "keyctl",
+              "sethostname", "mknodat", "mkdirat", "symlinkat"}
+RUNS = 5
+podman = test_runtimes.podman      # its fixture: podman's API service and the image
+
+
+# -- unit -----------------------------------------------------------------------
+
+def test_profile_adds_runtime_set_and_keeps_dockers_conditions():
+    p = seccomp.build_profile({"read", "personality"}, arch="x86_64")
+    allowed = seccomp.allowed(p)
+    assert seccomp.ALWAYS | {"read", "capset", "setuid", "close_range"} <= allowed
+    plain = syscalls.allowed_names(p)           # unconditional only
+    assert {"clone", "clone3", "personality"}.isdisjoint(plain)
+    rules = p["syscalls"]
+    assert {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38} in rules
+    clone = [r for r in rules if r["names"] == ["clone"]]
+    assert clone and clone[0]["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"
+    assert len([r for r in rules if r["names"] == ["personality"]]) == 5
+    assert not seccomp.docker_refuses(allowed, "x86_64")
+
+
+def test_docker_comparison():
+    assert seccomp.docker_refuses({"read", "mount", "unshare", "bpf", "clone", "_llseek"},
+                                  "x86_64") == ["bpf", "mount", "unshare"]
+    n = len(seccomp.docker_allowed("x86_64"))
+    assert 250 < n < len(syscalls.X86_64)
+    assert {"mount", "setns", "keyctl", "init_module"}.isdisjoint(
+        seccomp.docker_allowed("x86_64"))
+
+
+def test_observed_says_whether_an_exec_succeeded():
+    execve = syscalls.number("execve", "x86_64")
+    names, unknown, ran = seccomp.observed({execve: (1, 1), 0: (5, 0), 9999: (1, 0)},
+                                           "x86_64")
+    assert names == {"execve", "read"} and unknown == ["9999"] and not ran
+    assert seccomp.observed({execve: (2, 1)}, "x86_64")[2]
+
+
+# -- integration ------------------------------------------------------------------
+
+def create(containers, cmd, opts=()):
+    name = unique("rec")
+    containers.names.append(name)
+    docker("create", "--name", name, *opts, IMAGE, *cmd)
+    return name
+
+
+def record(tool, containers, tmp_path, cmd, opts=(), extra=()):
+    """docker create, the tool --wait, docker start: (profile, its path,
+    docker start's output, the tool's stderr)."""
+    name = create(containers, cmd, opts)
+    profile = str(tmp_path / ("%s.json" % name))
+    t = tool(TOOL, "--seccomp", profile, "--wait", name, *extra)
+    started = docker("start", "-a", name)
+    assert t.wait(60) == 0, "\n".join(t.err)
+    with open(profile) as f:
+        return json.load(f), profile, started.stdout, t.err
+
+
+def run_under(profile_path, cmd):
+    return docker("run", "--rm", "--security-opt", "seccomp=" + profile_path, IMAGE, *cmd,
+                  check=False)
+
+
+def check_shell_profile(p, path):
+    allowed = seccomp.allowed(p)
+    assert SETUP_ONLY.isdisjoint(allowed), SETUP_ONLY & allowed
+    assert "seccomp" not in allowed         # the call installing the filter
+    assert {"execve", "exit_group", "capset", "wait4"} <= allowed
+    for i in range(RUNS):
+        r = run_under(path, ["sh", "-c", SHELL])
+        assert r.returncode == 0 and r.stdout.endswith("done\n"), (i, r.stderr)
+    refused = run_under(path, ["mkdir", "/tmp/x"])
+    assert refused.returncode != 0 and "Operation not permitted" in refused.stderr
+
+
+@pytest.mark.integration
+def test_shell_workload_profile_has_no_setup_calls_and_runs(tool, containers, tmp_path):
+    p, path, out, err = record(tool, containers, tmp_path, ["sh", "-c", SHELL])
+    assert out.endswith("done\n")
+    check_shell_profile(p, path)
+    summary = [l for l in err if "wrote" in l]
+    allowed = len(seccomp.allowed(p))
+    assert summary and ("%d allowed; Docker's default profile allows %d"
+                        % (allowed, len(seccomp.docker_allowed()))) in summary[0]
+    assert not any("warning" in l for l in err)
+
+
+@pytest.mark.integration
+def test_recorded_without_a_filter(tool, containers, tmp_path):
+    """seccomp=unconfined: the mode stays 0; from the entrypoint's exec,
+    plus the runtime's fixed set."""
+    p, path, out, _ = record(tool, containers, tmp_path, ["sh", "-c", SHELL],
+                             opts=["--security-opt", "seccomp=unconfined"])
+    assert out.endswith("done\n")
+    check_shell_profile(p, path)
+
+
+@pytest.mark.integration
+def test_workload_that_makes_a_directory_gets_mkdir(tool, containers, tmp_path):
+    cmd = ["sh", "-c", "mkdir /tmp/d && echo made"]
+    p, path, out, _ = record(tool, containers, tmp_path, cmd)
+    assert out == "made\n"
+    assert seccomp.allowed(p) & {"mkdir", "mkdirat"}
+    r = run_under(path, cmd)
+    assert r.returncode == 0 and r.stdout == "made\n", r.stderr
+
+
+@pytest.mark.integration
+def test_docker_exec_records_the_command_not_runcs_setup(tool, containers, tmp_path):
+    profile = str(tmp_path / "exec.json")
+    name = containers.run("sleep", "600")
+    t = tool(TOOL, "--seccomp", profile, "-c", name)
+    containers.exec(name, "mkdir", "/tmp/made-by-exec")
+    assert t.stop() == 0, "\n".join(t.err)
+    with open(profile) as f:
+        allowed = seccomp.allowed(json.load(f))
+    assert allowed & {"mkdir", "mkdirat"}           # the exec'd command's
+    assert {"setns", "mount", "pivot_root", "unshare"}.isdisjoint(allowed)
+
+
+@pytest.mark.integration
+def test_merge_keeps_the_old_profile_and_warns_beyond_docker(tool, containers, tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO",
+                               "syscalls": [{"names": ["chmod", "mount"],
+                                             "action": "SCMP_ACT_ALLOW"}]}))
+    p, _, _, err = record(tool, containers, tmp_path, ["cat", "/etc/hostname"],
+                          extra=["--merge", str(old)])
+    allowed = seccomp.allowed(p)
+    assert {"chmod", "mount", "execve", "read"} <= allowed
+    assert any("warning" in l and l.endswith("allows mount, which Docker's default "
+                                             "profile refuses to an ordinary container")
+               for l in err), err
+
+
+@pytest.mark.integration
+def test_container_that_fails_to_start_gives_no_profile(tool, containers, tmp_path):
+    """The entrypoint's exec fails (not an executable format) after the
+    filter, and a missing entrypoint fails before it: exit 1, no file."""
+    bad = tmp_path / "bad"
+    bad.write_text("not a program\n")
+    bad.chmod(0o755)
+    for cmd, copy in ((["/bad"], True), (["/nonexistent"], False)):
+        name = create(containers, cmd)
+        if copy:
+            docker("cp", str(bad), name + ":/bad")
+        profile = tmp_path / ("%s.json" % name)
+        t = tool(TOOL, "--seccomp", str(profile), "--wait", name)
+        docker("start", name, check=False)
+        assert t.wait(60) == 1, "\n".join(t.err)
+        assert not profile.exists()
+        assert any("not written" in l for l in t.err), t.err
+
+
+@pytest.mark.integration
+def test_podman_wait_recording(podman, tool, tmp_path):
+    name = unique("pmrec")
+    profile = tmp_path / "podman.json"
+    t = tool(TOOL, "--seccomp", str(profile), "--wait", name)
+    r = podman(*PODMAN_RUN, "--rm", "--name", name, PODMAN_IMAGE, "sh", "-c",
+               "cat /etc/hostname; echo done")
+    assert r.returncode == 0, r.stderr
+    assert t.wait(60) == 0, "\n".join(t.err)
+    allowed = seccomp.allowed(json.loads(profile.read_text()))
+    assert {"execve", "read", "write"} <= allowed
+    assert {"mount", "pivot_root", "sethostname", "unshare"}.isdisjoint(allowed)
+
