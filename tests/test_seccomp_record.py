@@ -186,3 +186,41 @@ def test_podman_wait_recording(podman, tool, tmp_path):
     assert {"execve", "read", "write"} <= allowed
     assert {"mount", "pivot_root", "sethostname", "unshare"}.isdisjoint(allowed)
 
+
+
+# Runs argv[1:] under an allow-all seccomp filter (installed as root without
+# no_new_privs): a runtime that itself runs under a filter, as under
+# systemd's SystemCallFilter=.
+UNDER_FILTER = """
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+insn = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0x7fff0000))
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+prog = Prog(1, ctypes.addressof(insn))
+if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:   # PR_SET_SECCOMP, FILTER
+    sys.exit("prctl: %s" % os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+@pytest.mark.integration
+def test_runtime_under_a_filter_of_its_own(podman, tool, tmp_path):
+    """podman (and so conmon and runc) started under a seccomp filter: every
+    task of the container is in filter mode before the container exists, so
+    the mode says nothing; recorded from the entrypoint's exec instead."""
+    import shutil
+    import subprocess
+    name = unique("pmflt")
+    profile = tmp_path / "under-filter.json"
+    t = tool(TOOL, "--seccomp", str(profile), "--wait", name)
+    r = subprocess.run(["/usr/bin/python3", "-c", UNDER_FILTER, shutil.which("podman"),
+                        *PODMAN_RUN, "--rm", "--name", name, PODMAN_IMAGE, "sh", "-c",
+                        "grep Seccomp: /proc/self/status; echo done"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Seccomp:\t2" in r.stdout and r.stdout.endswith("done\n")
+    assert t.wait(60) == 0, "\n".join(t.err)
+    allowed = seccomp.allowed(json.loads(profile.read_text()))
+    assert {"execve", "read", "write"} <= allowed
+    assert {"mount", "pivot_root", "sethostname", "unshare", "setns"}.isdisjoint(allowed)
