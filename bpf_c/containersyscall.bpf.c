@@ -30,6 +30,9 @@
  * seccomp filter refused counts as a call that failed (EPERM, or the
  * filter's errno).  A call a ptrace tracer skipped (number set to -1)
  * counts as rt_sigreturn.
+ *
+ * Record mode (--seccomp, SC_RECORD) counts only the calls the container's
+ * seccomp filter sees: recorded() below.  Live mode compiles none of it.
  */
 #include "containersyscall.h"
 
@@ -115,27 +118,29 @@ static __always_inline int task_scope(void *task, u32 *mntns)
 #if SC_RECORD
 /* --seccomp: is this a call the container's seccomp filter sees?
  *
- * - When the filter governs the task (ctrace.h's ct_filter_governs(): its
- *   seccomp mode is SECCOMP_MODE_FILTER, the filter installed inside the
- *   container): yes, exactly the filter's own view, for any runtime.  The
- *   runtime's set-up before the filter (mount, pivot_root, sethostname, the
- *   setns of docker exec, ...) runs in mode 0 and is left out; its calls
- *   after it (capset, setuid, the exec fifo, execve, ...) are in: the
- *   filter will be asked about them.
- * - Otherwise (seccomp=unconfined or privileged: the mode stays 0; or the
- *   runtime itself ran under a filter, CT_W_OUTSIDE_FILTER): from the
- *   workload's first instruction (ct_workload(): exec'd in the container's
- *   namespaces, or descends from a task that did).  User space adds the
- *   runtime's after-the-filter calls as a fixed set (ctrace/seccomp.py).
+ * - Every call of the workload (ctrace.h's ct_workload(): a task that
+ *   exec'd in the container's namespaces, or descends from one that did),
+ *   from its first instruction: the filter, installed before the
+ *   entrypoint's exec and inherited, sees them all.
+ * - Of the runtime's tasks, the calls the filter governs
+ *   (ct_filter_governs(): seccomp mode SECCOMP_MODE_FILTER, the filter
+ *   installed inside the container): runc's last steps after installing it
+ *   (capset, setuid, the exec fifo, execve, ...; for docker exec too).  Its
+ *   set-up before the filter (mount, pivot_root, sethostname, the setns of
+ *   docker exec, ...) runs in mode 0 and is left out.  Without a container
+ *   filter (seccomp=unconfined or privileged: the mode stays 0) or under a
+ *   filter from outside the container (CT_W_OUTSIDE_FILTER: the runtime
+ *   itself ran under one) none of the runtime's calls are: user space adds
+ *   its after-the-filter calls as a fixed set (ctrace/seccomp.py).
  *
- * The call that installs the filter, seccomp(SECCOMP_SET_MODE_FILTER) or
- * prctl(PR_SET_SECCOMP), enters in mode 0 (the filter never sees it) and
- * exits in mode 2.  Calls are counted at sys_exit (a sys_enter hook would
- * cost every call of the machine a second dispatch), so it is recognised
- * there instead: a successful install whose filter is the task's only one
- * (seccomp.filter->prev NULL) had no filter before it.  A workload that
- * stacks a filter of its own (prev set), or asks seccomp() anything else,
- * is counted: its filter sees those. */
+ * The runtime's call that installs the filter, prctl(PR_SET_SECCOMP) (runc)
+ * or seccomp(SECCOMP_SET_MODE_FILTER), enters in mode 0 (the filter never
+ * sees it) and exits in mode 2.  Calls are counted at sys_exit (a sys_enter
+ * hook would cost every call of the machine a second dispatch), so it is
+ * recognised there instead: a successful install whose filter is the task's
+ * only one (seccomp.filter->prev NULL) had no filter before it.  A workload
+ * that installs a filter of its own is not the runtime: under the recorded
+ * profile the container's filter sees that call, so it is counted. */
 #define SC_SECCOMP_SET_MODE_FILTER 1    /* uapi linux/seccomp.h */
 #define SC_PR_SET_SECCOMP 22            /* uapi linux/prctl.h */
 
@@ -153,9 +158,9 @@ static __always_inline int installed_first_filter(void *task, u32 nr, long ret)
 
 static __always_inline int recorded(void *task, u32 nr, long ret)
 {
-    if (ct_filter_governs())
-        return !installed_first_filter(task, nr, ret);
-    return ct_workload();
+    if (ct_workload())
+        return 1;
+    return ct_filter_governs() && !installed_first_filter(task, nr, ret);
 }
 #endif
 

@@ -224,3 +224,68 @@ def test_runtime_under_a_filter_of_its_own(podman, tool, tmp_path):
     allowed = seccomp.allowed(json.loads(profile.read_text()))
     assert {"execve", "read", "write"} <= allowed
     assert {"mount", "pivot_root", "sethostname", "unshare", "setns"}.isdisjoint(allowed)
+
+
+# HOLDER keeps a mount namespace of its own (a "container" by its mount
+# namespace) until its stdin closes.  OWN_FILTER waits for a line on stdin,
+# then forks a child that joins that namespace by setns (so it is not a
+# workload: it exec'd outside, like a runtime's init), installs a first
+# seccomp filter (allow-all) with seccomp(2), calls getcpu under it, exits.
+HOLDER = """
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:    # CLONE_NEWNS
+    sys.exit("unshare: %s" % os.strerror(ctypes.get_errno()))
+print(os.stat("/proc/self/ns/mnt").st_ino, flush=True)
+sys.stdin.read()
+"""
+OWN_FILTER = """
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+HOLDER, SECCOMP, GETCPU = (int(a) for a in sys.argv[1:4])
+sys.stdin.readline()
+pid = os.fork()
+if pid == 0:
+    fd = os.open("/proc/%d/ns/mnt" % HOLDER, os.O_RDONLY)
+    if libc.setns(fd, 0x00020000) != 0:
+        os._exit(3)
+    insn = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0x7fff0000))
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    prog = Prog(1, ctypes.addressof(insn))
+    if libc.syscall(SECCOMP, 1, 0, ctypes.byref(prog)) != 0:    # SET_MODE_FILTER
+        os._exit(4)
+    libc.syscall(GETCPU, None, None, None)
+    os._exit(0)
+print("child", os.waitpid(pid, 0)[1], flush=True)
+"""
+
+
+@pytest.mark.integration
+def test_the_call_installing_the_filter_is_left_out(tool, tmp_path):
+    """A runtime-like task (exec'd outside the namespace it joined) installs
+    its first filter with seccomp(2): that call entered without a filter and
+    is not in the profile; getcpu, under the filter, is."""
+    import subprocess
+    profile = tmp_path / "own.json"
+    holder = subprocess.Popen(["/usr/bin/python3", "-c", HOLDER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(["/usr/bin/python3", "-c", OWN_FILTER, str(holder.pid),
+                          str(syscalls.number("seccomp")), str(syscalls.number("getcpu"))],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        mntns = holder.stdout.readline().strip()
+        assert mntns.isdigit()
+        t = tool(TOOL, "--seccomp", str(profile), "-c", "mntns:" + mntns)
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == "child 0\n"
+        assert p.wait(30) == 0
+    finally:
+        for proc in (p, holder):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert t.stop() == 0, "\n".join(t.err)
+    allowed = seccomp.allowed(json.loads(profile.read_text()))
+    assert "getcpu" in allowed
+    assert "seccomp" not in allowed
