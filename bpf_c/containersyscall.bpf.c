@@ -30,12 +30,19 @@
  * seccomp filter refused counts as a call that failed (EPERM, or the
  * filter's errno).  A call a ptrace tracer skipped (number set to -1)
  * counts as rt_sigreturn.
+ *
+ * Record mode (--seccomp, SC_RECORD) counts only the calls the container's
+ * seccomp filter sees: recorded() below.  Live mode compiles none of it.
  */
 #include "containersyscall.h"
 
 CT_BTF_OFFSET(SC_OFF_REGS_NR, pt_regs.orig_ax, pt_regs.syscallno)
 /* Only where the kernel keeps an ia32 marker there (x86_64). */
 CT_BTF_OFFSET_IF(SC_OFF_TASK_TI_STATUS, task_struct.thread_info.status)
+/* Record mode's: the first argument, and the task's seccomp filters. */
+CT_BTF_OFFSET(SC_OFF_REGS_ARG0, pt_regs.di, pt_regs.orig_x0)
+CT_BTF_OFFSET(SC_OFF_TASK_SECCOMP_FILTER, task_struct.seccomp.filter)
+CT_BTF_OFFSET(SC_OFF_SECCOMP_FILTER_PREV, seccomp_filter.prev)
 
 BPF_HASH(counts, struct sc_key, struct sc_val, SC_MAX_KEYS);
 BPF_ARRAY(dropped, u64, 1);     /* calls not counted: a counter map was full */
@@ -116,6 +123,55 @@ static __always_inline int task_scope(void *task, u32 *mntns)
     return ct_traced_task(task);
 }
 
+#if SC_RECORD
+/* --seccomp: is this a call the container's seccomp filter sees?
+ *
+ * - Every call of the workload (ctrace.h's ct_workload(): a task that
+ *   exec'd in the container's namespaces, or descends from one that did),
+ *   from its first instruction: the filter, installed before the
+ *   entrypoint's exec and inherited, sees them all.
+ * - Of the runtime's tasks, the calls the filter governs
+ *   (ct_filter_governs(): seccomp mode SECCOMP_MODE_FILTER, the filter
+ *   installed inside the container): runc's last steps after installing it
+ *   (capset, setuid, the exec fifo, execve, ...; for docker exec too).  Its
+ *   set-up before the filter (mount, pivot_root, sethostname, the setns of
+ *   docker exec, ...) runs in mode 0 and is left out.  Without a container
+ *   filter (seccomp=unconfined or privileged: the mode stays 0) or under a
+ *   filter from outside the container (CT_W_OUTSIDE_FILTER: the runtime
+ *   itself ran under one) none of the runtime's calls are: user space adds
+ *   its after-the-filter calls as a fixed set (ctrace/seccomp.py).
+ *
+ * The runtime's call that installs the filter, prctl(PR_SET_SECCOMP) (runc)
+ * or seccomp(SECCOMP_SET_MODE_FILTER), enters in mode 0 (the filter never
+ * sees it) and exits in mode 2.  Calls are counted at sys_exit (a sys_enter
+ * hook would cost every call of the machine a second dispatch), so it is
+ * recognised there instead: a successful install whose filter is the task's
+ * only one (seccomp.filter->prev NULL) had no filter before it.  A workload
+ * that installs a filter of its own is not the runtime: under the recorded
+ * profile the container's filter sees that call, so it is counted. */
+#define SC_SECCOMP_SET_MODE_FILTER 1    /* uapi linux/seccomp.h */
+#define SC_PR_SET_SECCOMP 22            /* uapi linux/prctl.h */
+
+static __always_inline int installed_first_filter(void *task, u32 nr, long ret)
+{
+    if (ret < 0 || (nr != SC_NR_SECCOMP && nr != SC_NR_PRCTL))
+        return 0;
+    void *regs = (void *)bpf_task_pt_regs(task);
+    u64 op = CT_LOAD(u64, regs, SC_OFF_REGS_ARG0);
+    if (op != (nr == SC_NR_SECCOMP ? SC_SECCOMP_SET_MODE_FILTER : SC_PR_SET_SECCOMP))
+        return 0;
+    void *filter = ct_read_ptr(task, SC_OFF_TASK_SECCOMP_FILTER);
+    return filter && !ct_read_ptr(filter, SC_OFF_SECCOMP_FILTER_PREV);
+}
+
+static __always_inline int recorded(void *task, u32 nr, long ret)
+{
+    if (ct_workload())
+        return 1;
+    return ct_filter_governs() && !installed_first_filter(task, nr, ret);
+}
+#endif
+
 /* One call of NR that returned RET, by the current task (TASK, from
  * bpf_get_current_task_btf()). */
 static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
@@ -143,6 +199,10 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
     }
 #else
     if (!task_scope(task, &mntns))
+        return 0;
+#endif
+#if SC_RECORD
+    if (!recorded(task, nr, ret))
         return 0;
 #endif
 

@@ -4,6 +4,16 @@
 #ifndef CONTAINERSYSCALL_H
 #define CONTAINERSYSCALL_H
 
+/* --seccomp: count only what the container's seccomp filter will see (see
+ * recorded() in containersyscall.bpf.c), through ctrace.h's
+ * runtime-or-workload rule (the tool defines both).  Live mode compiles none of it. */
+#ifndef SC_RECORD
+#define SC_RECORD 0
+#endif
+#if SC_RECORD && !CT_WORKLOAD_RULE
+#error "SC_RECORD needs CT_WORKLOAD_RULE (its offsets and hooks: ctrace/bpf.py)"
+#endif
+
 #include "ctrace.h"
 
 #ifndef SC_MAX_KEYS

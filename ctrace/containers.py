@@ -671,6 +671,7 @@ class Awaited:
         self.ids = set()                # runtime ids that matched
         self.started = running
         self._stale = {}                # api -> (id, FinishedAt) of a stopped namesake
+        self._errors = {}               # api -> its Error then (a failed start sets one)
         self._last_scan = 0.0
         pod = pod_ref(ref)
         if pod is not None and running:
@@ -685,6 +686,7 @@ class Awaited:
                 self.ids.add(st[0])
             elif not st[1].get("Running"):
                 self._stale[api.runtime] = (st[0], st[1].get("FinishedAt"))
+                self._errors[api.runtime] = st[1].get("Error")
         if running and not self.ids and pod is None:
             self.ids.update(cid for _, _, cid in registry.scan_processes()
                             if cid == ref or (len(ref) >= 4 and cid.startswith(ref)))
@@ -717,6 +719,9 @@ class Awaited:
             if st is None or not st[0]:
                 continue
             cid, state = st
+            if state.get("Error") and state.get("Error") != self._errors.get(api.runtime):
+                self.ids.add(cid)
+                return True             # it failed to start (no FinishedAt then)
             if (cid, state.get("FinishedAt")) == self._stale.get(api.runtime):
                 return False            # the old stopped one: not ours yet
             self.ids.add(cid)
