@@ -62,6 +62,12 @@ static __always_inline int esc_judged(char *t)
         return 0;
     if (!ct_traced_task(t))
         return 0;
+#if CT_INCLUDE_HOST
+    /* --host: a host process is judged too (the runtime's set-up runs in
+     * the container's namespaces, not marked workload: still not judged). */
+    if (!ct_cur_in_container_ns(t))
+        return 1;
+#endif
     return ct_workload();
 }
 
