@@ -305,6 +305,27 @@ static __always_inline int ct_comm_matches(const char *comm)
     return 1;
 }
 
+#if CT_WORKLOAD_RULE
+/* The runtime-or-workload rule's per-task marks (see below). */
+#ifndef CT_STAGE_ENTRIES
+#define CT_STAGE_ENTRIES 65536
+#endif
+BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
+#define CT_W_WORKLOAD 1
+#define CT_W_OUTSIDE_FILTER 2
+
+/* A task marked workload stays in scope after it joins the host's
+ * namespaces: setns into a host namespace is the escape to report. */
+static __always_inline int ct_marked_workload(void)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u8 *s = ct_stage.lookup(&tid);
+    return s && (*s & CT_W_WORKLOAD);
+}
+#else
+#define ct_marked_workload() 0
+#endif
+
 /* Is the current task (T, from ct_current()) in the tool's scope?  Cheap
  * checks first: it runs on every event of the machine, host processes
  * included. */
@@ -328,7 +349,7 @@ static __always_inline int ct_traced_task(char *t)
         }
     }
 #elif !CT_INCLUDE_HOST
-    if (!ct_cur_in_container_ns(t))
+    if (!ct_cur_in_container_ns(t) && !ct_marked_workload())
         return 0;
 #endif
 #ifdef CT_FILTER_COMM
@@ -509,13 +530,7 @@ static __always_inline int ct_args_take(struct ct_args *out)
  * calls that filter sees, unless the task inherited a filter from outside
  * the container (a runtime under systemd's SystemCallFilter=): then
  * CT_W_OUTSIDE_FILTER is set at fork and the mode says nothing. */
-#define CT_W_WORKLOAD 1
-#define CT_W_OUTSIDE_FILTER 2
 #define CT_SECCOMP_MODE_FILTER 2
-#ifndef CT_STAGE_ENTRIES
-#define CT_STAGE_ENTRIES 65536
-#endif
-BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
 CT_BTF_OFFSET(CT_OFF_TASK_SECCOMP_MODE, task_struct.seccomp.mode)
 BPF_ARRAY(ct_stage_full, u64, 1);     /* tasks not followed: ct_stage full */
 

@@ -1,0 +1,97 @@
+/* escape: harmless attempts at the moves containerescape reports, for its
+ * tests.  Each leaves the host unchanged: files are opened for writing and
+ * closed unwritten, a module image that is not one is offered, a runtime
+ * socket is asked for its version, a ptrace attach is detached at once.
+ * Prints "result: ok" or "result: ERRNO-NAME-AS-NUMBER" on stdout.
+ *
+ *   escape open PATH            open(PATH, O_WRONLY|O_APPEND), close
+ *   escape openat DIR NAME      openat(open(DIR), NAME, O_WRONLY|O_APPEND)
+ *   escape ptrace PID           PTRACE_ATTACH, wait, PTRACE_DETACH
+ *   escape bpf                  bpf(BPF_MAP_CREATE) with an invalid map
+ *   escape module               init_module() of 16 bytes of zeros
+ *   escape connect PATH         GET /version over a unix socket
+ *   escape userns               unshare(CLONE_NEWUSER)
+ *   escape runas UID PROG ARG.. setgid/setuid(UID), then exec PROG
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int result(long r)
+{
+    if (r < 0)
+        printf("result: %d\n", errno);
+    else
+        printf("result: ok\n");
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "open") && argc == 3) {
+        int fd = open(argv[2], O_WRONLY | O_APPEND);
+        result(fd);
+        if (fd >= 0)
+            close(fd);
+    } else if (!strcmp(cmd, "openat") && argc == 4) {
+        int dfd = open(argv[2], O_RDONLY | O_DIRECTORY);
+        if (dfd < 0)
+            return result(dfd);
+        int fd = openat(dfd, argv[3], O_WRONLY | O_APPEND);
+        result(fd);
+        if (fd >= 0)
+            close(fd);
+    } else if (!strcmp(cmd, "ptrace") && argc == 3) {
+        pid_t pid = atoi(argv[2]);
+        long r = ptrace(PTRACE_ATTACH, pid, 0, 0);
+        result(r);
+        if (r == 0) {
+            waitpid(pid, NULL, __WALL);
+            ptrace(PTRACE_DETACH, pid, 0, 0);
+        }
+    } else if (!strcmp(cmd, "bpf")) {
+        char attr[128] = {0};   /* map type 0: BPF_MAP_TYPE_UNSPEC, refused */
+        result(syscall(SYS_bpf, 0, attr, sizeof(attr)));
+    } else if (!strcmp(cmd, "module")) {
+        static char image[16];
+        result(syscall(SYS_init_module, image, sizeof(image), ""));
+    } else if (!strcmp(cmd, "connect") && argc == 3) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        strncpy(sa.sun_path, argv[2], sizeof(sa.sun_path) - 1);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        long r = connect(s, (struct sockaddr *)&sa, sizeof(sa));
+        result(r);
+        if (r == 0) {
+            const char req[] = "GET /version HTTP/1.0\r\nHost: docker\r\n\r\n";
+            char buf[256] = {0};
+            if (write(s, req, sizeof(req) - 1) > 0 && read(s, buf, sizeof(buf) - 1) > 0)
+                printf("%.*s\n", (int)strcspn(buf, "\r\n"), buf);
+        }
+        close(s);
+    } else if (!strcmp(cmd, "userns")) {
+        result(unshare(CLONE_NEWUSER));
+    } else if (!strcmp(cmd, "runas") && argc >= 4) {
+        uid_t uid = atoi(argv[2]);
+        if (setgid(uid) || setuid(uid))
+            return result(-1);
+        execv(argv[3], argv + 3);
+        return result(-1);
+    } else {
+        return 2;
+    }
+    return 0;
+}
