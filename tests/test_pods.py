@@ -373,7 +373,7 @@ def test_containerd_pod_container_exited_before_its_event_is_read(tool, k8s):
     second, after the container has gone."""
     uid, ns, pod = new_uid(), unique("ns"), unique("web")
     events = tool("containerexec", "-j")
-    summary = tool("containeropen", "-j", "-s", "1")
+    summary = tool("containeropen", "-j", "-s", "1", "--rows", "0")
     cid, out = k8s.run_ctr(ns, pod, uid, "app", "cat", "/etc/hostname")
     assert not any(os.path.exists(os.path.join(r, "k8s.io", cid))
                    for r in ContainerdState().roots)           # gone
@@ -391,14 +391,23 @@ def test_containerd_pod_container_exited_before_its_event_is_read(tool, k8s):
 
 @pod_tests
 def test_docker_cri_dockerd_labels(tool, k8s):
+    """docker run --rm returns once the container is removed: the -s row
+    is read after that, and named from Docker's events (their labels)."""
     uid, ns, pod = new_uid(), unique("ns"), unique("db")
     t = tool("containerexec", "-j")
-    name = k8s.run_docker(ns, pod, uid, "pg", "/bin/echo", "from-" + pod)
-    ev = exec_of(t, ["/bin/echo", "from-" + pod])
-    assert (ev["container_runtime"], ev["container_name"]) == ("docker", name)
-    assert (ev["k8s_namespace"], ev["k8s_pod"], ev["k8s_pod_uid"], ev["k8s_container"],
-            ev["k8s_sandbox"], ev["container"]) == (ns, pod, uid, "pg", False,
-                                                    "%s/%s/pg" % (ns, pod))
+    summary = tool("containeropen", "-j", "-s", "1", "--rows", "0")
+    name = k8s.run_docker(ns, pod, uid, "pg", "cat", "/etc/hostname")
+    assert docker("inspect", name, check=False).returncode != 0      # gone
+    ev = exec_of(t, ["cat", "/etc/hostname"])
+    want = {"container_runtime": "docker", "container_name": name, "k8s_namespace": ns,
+            "k8s_pod": pod, "k8s_pod_uid": uid, "k8s_container": "pg", "k8s_sandbox": False,
+            "container": "%s/%s/pg" % (ns, pod)}
+    assert {k: ev[k] for k in want} == want
+    found = summary.wait_for(lambda e: e["event"] == "summary" and any(
+        r["container_name"] == name and r["path"] == "/etc/hostname" for r in e["rows"]),
+        what="the summary row of the pod's open")
+    row = next(r for r in found["rows"] if r["container_name"] == name)
+    assert {k: row[k] for k in want} == want
 
 
 @pod_tests
