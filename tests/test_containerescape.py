@@ -8,6 +8,7 @@ reads the event.  The host is left as it was.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -351,3 +352,11 @@ def test_bad_arguments_exit_2_with_one_line(argv):
     r = run_tool("containerescape", *argv)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_man_page_names_every_technique():
+    page = open(os.path.join(ROOT, "man", "man8", "containerescape.8")).read()
+    section = page.split(".SH TECHNIQUES", 1)[1].split(".SH ", 1)[0]
+    named = re.findall(r"^\\fB([a-z-]+)\\fR$", section, re.M)
+    from test_docs import load_tool
+    assert named == load_tool("containerescape").TECHNIQUES
