@@ -17,9 +17,14 @@ import uuid
 import pytest
 
 from conftest import IMAGE, ROOT, docker, run_tool, unavailable, unique
-from test_runtimes import CTR_IMAGE, PODMAN_IMAGE, PODMAN_RUN, ctr, ctr_remove, podman  # noqa: F401
+import test_runtimes
+from test_runtimes import CTR_IMAGE, PODMAN_IMAGE, PODMAN_RUN, ctr_remove
 
 pytestmark = pytest.mark.integration
+
+# The other runtimes, as test_runtimes sets them up.
+ctr = test_runtimes.ctr
+podman = test_runtimes.podman
 
 CAPS = ["--cap-add", "SYS_ADMIN"]
 
@@ -242,7 +247,7 @@ def test_release_agent_payload_run_by_kernel_helper(tool, containers):
         os.rmdir(mnt)
 
 
-def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr):  # noqa: F811
+def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr):
     t = tool("containerescape", "-j")
     names = set()
     workload = "echo hi > /tmp/x; cat /etc/passwd > /dev/null; ls / > /tmp/ls; date >> /tmp/x"
