@@ -365,3 +365,25 @@ def test_man_page_names_every_technique():
     named = re.findall(r"^\\fB([a-z-]+)\\fR$", section, re.M)
     from test_docs import load_tool
     assert named == load_tool("containerescape").TECHNIQUES
+
+
+def test_finding_storm_every_finding_printed_or_counted_lost(tool, containers, helper):
+    """50,000 findings as fast as a container can make them (a file named
+    release_agent opened for writing): each one is printed or counted as
+    lost, none vanishes."""
+    n = 50000
+    name = containers.run("sleep", "600", name=unique("esc"),
+                          opts=["-v", "%s:/escape:ro" % helper])
+    containers.exec(name, "touch", "/tmp/release_agent")
+    t = tool("containerescape", "-j", "-c", name)
+    out = containers.exec(name, "/escape", "openmany", "/tmp/release_agent", str(n),
+                          timeout=300).stdout
+    assert "opened: %d" % n in out
+    assert t.stop(signal.SIGINT, timeout=120) == 0
+    printed = len([e for e in findings_of(t, {name}) if e["technique"] == "sensitive-write"])
+    lost = [e for e in t.json_events() if e.get("event") == "lost"]
+    lost_total = lost[-1]["lost_total"] if lost else 0
+    assert printed + lost_total == n, (printed, lost_total)
+    summary = [e for e in t.json_events() if e.get("event") == "summary"][-1]
+    row = [r for r in summary["rows"] if r["container_name"] == name][0]
+    assert row["attempts"] == printed and row["successes"] == printed
