@@ -437,7 +437,14 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     switch (nr) {
 #if ESC_WANTS(ESC_T_SENSITIVE_WRITE)
     case ESC_NR_OPENAT:
+        /* The hot path: read-only opens end here, on one load. */
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2)))
+            return 0;
+        return esc_open(t, regs, nr, ret);
     case ESC_NR_OPEN:
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1)))
+            return 0;
+        return esc_open(t, regs, nr, ret);
     case ESC_NR_CREAT:
     case ESC_NR_OPENAT2:
         return esc_open(t, regs, nr, ret);
