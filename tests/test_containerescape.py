@@ -387,3 +387,24 @@ def test_finding_storm_every_finding_printed_or_counted_lost(tool, containers, h
     summary = [e for e in t.json_events() if e.get("event") == "summary"][-1]
     row = [r for r in summary["rows"] if r["container_name"] == name][0]
     assert row["attempts"] == printed and row["successes"] == printed
+
+
+def test_container_filter_keeps_only_that_container(tool, containers, helper):
+    opts = ["-v", "%s:/escape:ro" % helper, "--cap-add", "SYS_MODULE"]
+    a = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    b = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    t = tool("containerescape", "-j", "-c", a)
+    containers.exec(b, "/escape", "module")
+    containers.exec(a, "/escape", "module")
+    ev = finding(t, a, "kernel-module")
+    assert ev["container_name"] == a
+    containers.exec(a, "/escape", "bpf")    # refused: not shown, but read after b's
+    containers.exec(a, "/escape", "module")
+    t.wait_for(lambda e: len(findings_of(t, {a})) == 2, what="the second finding of a")
+    assert not findings_of(t, {b})
+
+
+def test_ebpf_prints_the_program():
+    r = run_tool("containerescape", "--ebpf")
+    assert r.returncode == 0, r.stderr
+    assert "RAW_TRACEPOINT_PROBE(sys_exit)" in r.stdout and "struct esc_event" in r.stdout
