@@ -408,3 +408,18 @@ def test_ebpf_prints_the_program():
     r = run_tool("containerescape", "--ebpf")
     assert r.returncode == 0, r.stderr
     assert "RAW_TRACEPOINT_PROBE(sys_exit)" in r.stdout and "struct esc_event" in r.stdout
+
+
+def test_setuid_to_root_after_an_unprivileged_exec(tool, containers, helper):
+    """A set-uid root copy of the helper, run as uid 65534: its exec makes
+    it euid 0 (one finding), its setuid(0) makes it uid 0 (another)."""
+    t = tool("containerescape", "-j", "-t", "privilege")
+    script = ("cp /escape /tmp/sesc && chmod 4755 /tmp/sesc && "
+              "/escape runas 65534 /tmp/sesc setuid0")
+    name, out = run_in(containers, helper, "sh", "-c", script)
+    assert "result: ok" in out, out
+    e = finding(t, name, "privilege", syscall="execve")
+    assert e["path"] == "/tmp/sesc" and e["former_uid"] == 65534
+    s = finding(t, name, "privilege", syscall="setuid")
+    assert s["former_uid"] == 65534 and s["success"] is True
+

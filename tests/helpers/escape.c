@@ -13,6 +13,7 @@
  *   escape connect PATH         GET /version over a unix socket
  *   escape userns               unshare(CLONE_NEWUSER)
  *   escape runas UID PROG ARG.. setgid/setuid(UID), then exec PROG
+ *   escape setuid0              setuid(0)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -95,6 +96,8 @@ int main(int argc, char **argv)
         close(s);
     } else if (!strcmp(cmd, "userns")) {
         result(unshare(CLONE_NEWUSER));
+    } else if (!strcmp(cmd, "setuid0")) {
+        result(setuid(0));
     } else if (!strcmp(cmd, "runas") && argc >= 4) {
         uid_t uid = atoi(argv[2]);
         if (setgid(uid) || setuid(uid))
