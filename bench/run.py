@@ -18,13 +18,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BENCH, OUT, PYTHON, ROOT, bpftrace_run, tool_run  # noqa: E402
 
-TOOLS = ["containerexec", "containeropen", "containernet", "containersyscall"]
+TOOLS = ["containerexec", "containeropen", "containernet", "containersyscall",
+         "containerescape"]
 # bpftrace one-liners doing each tool's job, for start-up comparison.
 BPFTRACE_JOBS = {
     "containerexec": 'tracepoint:sched:sched_process_exec { printf("%d %s\\n", pid, comm); }',
     "containeropen": 'tracepoint:syscalls:sys_enter_openat { printf("%d %s\\n", pid, str(args->filename)); }',
     "containernet": 'tracepoint:sock:inet_sock_set_state { printf("%d %d\\n", args->oldstate, args->newstate); }',
     "containersyscall": 'tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }',
+    "containerescape": 'tracepoint:raw_syscalls:sys_exit /args->id == 175 || args->id == 308/ '
+                       '{ printf("%d %d\\n", pid, args->id); }',
 }
 RATIO_KEYS = ["ratio_tool", "ratio_summary", "ratio_bpftrace", "ratio_strace", "ratio_host"]
 LABELS = {"ratio_tool": "ctrace tool, every event printed", "ratio_summary": "ctrace -s (in-kernel counts)",
@@ -41,6 +44,9 @@ FLOORS = {
                           "raw_syscalls:sys_exit"),
                          ("ratio_number_program", "ratio_tool", "a program that only reads "
                           "the syscall number")],
+    "containerescape": [("ratio_noop_floor", "ratio_tool", "empty programs on "
+                         "raw_syscalls:sys_exit and the sched tracepoints, container loop"),
+                        ("ratio_host_noop_floor", "ratio_host", "the same, host loop")],
 }
 
 

@@ -51,6 +51,11 @@
 
 BPF_RINGBUF_OUTPUT(events, 64);
 BPF_PERCPU_ARRAY(scratch, struct esc_event, 1);
+#if ESC_WANTS(ESC_T_PRIVILEGE)
+/* privilege: a workload task's real uid + 1 at its last exec, kept only
+ * when it was not root (the set*id calls' exit compares); 0 once reported. */
+BPF_TASK_STORAGE(esc_unpriv, u32);
+#endif
 
 /* -- the task and its registers ------------------------------------------- */
 
@@ -427,6 +432,31 @@ static __always_inline int esc_mount(char *t, char *regs, u32 nr, long ret)
     return 0;
 }
 
+#if ESC_WANTS(ESC_T_PRIVILEGE)
+/* setuid, setreuid, setresuid: a task whose real uid was not root at its
+ * exec (a binary with file capabilities, CAP_SETUID, or a set-uid one that
+ * now makes itself root for good) has effective uid 0. */
+static __always_inline int esc_setuid(char *t, u32 nr, long ret)
+{
+    if (ret != 0)
+        return 0;
+    u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL, 0);
+    if (!was || !*was)
+        return 0;
+    void *cred = ct_read_ptr(t, CT_OFF_TASK_CRED);
+    if (ct_read_u32(cred, CT_OFF_CRED_EUID) != 0 || !esc_judged(t))
+        return 0;
+    u32 uid = *was - 1;
+    *was = 0;       /* root now: once */
+    struct esc_event *e = esc_new(ESC_T_PRIVILEGE, nr, ret);
+    if (!e)
+        return 0;
+    e->arg1 = uid;
+    esc_send(e);
+    return 0;
+}
+#endif
+
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
     char *t = ct_current();
@@ -437,7 +467,14 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     switch (nr) {
 #if ESC_WANTS(ESC_T_SENSITIVE_WRITE)
     case ESC_NR_OPENAT:
+        /* The hot path: read-only opens end here, on one load. */
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2)))
+            return 0;
+        return esc_open(t, regs, nr, ret);
     case ESC_NR_OPEN:
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1)))
+            return 0;
+        return esc_open(t, regs, nr, ret);
     case ESC_NR_CREAT:
     case ESC_NR_OPENAT2:
         return esc_open(t, regs, nr, ret);
@@ -462,6 +499,12 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     case ESC_NR_MOVE_MOUNT:
     case ESC_NR_OPEN_TREE:
         return esc_mount(t, regs, nr, ret);
+#endif
+#if ESC_WANTS(ESC_T_PRIVILEGE)
+    case ESC_NR_SETUID:
+    case ESC_NR_SETREUID:
+    case ESC_NR_SETRESUID:
+        return esc_setuid(t, nr, ret);
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_MODULE)
     case ESC_NR_INIT_MODULE:
@@ -545,7 +588,13 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
         void *cred = ct_read_ptr(t, CT_OFF_TASK_CRED);
         u32 uid = ct_read_u32(cred, CT_OFF_CRED_UID);
         u32 euid = ct_read_u32(cred, CT_OFF_CRED_EUID);
-        if (euid != 0 || uid == 0 || !esc_judged(t))
+        if (uid == 0 || !esc_judged(t))
+            return 0;
+        u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL,
+                                               BPF_LOCAL_STORAGE_GET_F_CREATE);
+        if (was)
+            *was = uid + 1;
+        if (euid != 0)
             return 0;
         struct esc_event *e = esc_new(ESC_T_PRIVILEGE, ESC_NR_EXEC, 0);
         if (!e)

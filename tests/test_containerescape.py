@@ -8,6 +8,7 @@ reads the event.  The host is left as it was.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -16,9 +17,14 @@ import uuid
 import pytest
 
 from conftest import IMAGE, ROOT, docker, run_tool, unavailable, unique
-from test_runtimes import CTR_IMAGE, PODMAN_IMAGE, PODMAN_RUN, ctr, ctr_remove, podman  # noqa: F401
+import test_runtimes
+from test_runtimes import CTR_IMAGE, PODMAN_IMAGE, PODMAN_RUN, ctr_remove
 
 pytestmark = pytest.mark.integration
+
+# The other runtimes, as test_runtimes sets them up.
+ctr = test_runtimes.ctr
+podman = test_runtimes.podman
 
 CAPS = ["--cap-add", "SYS_ADMIN"]
 
@@ -241,7 +247,7 @@ def test_release_agent_payload_run_by_kernel_helper(tool, containers):
         os.rmdir(mnt)
 
 
-def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr):  # noqa: F811
+def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr):
     t = tool("containerescape", "-j")
     names = set()
     workload = "echo hi > /tmp/x; cat /etc/passwd > /dev/null; ls / > /tmp/ls; date >> /tmp/x"
@@ -351,3 +357,69 @@ def test_bad_arguments_exit_2_with_one_line(argv):
     r = run_tool("containerescape", *argv)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_man_page_names_every_technique():
+    page = open(os.path.join(ROOT, "man", "man8", "containerescape.8")).read()
+    section = page.split(".SH TECHNIQUES", 1)[1].split(".SH ", 1)[0]
+    named = re.findall(r"^\\fB([a-z-]+)\\fR$", section, re.M)
+    from test_docs import load_tool
+    assert named == load_tool("containerescape").TECHNIQUES
+
+
+def test_finding_storm_every_finding_printed_or_counted_lost(tool, containers, helper):
+    """50,000 findings as fast as a container can make them (a file named
+    release_agent opened for writing): each one is printed or counted as
+    lost, none vanishes."""
+    n = 50000
+    name = containers.run("sleep", "600", name=unique("esc"),
+                          opts=["-v", "%s:/escape:ro" % helper])
+    containers.exec(name, "touch", "/tmp/release_agent")
+    t = tool("containerescape", "-j", "-c", name)
+    out = containers.exec(name, "/escape", "openmany", "/tmp/release_agent", str(n),
+                          timeout=300).stdout
+    assert "opened: %d" % n in out
+    assert t.stop(signal.SIGINT, timeout=120) == 0
+    printed = len([e for e in findings_of(t, {name}) if e["technique"] == "sensitive-write"])
+    lost = [e for e in t.json_events() if e.get("event") == "lost"]
+    lost_total = lost[-1]["lost_total"] if lost else 0
+    assert printed + lost_total == n, (printed, lost_total)
+    summary = [e for e in t.json_events() if e.get("event") == "summary"][-1]
+    row = [r for r in summary["rows"] if r["container_name"] == name][0]
+    assert row["attempts"] == printed and row["successes"] == printed
+
+
+def test_container_filter_keeps_only_that_container(tool, containers, helper):
+    opts = ["-v", "%s:/escape:ro" % helper, "--cap-add", "SYS_MODULE"]
+    a = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    b = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    t = tool("containerescape", "-j", "-c", a)
+    containers.exec(b, "/escape", "module")
+    containers.exec(a, "/escape", "module")
+    ev = finding(t, a, "kernel-module")
+    assert ev["container_name"] == a
+    containers.exec(a, "/escape", "bpf")    # refused: not shown, but read after b's
+    containers.exec(a, "/escape", "module")
+    t.wait_for(lambda e: len(findings_of(t, {a})) == 2, what="the second finding of a")
+    assert not findings_of(t, {b})
+
+
+def test_ebpf_prints_the_program():
+    r = run_tool("containerescape", "--ebpf")
+    assert r.returncode == 0, r.stderr
+    assert "RAW_TRACEPOINT_PROBE(sys_exit)" in r.stdout and "struct esc_event" in r.stdout
+
+
+def test_setuid_to_root_after_an_unprivileged_exec(tool, containers, helper):
+    """A set-uid root copy of the helper, run as uid 65534: its exec makes
+    it euid 0 (one finding), its setuid(0) makes it uid 0 (another)."""
+    t = tool("containerescape", "-j", "-t", "privilege")
+    script = ("cp /escape /tmp/sesc && chmod 4755 /tmp/sesc && "
+              "/escape runas 65534 /tmp/sesc setuid0")
+    name, out = run_in(containers, helper, "sh", "-c", script)
+    assert "result: ok" in out, out
+    e = finding(t, name, "privilege", syscall="execve")
+    assert e["path"] == "/tmp/sesc" and e["former_uid"] == 65534
+    s = finding(t, name, "privilege", syscall="setuid")
+    assert s["former_uid"] == 65534 and s["success"] is True
+

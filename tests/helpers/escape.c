@@ -6,12 +6,14 @@
  *
  *   escape open PATH            open(PATH, O_WRONLY|O_APPEND), close
  *   escape openat DIR NAME      openat(open(DIR), NAME, O_WRONLY|O_APPEND)
+ *   escape openmany PATH N      N times: open(PATH, O_WRONLY|O_APPEND), close
  *   escape ptrace PID           PTRACE_ATTACH, wait, PTRACE_DETACH
  *   escape bpf                  bpf(BPF_MAP_CREATE) with an invalid map
  *   escape module               init_module() of 16 bytes of zeros
  *   escape connect PATH         GET /version over a unix socket
  *   escape userns               unshare(CLONE_NEWUSER)
  *   escape runas UID PROG ARG.. setgid/setuid(UID), then exec PROG
+ *   escape setuid0              setuid(0)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,6 +57,16 @@ int main(int argc, char **argv)
         result(fd);
         if (fd >= 0)
             close(fd);
+    } else if (!strcmp(cmd, "openmany") && argc == 4) {
+        long n = atol(argv[3]), done = 0;
+        for (long i = 0; i < n; i++) {
+            int fd = open(argv[2], O_WRONLY | O_APPEND);
+            if (fd >= 0) {
+                close(fd);
+                done++;
+            }
+        }
+        printf("opened: %ld\n", done);
     } else if (!strcmp(cmd, "ptrace") && argc == 3) {
         pid_t pid = atoi(argv[2]);
         long r = ptrace(PTRACE_ATTACH, pid, 0, 0);
@@ -84,6 +96,8 @@ int main(int argc, char **argv)
         close(s);
     } else if (!strcmp(cmd, "userns")) {
         result(unshare(CLONE_NEWUSER));
+    } else if (!strcmp(cmd, "setuid0")) {
+        result(setuid(0));
     } else if (!strcmp(cmd, "runas") && argc >= 4) {
         uid_t uid = atoi(argv[2]);
         if (setgid(uid) || setuid(uid))
