@@ -28,6 +28,20 @@
  */
 #include "containerescape.h"
 
+CT_BTF_OFFSET(ESC_OFF_TASK_CRED, task_struct.cred)
+CT_BTF_OFFSET(ESC_OFF_TASK_FLAGS, task_struct.flags)
+CT_BTF_OFFSET(ESC_OFF_TASK_PTRACED, task_struct.ptraced)
+CT_BTF_OFFSET(ESC_OFF_TASK_PTRACE_ENTRY, task_struct.ptrace_entry)
+CT_BTF_OFFSET(ESC_OFF_CRED_UID, cred.uid)
+CT_BTF_OFFSET(ESC_OFF_CRED_EUID, cred.euid)
+CT_BTF_OFFSET(ESC_OFF_INODE_I_RDEV, inode.i_rdev)
+CT_BTF_OFFSET(ESC_OFF_INODE_I_INO, inode.i_ino)
+CT_BTF_OFFSET(ESC_OFF_MOUNT_MNT_NS, mount.mnt_ns)
+CT_BTF_OFFSET(ESC_OFF_UNIX_SOCK_PEER, unix_sock.peer)
+CT_BTF_OFFSET(ESC_OFF_UNIX_SOCK_ADDR, unix_sock.addr)
+CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_LEN, unix_address.len)
+CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_NAME, unix_address.name)
+
 #define ESC_WANTS(t) (ESC_WANT & (1u << (t)))
 
 #define ESC_O_ACCMODE 3
@@ -217,23 +231,23 @@ static __always_inline int esc_sensitive_name(const char *name)
 static __always_inline int esc_open(char *t, char *regs, u32 nr, long ret)
 {
     u64 flags;
-    s64 dfd = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0);
+    s64 dfd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     const char *path;
     if (nr == ESC_NR_OPENAT) {
-        path = (const char *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1);
-        flags = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2);
+        path = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+        flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
     } else if (nr == ESC_NR_OPEN) {
         path = (const char *)dfd;
-        flags = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1);
+        flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     } else if (nr == ESC_NR_CREAT) {
         path = (const char *)dfd;
         flags = 1 | ESC_O_CREAT | ESC_O_TRUNC;
     } else {
         /* openat2(dfd, path, struct open_how *how, size): how->flags */
-        path = (const char *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1);
+        path = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
         flags = 0;
         bpf_probe_read_user(&flags, sizeof(flags),
-                            (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2));
+                            (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2));
     }
     /* Read-only: dropped here, before anything else. */
     if (!ESC_WRITE_INTENT(flags))
@@ -257,7 +271,7 @@ static __always_inline int esc_open(char *t, char *regs, u32 nr, long ret)
     u32 rdev = 0;
     if (inode) {
         bpf_probe_read_kernel(&mode, sizeof(mode), inode + CT_OFF_INODE_I_MODE);
-        rdev = ct_read_u32(inode, CT_OFF_INODE_I_RDEV);
+        rdev = ct_read_u32(inode, ESC_OFF_INODE_I_RDEV);
     }
     if ((mode & ESC_S_IFMT) == ESC_S_IFBLK)
         e->flags |= ESC_F_BLOCK_DEVICE;
@@ -285,18 +299,18 @@ static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
 {
     if (!esc_judged(t))
         return 0;
-    s64 fd = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0);
+    s64 fd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     void *inode = ct_read_ptr(esc_fd_file(fd), CT_OFF_FILE_F_INODE);
     u64 inum = 0;
     if (inode)
-        bpf_probe_read_kernel(&inum, sizeof(inum), inode + CT_OFF_INODE_I_INO);
+        bpf_probe_read_kernel(&inum, sizeof(inum), inode + ESC_OFF_INODE_I_INO);
     /* Into a host namespace, or (a pidfd) now in the host's mount one. */
     if (!esc_host_ns(inum) && !(ret == 0 && ct_cur_mntns(t) == ESC_HOST_NS_MNT))
         return 0;
     struct esc_event *e = esc_new(ESC_T_HOST_NAMESPACE, nr, ret);
     if (!e)
         return 0;
-    e->arg0 = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1);
+    e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     e->arg1 = inum;
     esc_send(e);
     return 0;
@@ -306,7 +320,7 @@ static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
 
 static __always_inline int esc_connect(char *t, char *regs, u32 nr, long ret)
 {
-    const void *addr = (const void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1);
+    const void *addr = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     u16 family = 0;
     if (bpf_probe_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
         return 0;
@@ -317,17 +331,17 @@ static __always_inline int esc_connect(char *t, char *regs, u32 nr, long ret)
         return 0;
     if (ret == 0 || ret == -115 /* EINPROGRESS */) {
         /* The name the listener bound, wherever the caller found it. */
-        void *file = esc_fd_file(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0));
+        void *file = esc_fd_file(CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
         void *sock = ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA);
         void *sk = ct_read_ptr(sock, CT_OFF_SOCKET_SK);
-        void *peer = ct_read_ptr(sk, CT_OFF_UNIX_SOCK_PEER);
-        void *ua = ct_read_ptr(peer, CT_OFF_UNIX_SOCK_ADDR);
+        void *peer = ct_read_ptr(sk, ESC_OFF_UNIX_SOCK_PEER);
+        void *ua = ct_read_ptr(peer, ESC_OFF_UNIX_SOCK_ADDR);
         if (ua) {
-            u32 len = ct_read_u32(ua, CT_OFF_UNIX_ADDRESS_LEN);
+            u32 len = ct_read_u32(ua, ESC_OFF_UNIX_ADDRESS_LEN);
             if (len > 2 && len <= 2 + ESC_UNIX_PATH) {
                 len -= 2;
                 bpf_probe_read_kernel(e->data, len & 127,
-                                      ua + CT_OFF_UNIX_ADDRESS_NAME + 2);
+                                      ua + ESC_OFF_UNIX_ADDRESS_NAME + 2);
                 e->data[len & 127] = 0;
                 e->data_len = len + 1;
                 e->flags |= ESC_F_PEER;
@@ -335,7 +349,7 @@ static __always_inline int esc_connect(char *t, char *regs, u32 nr, long ret)
         }
     }
     if (!(e->flags & ESC_F_PEER)) {
-        u32 len = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2);
+        u32 len = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
         if (len > 2 + ESC_UNIX_PATH)
             len = 2 + ESC_UNIX_PATH;
         if (len > 2) {
@@ -353,7 +367,7 @@ static __always_inline int esc_connect(char *t, char *regs, u32 nr, long ret)
 
 static __always_inline int esc_ptrace(char *t, char *regs, u32 nr, long ret)
 {
-    u64 req = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0);
+    u64 req = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     if (nr == ESC_NR_PTRACE && req != ESC_PTRACE_ATTACH && req != ESC_PTRACE_SEIZE &&
         req != ESC_PTRACE_POKETEXT && req != ESC_PTRACE_POKEDATA &&
         req != ESC_PTRACE_POKEUSR)
@@ -365,13 +379,13 @@ static __always_inline int esc_ptrace(char *t, char *regs, u32 nr, long ret)
         return 0;
     if (nr == ESC_NR_PTRACE) {
         e->arg0 = req;
-        e->arg1 = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1);
+        e->arg1 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
         if (ret == 0 && (req == ESC_PTRACE_ATTACH || req == ESC_PTRACE_SEIZE)) {
             /* The new tracee heads the tracer's ptraced list. */
             void *task = (void *)bpf_get_current_task();
-            void *next = ct_read_ptr(task, CT_OFF_TASK_PTRACED);
-            if (next && next != task + CT_OFF_TASK_PTRACED) {
-                void *tracee = next - CT_OFF_TASK_PTRACE_ENTRY;
+            void *next = ct_read_ptr(task, ESC_OFF_TASK_PTRACED);
+            if (next && next != task + ESC_OFF_TASK_PTRACED) {
+                void *tracee = next - ESC_OFF_TASK_PTRACE_ENTRY;
                 void *nsproxy = ct_read_ptr(tracee, CT_OFF_TASK_NSPROXY);
                 e->target_mntns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS),
                                               CT_OFF_MNT_NS_INUM);
@@ -381,7 +395,7 @@ static __always_inline int esc_ptrace(char *t, char *regs, u32 nr, long ret)
             }
         }
     } else {
-        e->arg1 = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0);
+        e->arg1 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     }
     esc_send(e);
     return 0;
@@ -416,17 +430,17 @@ static __always_inline int esc_mount(char *t, char *regs, u32 nr, long ret)
         return 0;
     if (nr == ESC_NR_MOUNT) {
         /* mount(source, target, type, flags, data) */
-        e->arg0 = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG3);
-        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0));
-        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1));
-        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2));
+        e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG3);
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2));
     } else if (nr == ESC_NR_FSOPEN) {
-        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0));
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
     } else if (nr == ESC_NR_OPEN_TREE) {
-        e->arg0 = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2);
-        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1));
+        e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
     } else if (nr == ESC_NR_MOVE_MOUNT) {
-        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG3));
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG3));
     }
     esc_send(e);
     return 0;
@@ -443,8 +457,8 @@ static __always_inline int esc_setuid(char *t, u32 nr, long ret)
     u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL, 0);
     if (!was || !*was)
         return 0;
-    void *cred = ct_read_ptr(t, CT_OFF_TASK_CRED);
-    if (ct_read_u32(cred, CT_OFF_CRED_EUID) != 0 || !esc_judged(t))
+    void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
+    if (ct_read_u32(cred, ESC_OFF_CRED_EUID) != 0 || !esc_judged(t))
         return 0;
     u32 uid = *was - 1;
     *was = 0;       /* root now: once */
@@ -461,18 +475,18 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 {
     char *t = ct_current();
     char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
-    u32 nr = CT_LOAD(u32, regs, ESC_OFF_REGS_NR);
+    u32 nr = CT_LOAD(u32, regs, CT_OFF_REGS_NR);
     long ret = (long)ctx->args[1];
 
     switch (nr) {
 #if ESC_WANTS(ESC_T_SENSITIVE_WRITE)
     case ESC_NR_OPENAT:
         /* The hot path: read-only opens end here, on one load. */
-        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG2)))
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)))
             return 0;
         return esc_open(t, regs, nr, ret);
     case ESC_NR_OPEN:
-        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1)))
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)))
             return 0;
         return esc_open(t, regs, nr, ret);
     case ESC_NR_CREAT:
@@ -509,13 +523,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 #if ESC_WANTS(ESC_T_KERNEL_MODULE)
     case ESC_NR_INIT_MODULE:
         return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret,
-                          CT_LOAD(u64, regs, ESC_OFF_REGS_ARG1), NULL);
+                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG1), NULL);
     case ESC_NR_FINIT_MODULE:
         return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret,
-                          CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0), NULL);
+                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL);
     case ESC_NR_DELETE_MODULE:
         return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, 0,
-                          (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0));
+                          (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_ATTACK_SURFACE)
     case ESC_NR_BPF:
@@ -525,10 +539,10 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     case ESC_NR_ADD_KEY:
     case ESC_NR_REQUEST_KEY:
         return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret,
-                          CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0), NULL);
+                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL);
     case ESC_NR_UNSHARE:
     case ESC_NR_CLONE: {
-        u64 flags = CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0);
+        u64 flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
         if (!(flags & ESC_CLONE_NEWUSER) || (nr == ESC_NR_CLONE && ret == 0))
             return 0;
         return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret, flags, NULL);
@@ -537,7 +551,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         u64 flags = 0;      /* struct clone_args starts with flags */
         if (ret == 0)
             return 0;
-        bpf_probe_read_user(&flags, sizeof(flags), (void *)CT_LOAD(u64, regs, ESC_OFF_REGS_ARG0));
+        bpf_probe_read_user(&flags, sizeof(flags), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
         if (!(flags & ESC_CLONE_NEWUSER))
             return 0;
         return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret, flags, NULL);
@@ -558,7 +572,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
         /* The usermode helper: a child of a kernel thread (kthreadd or a
          * kworker), in the host's mount namespace. */
         void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
-        u32 pflags = ct_read_u32(parent, CT_OFF_TASK_FLAGS);
+        u32 pflags = ct_read_u32(parent, ESC_OFF_TASK_FLAGS);
         if ((pflags & ESC_PF_KTHREAD) && ct_cur_mntns(t) == ESC_HOST_NS_MNT) {
             struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
             if (!e)
@@ -570,7 +584,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
             void *mm = ct_read_ptr(t, CT_OFF_TASK_MM);
             void *file = ct_read_ptr(mm, CT_OFF_MM_EXE_FILE);
             void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
-            void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
+            void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, ESC_OFF_MOUNT_MNT_NS);
             e->target_mntns = ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM);
             void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
             void *sb = ct_read_ptr(inode, CT_OFF_INODE_I_SB);
@@ -585,9 +599,9 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 #if ESC_WANTS(ESC_T_PRIVILEGE)
     {
         /* A set-uid exec that made a workload task root. */
-        void *cred = ct_read_ptr(t, CT_OFF_TASK_CRED);
-        u32 uid = ct_read_u32(cred, CT_OFF_CRED_UID);
-        u32 euid = ct_read_u32(cred, CT_OFF_CRED_EUID);
+        void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
+        u32 uid = ct_read_u32(cred, ESC_OFF_CRED_UID);
+        u32 euid = ct_read_u32(cred, ESC_OFF_CRED_EUID);
         if (uid == 0 || !esc_judged(t))
             return 0;
         u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL,

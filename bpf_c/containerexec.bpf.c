@@ -10,15 +10,10 @@
  */
 #include "containerexec.h"
 
-CT_BTF_OFFSET(EXEC_OFF_TASK_MM, task_struct.mm)
 CT_BTF_OFFSET(EXEC_OFF_MM_ARG_START, mm_struct.arg_start)
 CT_BTF_OFFSET(EXEC_OFF_MM_ARG_END, mm_struct.arg_end)
 CT_BTF_OFFSET(EXEC_OFF_TASK_EXIT_CODE, task_struct.exit_code)
 CT_BTF_OFFSET(EXEC_OFF_TASK_START_TIME, task_struct.start_time)
-CT_BTF_OFFSET(EXEC_OFF_MM_EXE_FILE, mm_struct.exe_file)
-CT_BTF_OFFSET(EXEC_OFF_FILE_F_INODE, file.f_inode)
-CT_BTF_OFFSET(EXEC_OFF_INODE_I_SB, inode.i_sb)
-CT_BTF_OFFSET(EXEC_OFF_SUPER_BLOCK_S_MAGIC, super_block.s_magic)
 CT_BTF_OFFSET(EXEC_OFF_OVL_INODE_VFS_INODE, ovl_inode.vfs_inode)
 CT_BTF_OFFSET(EXEC_OFF_OVL_INODE_UPPERDENTRY, ovl_inode.__upperdentry)
 
@@ -137,10 +132,10 @@ TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
  * upper (writable) layer: created or modified after the container started. */
 static __always_inline u32 exe_layer_flags(void *mm)
 {
-    void *file = ct_read_ptr(mm, EXEC_OFF_MM_EXE_FILE);
-    void *inode = ct_read_ptr(file, EXEC_OFF_FILE_F_INODE);
-    void *sb = ct_read_ptr(inode, EXEC_OFF_INODE_I_SB);
-    unsigned long magic = (unsigned long)ct_read_ptr(sb, EXEC_OFF_SUPER_BLOCK_S_MAGIC);
+    void *file = ct_read_ptr(mm, CT_OFF_MM_EXE_FILE);
+    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
+    void *sb = ct_read_ptr(inode, CT_OFF_INODE_I_SB);
+    unsigned long magic = (unsigned long)ct_read_ptr(sb, CT_OFF_SUPER_BLOCK_S_MAGIC);
     if (!inode || (u32)magic != OVERLAYFS_SUPER_MAGIC)
         return 0;
     void *ovl_inode = inode - EXEC_OFF_OVL_INODE_VFS_INODE;
@@ -164,7 +159,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     u32 loc = args->data_loc_filename;
     bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)args + (loc & 0xffff));
 
-    void *mm = ct_read_ptr((void *)bpf_get_current_task(), EXEC_OFF_TASK_MM);
+    void *mm = ct_read_ptr((void *)bpf_get_current_task(), CT_OFF_TASK_MM);
     unsigned long start = (unsigned long)ct_read_ptr(mm, EXEC_OFF_MM_ARG_START);
     unsigned long end = (unsigned long)ct_read_ptr(mm, EXEC_OFF_MM_ARG_END);
     e->flags |= exe_layer_flags(mm);

@@ -24,10 +24,6 @@ CT_BTF_OFFSET(NET_OFF_SKC_NET, sock_common.skc_net)
 CT_BTF_OFFSET(NET_OFF_SK_ERR, sock.sk_err)
 CT_BTF_OFFSET(NET_OFF_TCP_BYTES_ACKED, tcp_sock.bytes_acked)
 CT_BTF_OFFSET(NET_OFF_TCP_BYTES_RECEIVED, tcp_sock.bytes_received)
-CT_BTF_OFFSET(NET_OFF_FILE_PRIVATE_DATA, file.private_data)
-CT_BTF_OFFSET(NET_OFF_SOCKET_SK, socket.sk)
-CT_BTF_OFFSET(NET_OFF_FILE_F_INODE, file.f_inode)
-CT_BTF_OFFSET(NET_OFF_INODE_I_MODE, inode.i_mode)
 CT_BTF_OFFSET(NET_OFF_SK_PROTOCOL, sock.sk_protocol)
 CT_BTF_OFFSET(NET_OFF_SKC_FAMILY, sock_common.skc_family)
 CT_BTF_OFFSET(NET_OFF_SKC_DPORT, sock_common.skc_dport)
@@ -503,14 +499,14 @@ static __always_inline void *net_fd_sock(long fd)
     void *file = ct_task_file((void *)bpf_get_current_task(), fd);
     /* Only a socket's file has a struct socket as its private data. */
     u16 mode = 0;
-    void *inode = ct_read_ptr(file, NET_OFF_FILE_F_INODE);
+    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
     if (!inode)
         return NULL;
-    bpf_probe_read_kernel(&mode, sizeof(mode), inode + NET_OFF_INODE_I_MODE);
+    bpf_probe_read_kernel(&mode, sizeof(mode), inode + CT_OFF_INODE_I_MODE);
     if ((mode & 0170000) != 0140000)       /* S_IFSOCK */
         return NULL;
-    void *sock = ct_read_ptr(file, NET_OFF_FILE_PRIVATE_DATA);
-    return ct_read_ptr(sock, NET_OFF_SOCKET_SK);
+    void *sock = ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA);
+    return ct_read_ptr(sock, CT_OFF_SOCKET_SK);
 }
 
 /* accept() returned a connection: its owner is the accepting task. */

@@ -173,18 +173,6 @@ static __always_inline void open_count(long ret, const char *filename)
 #else /* !OPEN_SUMMARY */
 
 #if OPEN_FULL_PATH
-CT_BTF_OFFSET(OPEN_OFF_TASK_FS, task_struct.fs)
-CT_BTF_OFFSET(OPEN_OFF_FS_PWD, fs_struct.pwd)
-CT_BTF_OFFSET(OPEN_OFF_FS_ROOT, fs_struct.root)
-CT_BTF_OFFSET(OPEN_OFF_PATH_MNT, path.mnt)
-CT_BTF_OFFSET(OPEN_OFF_PATH_DENTRY, path.dentry)
-CT_BTF_OFFSET(OPEN_OFF_FILE_F_PATH, file.f_path, file.__f_path)
-CT_BTF_OFFSET(OPEN_OFF_DENTRY_D_PARENT, dentry.d_parent)
-CT_BTF_OFFSET(OPEN_OFF_DENTRY_D_NAME_NAME, dentry.d_name.name)
-CT_BTF_OFFSET(OPEN_OFF_MOUNT_MNT, mount.mnt)
-CT_BTF_OFFSET(OPEN_OFF_MOUNT_MNT_PARENT, mount.mnt_parent)
-CT_BTF_OFFSET(OPEN_OFF_MOUNT_MNT_MOUNTPOINT, mount.mnt_mountpoint)
-CT_BTF_OFFSET(OPEN_OFF_VFSMOUNT_MNT_ROOT, vfsmount.mnt_root)
 
 /* The directory a relative path starts from, as names from the innermost
  * directory up to the task's root (task->fs->root: the container's root),
@@ -200,19 +188,19 @@ CT_BTF_OFFSET(OPEN_OFF_VFSMOUNT_MNT_ROOT, vfsmount.mnt_root)
 static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s32 dfd)
 {
     void *task = (void *)bpf_get_current_task();
-    void *fs = ct_read_ptr(task, OPEN_OFF_TASK_FS);
-    void *root_mnt = ct_read_ptr(fs, OPEN_OFF_FS_ROOT + OPEN_OFF_PATH_MNT);
-    void *root_dentry = ct_read_ptr(fs, OPEN_OFF_FS_ROOT + OPEN_OFF_PATH_DENTRY);
+    void *fs = ct_read_ptr(task, CT_OFF_TASK_FS);
+    void *root_mnt = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_MNT);
+    void *root_dentry = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_DENTRY);
     void *mnt, *dentry;
 
     OPEN_DIR_LEN(e) = 0;
     if (dfd == OPEN_AT_FDCWD) {
-        mnt = ct_read_ptr(fs, OPEN_OFF_FS_PWD + OPEN_OFF_PATH_MNT);
-        dentry = ct_read_ptr(fs, OPEN_OFF_FS_PWD + OPEN_OFF_PATH_DENTRY);
+        mnt = ct_read_ptr(fs, CT_OFF_FS_PWD + CT_OFF_PATH_MNT);
+        dentry = ct_read_ptr(fs, CT_OFF_FS_PWD + CT_OFF_PATH_DENTRY);
     } else {
         void *file = ct_task_file(task, dfd);
-        mnt = ct_read_ptr(file, OPEN_OFF_FILE_F_PATH + OPEN_OFF_PATH_MNT);
-        dentry = ct_read_ptr(file, OPEN_OFF_FILE_F_PATH + OPEN_OFF_PATH_DENTRY);
+        mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
+        dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
     }
     if (!mnt || !dentry || !root_mnt || !root_dentry)
         return;
@@ -222,23 +210,23 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
             e->capture_flags |= OPEN_F_DIR_COMPLETE;
             return;
         }
-        void *real_mount = mnt - OPEN_OFF_MOUNT_MNT;      /* container_of */
-        if (dentry == ct_read_ptr(mnt, OPEN_OFF_VFSMOUNT_MNT_ROOT)) {
+        void *real_mount = mnt - CT_OFF_MOUNT_MNT;      /* container_of */
+        if (dentry == ct_read_ptr(mnt, CT_OFF_VFSMOUNT_MNT_ROOT)) {
             /* The root of a mount: continue from where it is mounted. */
-            void *parent = ct_read_ptr(real_mount, OPEN_OFF_MOUNT_MNT_PARENT);
+            void *parent = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_PARENT);
             if (!parent || parent == real_mount)
                 return;             /* the top, and the root not met */
-            dentry = ct_read_ptr(real_mount, OPEN_OFF_MOUNT_MNT_MOUNTPOINT);
-            mnt = parent + OPEN_OFF_MOUNT_MNT;
+            dentry = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_MOUNTPOINT);
+            mnt = parent + CT_OFF_MOUNT_MNT;
             continue;
         }
-        void *parent_dentry = ct_read_ptr(dentry, OPEN_OFF_DENTRY_D_PARENT);
+        void *parent_dentry = ct_read_ptr(dentry, CT_OFF_DENTRY_D_PARENT);
         if (!parent_dentry || parent_dentry == dentry)
             return;
         u32 len = OPEN_DIR_LEN(e);
         if (len > OPEN_DIR_MAX - OPEN_NAME_MAX)
             return;
-        const char *name = ct_read_ptr(dentry, OPEN_OFF_DENTRY_D_NAME_NAME);
+        const char *name = ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME);
         u32 at = (start + len) & OPEN_DATA_MASK;
         long n = bpf_probe_read_kernel_str(&e->data[at], OPEN_NAME_MAX, name);
         if (n <= 0)

@@ -36,11 +36,9 @@
  */
 #include "containersyscall.h"
 
-CT_BTF_OFFSET(SC_OFF_REGS_NR, pt_regs.orig_ax, pt_regs.syscallno)
 /* Only where the kernel keeps an ia32 marker there (x86_64). */
 CT_BTF_OFFSET_IF(SC_OFF_TASK_TI_STATUS, task_struct.thread_info.status)
-/* Record mode's: the first argument, and the task's seccomp filters. */
-CT_BTF_OFFSET(SC_OFF_REGS_ARG0, pt_regs.di, pt_regs.orig_x0)
+/* Record mode's: the task's seccomp filters. */
 CT_BTF_OFFSET(SC_OFF_TASK_SECCOMP_FILTER, task_struct.seccomp.filter)
 CT_BTF_OFFSET(SC_OFF_SECCOMP_FILTER_PREV, seccomp_filter.prev)
 
@@ -112,7 +110,7 @@ static __always_inline u64 current_cgroup_id(void *task)
 static __always_inline u32 current_syscall_nr(void *task)
 {
     void *regs = (void *)bpf_task_pt_regs(task);
-    return CT_LOAD(u32, regs, SC_OFF_REGS_NR);
+    return CT_LOAD(u32, regs, CT_OFF_REGS_NR);
 }
 
 /* The scope decision and mount namespace of the current task, without
@@ -157,7 +155,7 @@ static __always_inline int installed_first_filter(void *task, u32 nr, long ret)
     if (ret < 0 || (nr != SC_NR_SECCOMP && nr != SC_NR_PRCTL))
         return 0;
     void *regs = (void *)bpf_task_pt_regs(task);
-    u64 op = CT_LOAD(u64, regs, SC_OFF_REGS_ARG0);
+    u64 op = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     if (op != (nr == SC_NR_SECCOMP ? SC_SECCOMP_SET_MODE_FILTER : SC_PR_SET_SECCOMP))
         return 0;
     void *filter = ct_read_ptr(task, SC_OFF_TASK_SECCOMP_FILTER);
