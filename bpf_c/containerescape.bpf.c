@@ -110,7 +110,7 @@ static __always_inline struct esc_event *esc_new(u32 technique, u32 nr, long ret
     return e;
 }
 
-#define ESC_DATA_LEN(e) (*(volatile u32 *)&(e)->data_len)
+#define ESC_DATA_LEN(e) (*(volatile u16 *)&(e)->data_len)
 
 static __always_inline void esc_send(struct esc_event *e)
 {
@@ -139,63 +139,22 @@ static __always_inline void esc_add_user_str(struct esc_event *e, const void *s)
     ESC_DATA_LEN(e) = len + n;
 }
 
-/* The struct file of the current task's descriptor FD, or NULL. */
-static __always_inline void *esc_fd_file(s64 fd)
-{
-    void *task = (void *)bpf_get_current_task();
-    void *fdt = ct_read_ptr(ct_read_ptr(task, CT_OFF_TASK_FILES), CT_OFF_FILES_FDT);
-    u32 max_fds = ct_read_u32(fdt, CT_OFF_FDT_MAX_FDS);
-    if (fd < 0 || (u64)fd >= max_fds)
-        return NULL;
-    return ct_read_ptr(ct_read_ptr(fdt, CT_OFF_FDT_FD), (u64)fd * sizeof(void *));
-}
 
-/* FILE's path as the kernel resolved it: names from the file up to the
- * task's root (its container's root), NUL-separated, leaf first, into
- * data[]; crosses mounts like d_path().  ESC_F_OUTSIDE_ROOT when the walk
+/* FILE's path as the kernel resolved it, up to the task's root (its
+ * container's), into data[] (ct_path_names); ESC_F_OUTSIDE_ROOT when the walk
  * reached the top of the mount tree without meeting the task's root. */
 static __always_inline void esc_file_path(struct esc_event *e, void *file)
 {
-    void *task = (void *)bpf_get_current_task();
-    void *fs = ct_read_ptr(task, CT_OFF_TASK_FS);
-    void *root_mnt = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_MNT);
-    void *root_dentry = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_DENTRY);
     void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
     void *dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
-
-    ESC_DATA_LEN(e) = 0;
-    if (!mnt || !dentry || !root_mnt || !root_dentry)
-        return;
-    e->flags |= ESC_F_RESOLVED;
-    for (int i = 0; i < ESC_MAX_DEPTH; i++) {
-        if (dentry == root_dentry && mnt == root_mnt) {
-            e->flags |= ESC_F_COMPLETE;
-            return;
-        }
-        void *real_mount = mnt - CT_OFF_MOUNT_MNT;      /* container_of */
-        if (dentry == ct_read_ptr(mnt, CT_OFF_VFSMOUNT_MNT_ROOT)) {
-            void *parent = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_PARENT);
-            if (!parent || parent == real_mount) {
-                e->flags |= ESC_F_OUTSIDE_ROOT;
-                return;
-            }
-            dentry = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_MOUNTPOINT);
-            mnt = parent + CT_OFF_MOUNT_MNT;
-            continue;
-        }
-        void *parent_dentry = ct_read_ptr(dentry, CT_OFF_DENTRY_D_PARENT);
-        if (!parent_dentry || parent_dentry == dentry)
-            return;
-        u32 len = ESC_DATA_LEN(e);
-        if (len > ESC_DATA_MASK + 1 - ESC_NAME_MAX)
-            return;
-        const char *name = ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME);
-        long n = bpf_probe_read_kernel_str(&e->data[len & ESC_DATA_MASK], ESC_NAME_MAX, name);
-        if (n <= 0)
-            return;
-        ESC_DATA_LEN(e) = len + n;
-        dentry = parent_dentry;
-    }
+    u32 how = ct_path_names(mnt, dentry, e->data, 0, ESC_DATA_MASK,
+                            ESC_DATA_MASK + 1 - CT_PATH_NAME_MAX, &e->data_len, ESC_MAX_DEPTH);
+    if (how & CT_PATH_RESOLVED)
+        e->flags |= ESC_F_RESOLVED;
+    if (how & CT_PATH_COMPLETE)
+        e->flags |= ESC_F_COMPLETE;
+    if (how & CT_PATH_OUTSIDE_ROOT)
+        e->flags |= ESC_F_OUTSIDE_ROOT;
 }
 
 /* -- sensitive-write: opens with write intent ------------------------------ */
@@ -264,7 +223,7 @@ static __always_inline int esc_open(char *t, char *regs, u32 nr, long ret)
         esc_send(e);
         return 0;
     }
-    void *file = esc_fd_file(ret);
+    void *file = ct_task_file((void *)bpf_get_current_task(), ret);
     void *dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
     void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
     u16 mode = 0;
@@ -300,7 +259,7 @@ static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
     if (!esc_judged(t))
         return 0;
     s64 fd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
-    void *inode = ct_read_ptr(esc_fd_file(fd), CT_OFF_FILE_F_INODE);
+    void *inode = ct_read_ptr(ct_task_file((void *)bpf_get_current_task(), fd), CT_OFF_FILE_F_INODE);
     u64 inum = 0;
     if (inode)
         bpf_probe_read_kernel(&inum, sizeof(inum), inode + ESC_OFF_INODE_I_INO);
@@ -331,7 +290,7 @@ static __always_inline int esc_connect(char *t, char *regs, u32 nr, long ret)
         return 0;
     if (ret == 0 || ret == -115 /* EINPROGRESS */) {
         /* The name the listener bound, wherever the caller found it. */
-        void *file = esc_fd_file(CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+        void *file = ct_task_file((void *)bpf_get_current_task(), CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
         void *sock = ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA);
         void *sk = ct_read_ptr(sock, CT_OFF_SOCKET_SK);
         void *peer = ct_read_ptr(sk, ESC_OFF_UNIX_SOCK_PEER);

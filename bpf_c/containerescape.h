@@ -58,7 +58,8 @@ struct esc_event {
     u32 target_mntns;   /* ptrace: the tracee's mount namespace;
                            exec: the executable's mount's namespace */
     u32 target_pid;     /* ptrace: the tracee's host pid */
-    u32 data_len;       /* bytes used in data[] */
+    u16 data_len;       /* bytes used in data[] */
+    u16 _pad16;
     u32 _pad;
     char data[ESC_DATA_SIZE];
 };

@@ -173,28 +173,15 @@ static __always_inline void open_count(long ret, const char *filename)
 #else /* !OPEN_SUMMARY */
 
 #if OPEN_FULL_PATH
-
-/* The directory a relative path starts from, as names from the innermost
- * directory up to the task's root (task->fs->root: the container's root),
- * NUL-separated, written at data[start...], their length in e->dir_len.
- * Walks dentries and crosses mounts like the kernel's d_path(), for at most
- * OPEN_MAX_DEPTH steps; sets OPEN_F_DIR_COMPLETE when it met the root.
- *
- * The length lives in the (map) event, re-read each step, not in a
- * register: so the verifier sees the same unknown, masked value on every
- * path through a step and can prune, instead of exploring 2^depth paths. */
-#define OPEN_DIR_LEN(e) (*(volatile u16 *)&(e)->dir_len)
-
+/* The directory a relative path starts from (the cwd, or DFD's), as names up
+ * to the task's root, written at data[start...], their length in
+ * e->dir_len; OPEN_F_DIR_COMPLETE when the walk met the root. */
 static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s32 dfd)
 {
     void *task = (void *)bpf_get_current_task();
-    void *fs = ct_read_ptr(task, CT_OFF_TASK_FS);
-    void *root_mnt = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_MNT);
-    void *root_dentry = ct_read_ptr(fs, CT_OFF_FS_ROOT + CT_OFF_PATH_DENTRY);
     void *mnt, *dentry;
-
-    OPEN_DIR_LEN(e) = 0;
     if (dfd == OPEN_AT_FDCWD) {
+        void *fs = ct_read_ptr(task, CT_OFF_TASK_FS);
         mnt = ct_read_ptr(fs, CT_OFF_FS_PWD + CT_OFF_PATH_MNT);
         dentry = ct_read_ptr(fs, CT_OFF_FS_PWD + CT_OFF_PATH_DENTRY);
     } else {
@@ -202,39 +189,10 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
         mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
         dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
     }
-    if (!mnt || !dentry || !root_mnt || !root_dentry)
-        return;
-
-    for (int i = 0; i < OPEN_MAX_DEPTH; i++) {
-        if (dentry == root_dentry && mnt == root_mnt) {
-            e->capture_flags |= OPEN_F_DIR_COMPLETE;
-            return;
-        }
-        void *real_mount = mnt - CT_OFF_MOUNT_MNT;      /* container_of */
-        if (dentry == ct_read_ptr(mnt, CT_OFF_VFSMOUNT_MNT_ROOT)) {
-            /* The root of a mount: continue from where it is mounted. */
-            void *parent = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_PARENT);
-            if (!parent || parent == real_mount)
-                return;             /* the top, and the root not met */
-            dentry = ct_read_ptr(real_mount, CT_OFF_MOUNT_MNT_MOUNTPOINT);
-            mnt = parent + CT_OFF_MOUNT_MNT;
-            continue;
-        }
-        void *parent_dentry = ct_read_ptr(dentry, CT_OFF_DENTRY_D_PARENT);
-        if (!parent_dentry || parent_dentry == dentry)
-            return;
-        u32 len = OPEN_DIR_LEN(e);
-        if (len > OPEN_DIR_MAX - OPEN_NAME_MAX)
-            return;
-        const char *name = ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME);
-        u32 at = (start + len) & OPEN_DATA_MASK;
-        long n = bpf_probe_read_kernel_str(&e->data[at], OPEN_NAME_MAX, name);
-        if (n <= 0)
-            return;
-        OPEN_DIR_LEN(e) = len + n;
-        dentry = parent_dentry;
-    }
-    /* deeper than OPEN_MAX_DEPTH: incomplete */
+    u32 how = ct_path_names(mnt, dentry, (char *)e->data, start, OPEN_DATA_MASK,
+                            OPEN_DIR_MAX - CT_PATH_NAME_MAX, &e->dir_len, OPEN_MAX_DEPTH);
+    if (how & CT_PATH_COMPLETE)
+        e->capture_flags |= OPEN_F_DIR_COMPLETE;
 }
 #endif
 

@@ -104,6 +104,31 @@ class Containers:
             docker("network", "rm", net, check=False)
 
 
+CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
+
+
+def ctr_command(namespace):
+    """The `ctr` command line for containerd namespace NAMESPACE, with the
+    test image imported there (Docker's containerd or a system one)."""
+    exe = shutil.which("ctr")
+    if exe is None:
+        unavailable("ctr is not installed (Debian package containerd)")
+    sock = next((s for s in CTR_SOCKETS if os.path.exists(s)), None)
+    if sock is None:
+        unavailable("no containerd socket at %s" % " or ".join(CTR_SOCKETS))
+    base = [exe, "-a", sock, "-n", namespace]
+    save = subprocess.Popen([DOCKER, "save", IMAGE], stdout=subprocess.PIPE)
+    try:
+        r = subprocess.run(base + ["image", "import", "-"], stdin=save.stdout,
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        save.stdout.close()
+        save.wait()
+    if r.returncode != 0:
+        unavailable("ctr image import failed: %s" % r.stderr.strip()[-300:])
+    return base
+
+
 @pytest.fixture
 def containers(docker_ok):
     c = Containers()

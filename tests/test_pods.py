@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import DOCKER, IMAGE, docker, unavailable, unique
+from conftest import IMAGE, ctr_command, docker, unique
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, runtime_cgroup_path
 from ctrace.containers import (CONTAINER_FIELDS, Container, Registry, Selection, pod_ref,
                                ref_matches)
@@ -27,7 +27,6 @@ from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, Bund
                              pod_of)
 from test_registry import Event, Names
 
-CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
 CTR_IMAGE = "docker.io/library/" + IMAGE
 UID = "1b2c3d4e-0000-1111-2222-333344445555"
 ID = "0123456789abcdef" * 4
@@ -331,23 +330,7 @@ class K8sContainers:
 
 @pytest.fixture(scope="session")
 def ctr_base(docker_ok):
-    exe = shutil.which("ctr")
-    if exe is None:
-        unavailable("ctr is not installed (Debian package containerd)")
-    sock = next((s for s in CTR_SOCKETS if os.path.exists(s)), None)
-    if sock is None:
-        unavailable("no containerd socket at %s" % " or ".join(CTR_SOCKETS))
-    base = [exe, "-a", sock, "-n", "k8s.io"]
-    save = subprocess.Popen([DOCKER, "save", IMAGE], stdout=subprocess.PIPE)
-    try:
-        r = subprocess.run(base + ["image", "import", "-"], stdin=save.stdout,
-                           capture_output=True, text=True, timeout=300)
-    finally:
-        save.stdout.close()
-        save.wait()
-    if r.returncode != 0:
-        unavailable("ctr image import failed: %s" % r.stderr.strip()[-300:])
-    return base
+    return ctr_command("k8s.io")
 
 
 @pytest.fixture

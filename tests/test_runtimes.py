@@ -11,10 +11,9 @@ import time
 
 import pytest
 
-from conftest import DOCKER, IMAGE, docker, unavailable, unique
+from conftest import DOCKER, IMAGE, ctr_command, docker, unavailable, unique
 from ctrace.runtimes import DockerAPI, Unreachable
 
-CTR_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
 CTR_NAMESPACE = "ctrace-test"
 CTR_IMAGE = "docker.io/library/" + IMAGE
 PODMAN_SOCKET = "/run/podman/podman.sock"       # where ctrace looks for podman
@@ -31,28 +30,9 @@ def run(argv, **kw):
     return subprocess.run(argv, capture_output=True, text=True, timeout=300, **kw)
 
 
-def docker_save_into(argv):
-    """Pipe `docker save IMAGE` into ARGV (an image import)."""
-    save = subprocess.Popen([DOCKER, "save", IMAGE], stdout=subprocess.PIPE)
-    try:
-        return run(argv, stdin=save.stdout)
-    finally:
-        save.stdout.close()
-        save.wait()
-
-
 @pytest.fixture(scope="session")
 def ctr(docker_ok):
-    exe = shutil.which("ctr")
-    if exe is None:
-        unavailable("ctr is not installed (Debian package containerd)")
-    sock = next((s for s in CTR_SOCKETS if os.path.exists(s)), None)
-    if sock is None:
-        unavailable("no containerd socket at %s" % " or ".join(CTR_SOCKETS))
-    base = [exe, "-a", sock, "-n", CTR_NAMESPACE]
-    r = docker_save_into(base + ["image", "import", "-"])
-    if r.returncode != 0:
-        unavailable("ctr image import failed: %s" % r.stderr.strip()[-300:])
+    base = ctr_command(CTR_NAMESPACE)
     return lambda *args: run(base + list(args))
 
 
