@@ -23,7 +23,7 @@
  * exec`) is not an attempt to escape.
  *
  * Macros from tools/containerescape: ESC_WANT (mask of 1 << ESC_T_*),
- * ESC_ALL, ESC_SELF_PID, ESC_HOST_NS_* (the host's namespace inums),
+ * ESC_ALL, ESC_SELF_PID, CT_HOST_NS_* (the host's namespace inums),
  * ESC_NR_* (syscall numbers), ESC_OFF_* and CT_OFF_* (offsets from BTF).
  */
 #include "containerescape.h"
@@ -248,10 +248,10 @@ static __always_inline int esc_open(char *t, char *regs, u32 nr, long ret)
 
 static __always_inline int esc_host_ns(u64 inum)
 {
-    return inum == ESC_HOST_NS_MNT || inum == ESC_HOST_NS_PID || inum == ESC_HOST_NS_NET ||
-           inum == ESC_HOST_NS_UTS || inum == ESC_HOST_NS_IPC ||
-           inum == ESC_HOST_NS_CGROUP || inum == ESC_HOST_NS_USER ||
-           inum == ESC_HOST_NS_TIME;
+    return inum == CT_HOST_NS_MNT || inum == CT_HOST_NS_PID || inum == CT_HOST_NS_NET ||
+           inum == CT_HOST_NS_UTS || inum == CT_HOST_NS_IPC ||
+           inum == CT_HOST_NS_CGROUP || inum == CT_HOST_NS_USER ||
+           inum == CT_HOST_NS_TIME;
 }
 
 static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
@@ -264,7 +264,7 @@ static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
     if (inode)
         bpf_probe_read_kernel(&inum, sizeof(inum), inode + ESC_OFF_INODE_I_INO);
     /* Into a host namespace, or (a pidfd) now in the host's mount one. */
-    if (!esc_host_ns(inum) && !(ret == 0 && ct_cur_mntns(t) == ESC_HOST_NS_MNT))
+    if (!esc_host_ns(inum) && !(ret == 0 && ct_cur_mntns(t) == CT_HOST_NS_MNT))
         return 0;
     struct esc_event *e = esc_new(ESC_T_HOST_NAMESPACE, nr, ret);
     if (!e)
@@ -532,7 +532,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
          * kworker), in the host's mount namespace. */
         void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
         u32 pflags = ct_read_u32(parent, ESC_OFF_TASK_FLAGS);
-        if ((pflags & ESC_PF_KTHREAD) && ct_cur_mntns(t) == ESC_HOST_NS_MNT) {
+        if ((pflags & ESC_PF_KTHREAD) && ct_cur_mntns(t) == CT_HOST_NS_MNT) {
             struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
             if (!e)
                 return 0;

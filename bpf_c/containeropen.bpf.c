@@ -146,7 +146,7 @@ static __always_inline void open_count(long ret, const char *filename)
     char *t = ct_current();
     k->cgroup_id = bpf_get_current_cgroup_id();
     k->mntns = ct_cur_mntns(t);
-    if (k->mntns == CT_HOST_MNTNS && ct_cur_in_host_pidns(t))
+    if (k->mntns == CT_HOST_NS_MNT && ct_cur_in_host_pidns(t))
         k->key_flags |= OPEN_K_HOST;
 
     struct open_count *c = open_counts.lookup(k);

@@ -283,14 +283,14 @@ static __always_inline int ct_cur_in_host_pidns(char *t)
     return CT_LOAD(u32, pid, CT_OFF_PID_LEVEL) == 0;
 #else
     u32 vpid;
-    return ct_pid_in_ns(pid, &vpid) == CT_HOST_PIDNS;
+    return ct_pid_in_ns(pid, &vpid) == CT_HOST_NS_PID;
 #endif
 }
 
 /* Outside the host's mount or pid namespace: in a container. */
 static __always_inline int ct_cur_in_container_ns(char *t)
 {
-    return ct_cur_mntns(t) != CT_HOST_MNTNS || !ct_cur_in_host_pidns(t);
+    return ct_cur_mntns(t) != CT_HOST_NS_MNT || !ct_cur_in_host_pidns(t);
 }
 
 /* -- the scope check ------------------------------------------------------- */
@@ -539,7 +539,7 @@ static __always_inline void ct_fill(struct ct_ctx *c)
     /* The process's pid (its group leader's) inside the container. */
     char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
     c->pidns = ct_pid_in_ns(CT_LOAD(char *, leader, CT_OFF_TASK_THREAD_PID), &c->vpid);
-    c->ct_flags = (c->mntns == CT_HOST_MNTNS && c->pidns == CT_HOST_PIDNS) ? CT_F_HOST_NS : 0;
+    c->ct_flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
 
     c->cgroup_id = bpf_get_current_cgroup_id();
     ct_note_current_cgroup(t, c->cgroup_id);

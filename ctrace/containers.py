@@ -40,7 +40,7 @@ from ctrace.runtimes import (BundleWatcher, ContainerInfo, ContainerdState, CRIO
 
 CT_F_HOST_NS = 1            # bpf_c/ctrace.h
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
-NAMESPACES = ("mnt", "pid", "net")
+NAMESPACES = ("mnt", "pid", "net", "uts", "ipc", "cgroup", "user", "time")
 PF_KTHREAD = 0x00200000     # include/linux/sched.h
 
 # How long a container that has gone away keeps its name, and how many.
@@ -62,13 +62,25 @@ def host_namespaces(warn=None):
             # no process can fake (its comm, anyone can).
             flags = int(f.read().rsplit(")", 1)[1].split()[6])
         if flags & PF_KTHREAD:
-            return {ns: os.stat("/proc/2/ns/%s" % ns).st_ino for ns in NAMESPACES}
+            return namespace_inums("/proc/2")
     except (OSError, ValueError, IndexError):
         pass
     if warn is not None:
         warn("ctrace: cannot read the kernel's initial namespaces (/proc/2/ns): "
              "taking this tool's own as the host's")
-    return {ns: os.stat("/proc/self/ns/%s" % ns).st_ino for ns in NAMESPACES}
+    return namespace_inums("/proc/self")
+
+
+def namespace_inums(proc):
+    """Namespace kind -> inode number of process PROC's (0: a kind this
+    kernel lacks)."""
+    out = {}
+    for ns in NAMESPACES:
+        try:
+            out[ns] = os.stat("%s/ns/%s" % (proc, ns)).st_ino
+        except FileNotFoundError:
+            out[ns] = 0
+    return out
 
 
 def host_pid_level(host_ns):
@@ -227,6 +239,7 @@ class Registry:
     def __init__(self, warn=None):
         self.warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.host_ns = host_namespaces(self.warn)
+        self._dirs_asked = 0.0
         self._lock = threading.Lock()
         self._infos = OrderedDict()       # (runtime, id) -> ContainerInfo
         self._negative = {}               # (runtime, id) -> time of the failed lookup
@@ -324,6 +337,7 @@ class Registry:
                 if info.pod is not None and (info.pod.named or known.pod is None):
                     known.pod = info.pod
                 known.cgroup = info.cgroup or known.cgroup
+                known.dirs = info.dirs or known.dirs
             self._infos.move_to_end(key)
             self._negative.pop(key, None)
             if action == "destroy":
@@ -453,6 +467,30 @@ class Registry:
             self._names.clear()
         self._names[cgroup_id] = found
         return found
+
+    def owner_of_file(self, path):
+        """The container whose files (a directory its runtime told of) hold
+        the host's PATH, or None: the source of a file the host ran.  Asks
+        Docker and podman again, at most once a second, when none does."""
+        for ask in (False, True):
+            if ask:
+                if time.monotonic() - self._dirs_asked < 1:
+                    break
+                self._dirs_asked = time.monotonic()
+                for api in (self.docker, self.podman):
+                    try:
+                        for listed in api.list():
+                            info = api.inspect(listed.id)
+                            if info is not None:
+                                self._learn(info)
+                    except Unreachable:
+                        pass
+            with self._lock:
+                infos = list(self._infos.values())
+            for info in infos:
+                if any(path.startswith(d + "/") for d in info.dirs):
+                    return self.runtime_container(info.runtime, info.id, info)
+        return None
 
     def runtime_container(self, runtime, cid, info=None):
         return Container("runtime", runtime, cid, info or self.info(runtime, cid))

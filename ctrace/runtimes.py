@@ -156,11 +156,13 @@ class ContainerInfo:
     (or a rename) reaches every event already holding this object.  POD:
     its Kubernetes identity, if kubelet runs it; CGROUP: its cgroup v2 path
     when the runtime says it before the container runs (a bundle's
-    linux.cgroupsPath), for -c NAMESPACE/POD."""
+    linux.cgroupsPath), for -c NAMESPACE/POD.  DIRS: the host directories
+    that hold its files (an overlay's upper and merged directories), to
+    name the container a file the host ran came from."""
 
-    __slots__ = ("runtime", "id", "name", "image", "pid", "exited_at", "pod", "cgroup")
+    __slots__ = ("runtime", "id", "name", "image", "pid", "exited_at", "pod", "cgroup", "dirs")
 
-    def __init__(self, runtime, cid, name="", image="", pid=0, pod=None, cgroup=""):
+    def __init__(self, runtime, cid, name="", image="", pid=0, pod=None, cgroup="", dirs=()):
         self.runtime = runtime
         self.id = cid
         self.name = name
@@ -169,6 +171,7 @@ class ContainerInfo:
         self.exited_at = None
         self.pod = pod
         self.cgroup = cgroup
+        self.dirs = dirs
 
     def __repr__(self):
         return "ContainerInfo(%r, %r, %r, %r)" % (self.runtime, self.id, self.name, self.image)
@@ -212,9 +215,13 @@ class DockerAPI:
             cgroup = runtime_cgroup_path(parent, "docker", data["Id"])
         else:
             cgroup = "/%s/%s" % (parent.strip("/"), data["Id"]) if parent.strip("/") else ""
+        graph = data.get("GraphDriver") if isinstance(data.get("GraphDriver"), dict) else {}
+        layers = graph.get("Data") if isinstance(graph.get("Data"), dict) else {}
+        dirs = tuple(_text(layers.get(k)).rstrip("/") for k in ("UpperDir", "MergedDir")
+                     if _text(layers.get(k)).startswith("/"))
         return ContainerInfo(self.runtime, data["Id"], _text(data.get("Name")).lstrip("/"),
                              _text(config.get("Image")), pid if isinstance(pid, int) else 0,
-                             pod_of(DOCKERSHIM_KEYS, config.get("Labels")), cgroup)
+                             pod_of(DOCKERSHIM_KEYS, config.get("Labels")), cgroup, dirs)
 
     @staticmethod
     def state_of(data):
