@@ -289,3 +289,21 @@ def test_the_call_installing_the_filter_is_left_out(tool, tmp_path):
     allowed = seccomp.allowed(json.loads(profile.read_text()))
     assert "getcpu" in allowed
     assert "seccomp" not in allowed
+
+
+@pytest.mark.integration
+def test_runtime_set_covers_what_runc_does_after_the_filter(tool, containers, tmp_path):
+    """The fixed set is right for this machine's runtime: what a recording
+    under Docker's filter sees beyond the same workload recorded without a
+    filter (runc's calls after installing it) is all in it."""
+    seen = {}
+    for opts in ((), ("--security-opt", "seccomp=unconfined")):
+        name = create(containers, ["true"], opts)
+        t = tool(TOOL, "--seccomp", str(tmp_path / (name + ".json")), "--wait", name, "-j")
+        docker("start", "-a", name)
+        assert t.wait(60) == 0, "\n".join(t.err)
+        done = [json.loads(l) for l in t.lines if '"seccomp"' in l]
+        seen[bool(opts)] = set(done[0]["observed"])
+    runc = seen[False] - seen[True]
+    assert {"capset", "setuid"} <= runc
+    assert runc <= seccomp.RUNTIME_AFTER_FILTER, runc - seccomp.RUNTIME_AFTER_FILTER
