@@ -54,9 +54,10 @@ RUNTIME_AFTER_FILTER = frozenset("""
 ALWAYS = frozenset(("execve", "exit", "exit_group"))
 
 # Docker's default profile (moby profiles/seccomp/default.json, commit
-# 00f3d189e420; Docker 20.10's differs only in a few newer calls): the
-# names it allows to an ordinary container (no added capabilities) without
-# conditions, for every architecture ...
+# 00f3d189e420; the copy a given dockerd embeds may differ in the newest
+# calls): the names it allows to an ordinary container (no added
+# capabilities) without conditions, for every architecture (the last three:
+# "includes": {"minKernel": "4.8"}) ...
 DOCKER_ALLOW = frozenset("""
     accept accept4 access adjtimex alarm bind brk capget capset chdir chmod
     chown chown32 clock_adjtime clock_adjtime64 clock_getres
@@ -113,7 +114,7 @@ DOCKER_ALLOW = frozenset("""
     truncate64 ugetrlimit umask uname unlink unlinkat utime utimensat
     utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writev
     process_vm_readv process_vm_writev ptrace
-""".split())     # the last three: "includes": {"minKernel": "4.8"}
+""".split())
 # ... and on one architecture only (its "includes": {"arches": ...}).
 DOCKER_ALLOW_ARCH = {
     "x86_64": frozenset(("arch_prctl", "modify_ldt")),
