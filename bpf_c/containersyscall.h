@@ -6,7 +6,8 @@
 
 /* --seccomp: count only what the container's seccomp filter will see (see
  * recorded() in containersyscall.bpf.c), through ctrace.h's
- * runtime-or-workload rule (the tool defines both).  Live mode compiles none of it. */
+ * runtime-or-workload rule (the tool defines both).  Live mode compiles
+ * none of it. */
 #ifndef SC_RECORD
 #define SC_RECORD 0
 #endif

@@ -31,31 +31,33 @@ from ctrace.output import escape
 # runc 1.1 (libcontainer/standard_init_linux.go, setns_init_linux.go,
 # init_linux.go): with no_new_privs off (Docker's and Kubernetes' default)
 # the filter is installed before finalizeNamespace(), so these follow it:
-# closing the inherited fds (close_range, or /proc/self/fd read with
-# openat/getdents64/fcntl/close, after fstatfs checks it is procfs),
-# capabilities (capget, capset, prctl
-# PR_CAPBSET_DROP/PR_SET_KEEPCAPS), ids (setgroups, setresgid/setgid,
-# setresuid/setuid; Go applies them to every thread: tgkill, futex,
-# rt_sigreturn), chdir to the working directory, the parent-death signal
-# (prctl), getppid, exec.LookPath (newfstatat, faccessat), the exec fifo
-# (openat, write, close), getpid, execve; and whatever the Go runtime does
-# meanwhile on that thread (futex, nanosleep, sched_yield, signals,
-# memory, a new OS thread by clone, the netpoller's epoll, getrandom).
+# closing the inherited fds (close_range, or /proc/self/fd, checked to be
+# procfs with fstatfs, read with openat/getdents64/fcntl/close),
+# capabilities (capget, capset, prctl PR_CAPBSET_DROP/PR_SET_KEEPCAPS), ids
+# (setgroups, setresgid/setgid, setresuid/setuid; Go applies them to every
+# thread: tgkill, futex, rt_sigreturn), the working directory (getcwd,
+# chdir), the parent-death signal (prctl), getppid, exec.LookPath
+# (newfstatat, faccessat), the exec fifo (openat, write, close), getpid,
+# execve; and what the Go runtime does meanwhile on that thread (futex,
+# nanosleep, sched_yield, signals, memory, a new OS thread by clone, the
+# netpoller's epoll, getrandom).  tests/test_seccomp_record.py checks that
+# what a recording under Docker's filter sees beyond the same workload
+# recorded without one is in this set.
 RUNTIME_AFTER_FILTER = frozenset("""
-    capget capset prctl setgroups setgid setuid setresgid setresuid chdir
-    fchdir close close_range openat getdents64 fcntl fstat fstatfs statfs
-    newfstatat
-    faccessat faccessat2 read write getppid getpid gettid execve futex
-    nanosleep sched_yield tgkill sigaltstack rt_sigprocmask rt_sigaction
-    rt_sigreturn mmap munmap madvise mprotect getrandom epoll_ctl
-    epoll_pwait clone exit exit_group
+    capget capset prctl setgroups setgid setuid setresgid setresuid getcwd
+    chdir fchdir close close_range openat getdents64 fcntl fstat fstatfs
+    statfs newfstatat faccessat faccessat2 read write getppid getpid gettid
+    execve futex nanosleep sched_yield tgkill sigaltstack rt_sigprocmask
+    rt_sigaction rt_sigreturn mmap munmap madvise mprotect getrandom
+    epoll_ctl epoll_pwait clone exit exit_group
 """.split())
 ALWAYS = frozenset(("execve", "exit", "exit_group"))
 
 # Docker's default profile (moby profiles/seccomp/default.json, commit
-# 00f3d189e420; Docker 20.10's differs only in a few newer calls): the
-# names it allows to an ordinary container (no added capabilities) without
-# conditions, for every architecture ...
+# 00f3d189e420; the copy a given dockerd embeds may differ in the newest
+# calls): the names it allows to an ordinary container (no added
+# capabilities) without conditions, for every architecture (the last three:
+# "includes": {"minKernel": "4.8"}) ...
 DOCKER_ALLOW = frozenset("""
     accept accept4 access adjtimex alarm bind brk capget capset chdir chmod
     chown chown32 clock_adjtime clock_adjtime64 clock_getres
@@ -112,7 +114,7 @@ DOCKER_ALLOW = frozenset("""
     truncate64 ugetrlimit umask uname unlink unlinkat utime utimensat
     utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writev
     process_vm_readv process_vm_writev ptrace
-""".split())     # the last three: "includes": {"minKernel": "4.8"}
+""".split())
 # ... and on one architecture only (its "includes": {"arches": ...}).
 DOCKER_ALLOW_ARCH = {
     "x86_64": frozenset(("arch_prctl", "modify_ldt")),

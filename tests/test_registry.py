@@ -195,3 +195,19 @@ def test_awaited_matches_any_runtime(registry, api):
     assert awaited.matches(registry.resolve_key(8, 4026532112))     # lxc "box"
     assert awaited.started
     assert not awaited.matches(registry.resolve_key(9, 4026532113))
+
+
+def test_awaited_ends_when_the_start_fails(registry, api):
+    """A start that fails leaves a container "created", with no FinishedAt
+    and Pid 0, but an Error: the wait ends (containersyscall --wait)."""
+    def state(**kw):
+        body = dict({"Status": "created", "Running": False, "Pid": 0, "Error": "",
+                     "FinishedAt": "0001-01-01T00:00:00Z"}, **kw)
+        api.answers["/containers/box/json"] = (200, json.dumps(
+            {"Id": CID, "Name": "/box", "Config": {"Image": "i"}, "State": body}).encode())
+    state()
+    awaited = registry.wait("box")
+    assert not awaited.ended()
+    state(Error="exec: \"/nonexistent\": stat /nonexistent: no such file or directory",
+          ExitCode=127)
+    assert awaited.ended() and CID in awaited.ids
