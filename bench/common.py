@@ -32,6 +32,38 @@ def parse_kv(text):
     return {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", text)}
 
 
+def openloop_result(out, count):
+    """ns per open+close pair that openloop printed, once it did them all."""
+    r = parse_kv(out)
+    if r.get("opens") != count:
+        raise RuntimeError("openloop did not complete: %r" % out)
+    return r["ns_per_open"]
+
+
+def openloop_container(count, prefix, path="/etc/passwd"):
+    """openloop in a new container (its start-up is not in the figure)."""
+    name = prefix + os.urandom(3).hex()
+    try:
+        out = docker("run", "--name", name, IMAGE, "openloop", path, str(count))
+    finally:
+        docker("rm", "-f", name, check=False)
+    return openloop_result(out, count)
+
+
+def build_host_openloop():
+    """openloop for the host, from the test image's source."""
+    exe = os.path.join(OUT, "openloop")
+    subprocess.run(["gcc", "-O2", "-static", "-o", exe,
+                    os.path.join(ROOT, "tests", "image", "src", "openloop.c")], check=True)
+    return exe
+
+
+def openloop_host(exe, count, path="/etc/passwd"):
+    out = subprocess.run([exe, path, str(count)], capture_output=True, text=True,
+                         check=True).stdout
+    return openloop_result(out, count)
+
+
 def peak_rss_kb(pid):
     try:
         with open("/proc/%d/status" % pid) as f:

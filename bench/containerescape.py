@@ -12,12 +12,11 @@ work."""
 
 import os
 import statistics
-import subprocess
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import IMAGE, OUT, ROOT, docker, parse_kv, ratio, save, tool_run  # noqa: E402
+from common import (OUT, build_host_openloop, openloop_container, openloop_host,  # noqa: E402
+                    ratio, save, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "200000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "8"))
@@ -31,34 +30,6 @@ RAW_TRACEPOINT_PROBE(sched_process_exit) { return 0; }
 """
 
 
-def in_container():
-    name = "bench-esc-" + uuid.uuid4().hex[:6]
-    try:
-        out = docker("run", "--name", name, IMAGE, "openloop", "/etc/passwd", str(COUNT))
-    finally:
-        docker("rm", "-f", name, check=False)
-    r = parse_kv(out)
-    if r.get("opens") != COUNT:
-        raise RuntimeError("workload did not complete: %r" % out)
-    return r["ns_per_open"]
-
-
-def build_host_openloop():
-    exe = os.path.join(OUT, "openloop")
-    subprocess.run(["gcc", "-O2", "-static", "-o", exe,
-                    os.path.join(ROOT, "tests", "image", "src", "openloop.c")], check=True)
-    return exe
-
-
-def on_host(exe):
-    out = subprocess.run([exe, "/etc/passwd", str(COUNT)], capture_output=True, text=True,
-                         check=True).stdout
-    r = parse_kv(out)
-    if r.get("opens") != COUNT:
-        raise RuntimeError("host workload did not complete: %r" % out)
-    return r["ns_per_open"]
-
-
 def main():
     os.makedirs(OUT, exist_ok=True)
     from bcc import BPF
@@ -67,13 +38,13 @@ def main():
     series = {k: [] for k in ("c_base", "c_tool", "c_floor", "h_base", "h_tool", "h_floor")}
     pairs = {k: [] for k in ("c_tool", "c_floor", "h_tool", "h_floor")}
     for i in range(ROUNDS):
-        base_c, base_h = in_container(), on_host(exe)
+        base_c, base_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
         with tool_run("containerescape", out=os.path.join(OUT, "containerescape.out")) as t:
-            tool_c, tool_h = in_container(), on_host(exe)
+            tool_c, tool_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
         runs.append(t)
         b = BPF(text=FLOOR_PROGRAM)
         try:
-            floor_c, floor_h = in_container(), on_host(exe)
+            floor_c, floor_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
         finally:
             b.cleanup()
         for k, v in (("c_base", base_c), ("c_tool", tool_c), ("c_floor", floor_c),

@@ -26,8 +26,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, PYTHON, ROOT, TracerRun, bpftrace_run,  # noqa: E402
-                    docker, parse_kv, ratio, save, tool_run)
+from common import (IMAGE, OUT, PYTHON, TracerRun, bpftrace_run,  # noqa: E402
+                    build_host_openloop, docker, openloop_host, openloop_result, parse_kv,
+                    ratio, save, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "200000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -51,29 +52,8 @@ def floor_run(out):
     return TracerRun([PYTHON, "-c", FLOOR_SCRIPT], ": tracing", out)
 
 
-def build_host_openloop():
-    """openloop for the host, from the test image's source."""
-    src = os.path.join(ROOT, "tests", "image", "src", "openloop.c")
-    exe = os.path.join(OUT, "openloop")
-    subprocess.run(["gcc", "-O2", "-static", "-o", exe, src], check=True)
-    return exe
-
-
 def in_container(name):
-    out = docker("exec", name, "openloop", TARGET, str(COUNT))
-    r = parse_kv(out)
-    if r.get("opens") != COUNT:
-        raise RuntimeError("workload did not complete: %r" % out)
-    return r["ns_per_open"]
-
-
-def on_host(exe, path):
-    out = subprocess.run([exe, path, str(COUNT)], capture_output=True, text=True,
-                         check=True).stdout
-    r = parse_kv(out)
-    if r.get("opens") != COUNT:
-        raise RuntimeError("host workload did not complete: %r" % out)
-    return r["ns_per_open"]
+    return openloop_result(docker("exec", name, "openloop", TARGET, str(COUNT)), COUNT)
 
 
 def find_waiting_shell():
@@ -190,14 +170,14 @@ def main():
             bt_printed.append(count_lines(btout, needle))
             os.remove(btout)
             bt_lost_n.append(bpftrace_lost(b.stderr))
-            host_base.append(on_host(exe, host_target))
+            host_base.append(openloop_host(exe, COUNT, host_target))
             with tool_run("containeropen", out=os.path.join(OUT, "containeropen-host.out")):
-                host_tool.append(on_host(exe, host_target))
+                host_tool.append(openloop_host(exe, COUNT, host_target))
             # The floor: programs that do nothing, on the same 8 tracepoints.
             with floor_run(os.path.join(OUT, "noop-open-floor.out")):
-                host_floor.append(on_host(exe, host_target))
+                host_floor.append(openloop_host(exe, COUNT, host_target))
         base.append(in_container(name))
-        host_base.append(on_host(exe, host_target))
+        host_base.append(openloop_host(exe, COUNT, host_target))
         strace = strace_in_container(name, COUNT // 10)    # ~27x slower: fewer opens
     finally:
         docker("rm", "-f", name, check=False)

@@ -16,10 +16,9 @@ scale, the same pairs are measured with two floors, in the same rounds:
 import os
 import statistics
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import IMAGE, OUT, bpftrace_run, docker, parse_kv, save, tool_run  # noqa: E402
+from common import OUT, bpftrace_run, openloop_container, save, tool_run  # noqa: E402
 
 COUNT = int(os.environ.get("BENCH_OPENS", "300000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -28,17 +27,8 @@ BPFTRACE = 'tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }
 
 
 def run_loop():
-    """One container running openloop; ns per open+close pair as the
-    workload measured it (container start-up is not in the figure)."""
-    name = "bench-sys-" + uuid.uuid4().hex[:6]
-    try:
-        out = docker("run", "--name", name, IMAGE, "openloop", "/etc/passwd", str(COUNT))
-    finally:
-        docker("rm", "-f", name, check=False)
-    result = parse_kv(out)
-    if result.get("opens") != COUNT:
-        raise RuntimeError("workload did not complete: %r" % out)
-    return result["ns_per_open"]
+    """One container running openloop; ns per open+close pair."""
+    return openloop_container(COUNT, "bench-sys-")
 
 
 def traced_loop(samples):
