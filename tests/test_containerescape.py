@@ -423,3 +423,16 @@ def test_setuid_to_root_after_an_unprivileged_exec(tool, containers, helper):
     s = finding(t, name, "privilege", syscall="setuid")
     assert s["former_uid"] == 65534 and s["success"] is True
 
+
+
+def test_exclude_drops_a_known_container_and_counts_it(tool, containers, helper):
+    opts = ["-v", "%s:/escape:ro" % helper, "--cap-add", "SYS_MODULE"]
+    agent = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    other = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    t = tool("containerescape", "-j", "--exclude", agent)
+    containers.exec(agent, "/escape", "module")
+    containers.exec(other, "/escape", "module")
+    finding(t, other, "kernel-module")       # read after the agent's
+    assert t.stop() == 0, "\n".join(t.err)
+    assert not findings_of(t, {agent})
+    assert any("1 findings of --exclude'd containers not shown" in l for l in t.err), t.err
