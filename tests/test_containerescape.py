@@ -389,10 +389,14 @@ def test_finding_storm_every_finding_printed_or_counted_lost(tool, containers, h
     assert row["attempts"] == printed and row["successes"] == printed
 
 
-def test_container_filter_keeps_only_that_container(tool, containers, helper):
+def two_containers(containers, helper):
+    """Two running containers that may try a module insert."""
     opts = ["-v", "%s:/escape:ro" % helper, "--cap-add", "SYS_MODULE"]
-    a = containers.run("sleep", "600", name=unique("esc"), opts=opts)
-    b = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    return [containers.run("sleep", "600", name=unique("esc"), opts=opts) for _ in range(2)]
+
+
+def test_container_filter_keeps_only_that_container(tool, containers, helper):
+    a, b = two_containers(containers, helper)
     t = tool("containerescape", "-j", "-c", a)
     containers.exec(b, "/escape", "module")
     containers.exec(a, "/escape", "module")
@@ -426,9 +430,7 @@ def test_setuid_to_root_after_an_unprivileged_exec(tool, containers, helper):
 
 
 def test_exclude_drops_a_known_container_and_counts_it(tool, containers, helper):
-    opts = ["-v", "%s:/escape:ro" % helper, "--cap-add", "SYS_MODULE"]
-    agent = containers.run("sleep", "600", name=unique("esc"), opts=opts)
-    other = containers.run("sleep", "600", name=unique("esc"), opts=opts)
+    agent, other = two_containers(containers, helper)
     t = tool("containerescape", "-j", "--exclude", agent)
     containers.exec(agent, "/escape", "module")
     containers.exec(other, "/escape", "module")
