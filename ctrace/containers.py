@@ -286,16 +286,14 @@ class Registry:
         if os.path.exists(self.podman.socket_path):
             self._watchers.append(DockerWatcher(self.podman, self._learn,
                                                 self._state(self.podman)))
-        bundles = BundleWatcher(self.containerd, self._learn)
-        self._watchers.append(bundles)
+        self._watchers.append(BundleWatcher(self.containerd, self._learn))
         for watcher in self._watchers:
             watcher.start()
         # Subscribed before the tool says it is tracing, so that a container
         # started after that line is named even if it is gone (--rm) by the
         # time its first event is read.
         for watcher in self._watchers:
-            event = watcher.ready if watcher is bundles else watcher.tried
-            event.wait(max(0.0, deadline + 1.0 - time.monotonic()))
+            watcher.tried.wait(max(0.0, deadline + 1.0 - time.monotonic()))
 
     def stop(self):
         for watcher in self._watchers:
@@ -477,20 +475,32 @@ class Registry:
                 if time.monotonic() - self._dirs_asked < 1:
                     break
                 self._dirs_asked = time.monotonic()
-                for api in (self.docker, self.podman):
-                    try:
-                        for listed in api.list():
-                            info = api.inspect(listed.id)
-                            if info is not None:
-                                self._learn(info)
-                    except Unreachable:
-                        pass
+                self._inspect_listed(lambda listed: True)
             with self._lock:
                 infos = list(self._infos.values())
             for info in infos:
                 if any(path.startswith(d + "/") for d in info.dirs):
                     return self.runtime_container(info.runtime, info.id, info)
         return None
+
+    def _inspect_listed(self, wanted):
+        """Docker's and podman's containers for which WANTED(listed info) is
+        true, inspected (pid, cgroup, directories) and learnt."""
+        found = []
+        for api in (self.docker, self.podman):
+            if not os.path.exists(api.socket_path):
+                continue
+            try:
+                for listed in api.list():
+                    if wanted(listed):
+                        full = api.inspect(listed.id)
+                        if full is not None:
+                            found.append(full)
+            except Unreachable as exc:
+                self._unreachable(api, exc)
+        for info in found:
+            self._learn(info)
+        return found
 
     def runtime_container(self, runtime, cid, info=None):
         return Container("runtime", runtime, cid, info or self.info(runtime, cid))
@@ -602,24 +612,14 @@ class Registry:
 
     def _pod_members(self, pod):
         """The containers of POD (namespace, pod, container or None) that
-        the runtimes know of now."""
-        found = []
-        for api in (self.docker, self.podman):
-            if not os.path.exists(api.socket_path):
-                continue
-            try:
-                for info in api.list():
-                    if info.pod is not None and info.pod.matches(*pod):
-                        full = api.inspect(info.id)
-                        if full is not None and full.pid:
-                            found.append(full)
-            except Unreachable as exc:
-                self._unreachable(api, exc)
-        found += [info for info in self.containerd.list()
-                  if info.pod is not None and info.pod.matches(*pod)]
-        for info in found:
+        the runtimes know of now (Docker's and podman's: running ones)."""
+        def of_pod(info):
+            return info.pod is not None and info.pod.matches(*pod)
+        found = [info for info in self._inspect_listed(of_pod) if info.pid]
+        tasks = [info for info in self.containerd.list() if of_pod(info)]
+        for info in tasks:
             self._learn(info)
-        return found
+        return found + tasks
 
     @staticmethod
     def _task_ids(pid, key=None):

@@ -334,24 +334,33 @@ class ContainerdState:
     def __init__(self, roots=CONTAINERD_TASK_ROOTS):
         self.roots = roots
 
-    def _bundles(self, cid):
-        """(namespace, config.json path) of task CID's bundles."""
+    def _bundles(self, cid=None):
+        """(namespace, id, config.json path) of task CID's bundles, or of
+        every task's."""
+        task = "*" if cid is None else glob.escape(cid)
         for root in self.roots:
-            for path in glob.glob(os.path.join(glob.escape(root), "*", glob.escape(cid),
-                                               "config.json")):
-                yield path.split("/")[-3], path
+            for path in glob.glob(os.path.join(glob.escape(root), "*", task, "config.json")):
+                namespace, found = path.split("/")[-3:-1]
+                yield namespace, found, path
 
     def inspect(self, cid):
         """The task CID in any namespace but Docker's own ("moby"), or None."""
-        for namespace, path in self._bundles(cid):
-            info = self._read(path, cid) if namespace != "moby" else None
+        return next(iter(self._infos(cid)), None)
+
+    def list(self):
+        """Every task whose bundle is here now (Docker's own "moby" ones
+        aside: Docker names those)."""
+        return list(self._infos())
+
+    def _infos(self, cid=None):
+        for namespace, found, path in self._bundles(cid):
+            info = self._read(path, found) if namespace != "moby" else None
             if info is not None:
-                return info
-        return None
+                yield info
 
     def dockers(self, cid):
         """Is CID one of Docker's own tasks?"""
-        return any(namespace == "moby" for namespace, _ in self._bundles(cid))
+        return any(namespace == "moby" for namespace, _, _ in self._bundles(cid))
 
     def task(self, namespace, cid):
         """The task of a cgroup named /NAMESPACE/CID (containerd's default
@@ -364,19 +373,6 @@ class ContainerdState:
             if info is not None:
                 return info
         return None
-
-    def list(self):
-        """Every task whose bundle is here now (Docker's own "moby" ones
-        aside: Docker names those)."""
-        out = []
-        for root in self.roots:
-            for path in glob.glob(os.path.join(glob.escape(root), "*", "*", "config.json")):
-                namespace, cid = path.split("/")[-3:-1]
-                if namespace != "moby":
-                    info = self._read(path, cid)
-                    if info is not None:
-                        out.append(info)
-        return out
 
     def _read(self, path, cid):
         try:
@@ -515,7 +511,7 @@ class BundleWatcher(threading.Thread):
         self.state = state
         self.on_info = on_info          # (ContainerInfo)
         self.stop = threading.Event()
-        self.ready = threading.Event()  # the roots there are, watched
+        self.tried = threading.Event()  # the roots there are, watched
         self._inotify = None
         self._dirs = {}                 # wd -> (kind, path)
         self._roots = set()
@@ -560,11 +556,11 @@ class BundleWatcher(threading.Thread):
         try:
             self._inotify = Inotify()
         except OSError:
-            self.ready.set()
+            self.tried.set()
             return
         try:
             self._rescan()
-            self.ready.set()
+            self.tried.set()
             last = 0.0
             while not self.stop.is_set():
                 for wd, mask, name in self._inotify.read(self.RESCAN_SECONDS):
@@ -587,5 +583,5 @@ class BundleWatcher(threading.Thread):
         except Exception:       # naming must never kill the tool
             pass
         finally:
-            self.ready.set()
+            self.tried.set()
             self._inotify.close()

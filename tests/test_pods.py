@@ -222,7 +222,7 @@ def test_bundle_watcher_names_a_container_after_its_bundle_is_gone(registry, tmp
                             lambda info: (registry._learn(info), learnt.set()))
     watcher.start()
     try:
-        assert watcher.ready.wait(10)
+        assert watcher.tried.wait(10)
         write_bundle(root, "k8s.io", ID, cri_annotations())
         assert learnt.wait(10), "the new bundle was not read"
         shutil.rmtree(os.path.join(root, "k8s.io", ID))
