@@ -1,5 +1,6 @@
-"""Seccomp profiles recorded by containersyscall --seccomp: what goes into
-one besides the calls the kernel counted, and how it compares with Docker's
+"""Seccomp profiles: the files (Docker/OCI format: new, merged, checked,
+written safely), and for containersyscall --seccomp what goes into one
+besides the calls the kernel counted, and how it compares with Docker's
 default profile.
 
 What the kernel counts in record mode (bpf_c/containersyscall.bpf.c,
@@ -21,12 +22,25 @@ entrypoint's exec on.  Added here:
   than Docker's default does.
 """
 
+import copy
+import json
 import sys
 import time
 
-from ctrace import syscalls
+from ctrace import outfile, syscalls
 from ctrace.errors import SetupError
 from ctrace.output import escape
+
+# What Docker's own default profile lists for each machine: the native ABI and
+# the compatibility ABIs a task of that machine may use.
+SECCOMP_ARCHES = {
+    "x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+}
+
+ALLOW = "SCMP_ACT_ALLOW"
+DEFAULT_ACTION = "SCMP_ACT_ERRNO"
+
 
 # runc 1.1 (libcontainer/standard_init_linux.go, setns_init_linux.go,
 # init_linux.go): with no_new_privs off (Docker's and Kubernetes' default)
@@ -136,15 +150,15 @@ def docker_conditions(names):
     as Docker does, always."""
     rules = []
     if names & {"clone", "clone3"}:
-        rules.append({"names": ["clone"], "action": syscalls.ALLOW,
+        rules.append({"names": ["clone"], "action": ALLOW,
                       "args": [{"index": 0, "value": CLONE_NS_FLAGS, "valueTwo": 0,
                                 "op": "SCMP_CMP_MASKED_EQ"}]})
     if "personality" in names:
-        rules += [{"names": ["personality"], "action": syscalls.ALLOW,
+        rules += [{"names": ["personality"], "action": ALLOW,
                    "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]}
                   for v in PERSONALITIES]
     if "socket" in names:
-        rules.append({"names": ["socket"], "action": syscalls.ALLOW,
+        rules.append({"names": ["socket"], "action": ALLOW,
                       "args": [{"index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_NE"}]})
     rules.append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS})
     return rules
@@ -175,9 +189,9 @@ def build_profile(names, old=None, arch=None):
     names = set(names) | RUNTIME_AFTER_FILTER | ALWAYS
     plain = names - CONDITIONAL
     if old is not None:
-        profile = syscalls.merge_profile(old, plain, arch)
+        profile = merge_profile(old, plain, arch)
     else:
-        profile = syscalls.new_profile(plain, arch)
+        profile = new_profile(plain, arch)
     for rule in docker_conditions(names):
         if rule not in profile["syscalls"]:
             profile["syscalls"].append(rule)
@@ -186,7 +200,7 @@ def build_profile(names, old=None, arch=None):
 
 def allowed(profile):
     """Names a profile allows, with or without conditions."""
-    return {n for e in profile.get("syscalls") or [] if e.get("action") == syscalls.ALLOW
+    return {n for e in profile.get("syscalls") or [] if e.get("action") == ALLOW
             for n in e.get("names") or []}
 
 
@@ -225,7 +239,7 @@ def write_recording(ctx, ref, ids, totals):
                          "runtime was seen, %s not written" % (escape(ref), escape(args.seccomp)))
     profile = build_profile(names, args.merge_profile)
     try:
-        syscalls.write_profile(args.seccomp, profile)
+        write_profile(args.seccomp, profile)
     except OSError as exc:
         raise SetupError(str(exc))
     allows = allowed(profile)
@@ -246,3 +260,103 @@ def write_recording(ctx, ref, ids, totals):
         sys.stderr.write("%s: warning: %s allows %s, which Docker's default profile "
                          "refuses to an ordinary container\n"
                          % (tool, escape(args.seccomp), name))
+
+
+# -- profile files --------------------------------------------------------
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used (for --merge)."""
+
+
+def new_profile(names, arch=None):
+    """A Docker/OCI seccomp profile that refuses (EPERM) every system call
+    except NAMES."""
+    arch = arch or syscalls.machine()
+    if arch not in SECCOMP_ARCHES:
+        raise ProfileError("no seccomp architecture known for machine %s" % arch)
+    return {"defaultAction": DEFAULT_ACTION,
+            "architectures": list(SECCOMP_ARCHES[arch]),
+            "syscalls": [{"names": sorted(set(names)), "action": ALLOW}]}
+
+
+def _unconditional_allow(entry):
+    return (isinstance(entry, dict) and entry.get("action") == ALLOW and
+            not entry.get("args") and not entry.get("includes") and
+            not entry.get("excludes"))
+
+
+def allowed_names(profile):
+    """Names a profile allows without conditions."""
+    out = set()
+    for entry in profile.get("syscalls") or []:
+        if _unconditional_allow(entry):
+            out.update(entry.get("names") or [])
+    return out
+
+
+def check_profile(profile):
+    """Raise ProfileError unless PROFILE looks like a seccomp profile."""
+    if not isinstance(profile, dict):
+        raise ProfileError("not a seccomp profile (a JSON object is expected)")
+    entries = profile.get("syscalls", [])
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise ProfileError("'syscalls' is not a list")
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise ProfileError("an entry of 'syscalls' is not an object")
+        names = entry.get("names", [])
+        if "name" in entry and not names:
+            names = [entry["name"]]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ProfileError("'names' of a 'syscalls' entry is not a list of strings")
+        if not isinstance(entry.get("action", ""), str):
+            raise ProfileError("'action' of a 'syscalls' entry is not a string")
+    if not isinstance(profile.get("defaultAction", ""), str):
+        raise ProfileError("'defaultAction' is not a string")
+    return profile
+
+
+def load_profile(path):
+    """The profile in PATH, checked; ProfileError with a one-line reason."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise ProfileError("cannot read %s: %s" % (path, exc.strerror or exc))
+    except ValueError as exc:
+        raise ProfileError("%s is not valid JSON: %s" % (path, exc))
+    try:
+        return check_profile(data)
+    except ProfileError as exc:
+        raise ProfileError("%s: %s" % (path, exc))
+
+
+def merge_profile(old, names, arch=None):
+    """OLD with NAMES allowed as well.  Everything OLD says is kept (its
+    default action, architectures, conditional rules); names it does not
+    allow unconditionally yet join its first unconditional allow rule, or a
+    new one."""
+    merged = copy.deepcopy(old)
+    fresh = new_profile(names, arch)
+    merged.setdefault("defaultAction", fresh["defaultAction"])
+    if not merged.get("architectures") and not merged.get("archMap"):
+        merged["architectures"] = fresh["architectures"]
+    entries = merged.get("syscalls") or []
+    merged["syscalls"] = entries
+    missing = sorted(set(names) - allowed_names(merged))
+    if not missing:
+        return merged
+    for entry in entries:
+        if _unconditional_allow(entry) and "names" in entry:
+            entry["names"] = sorted(set(entry["names"]) | set(missing))
+            return merged
+    entries.append({"names": missing, "action": ALLOW})
+    return merged
+
+
+def write_profile(path, profile):
+    """Write PROFILE to PATH atomically and safely (ctrace.outfile: never
+    onto anything but a regular file, never through a symlink)."""
+    outfile.write_file(path, json.dumps(profile, indent=2) + "\n")

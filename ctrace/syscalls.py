@@ -1,4 +1,4 @@
-"""System call numbers and names, and seccomp profiles built from them.
+"""System call numbers and names (ctrace.seccomp builds profiles from them).
 
 The raw_syscalls tracepoints give a number; seccomp profiles (Docker, OCI,
 the security-profiles-operator) name calls as the kernel's uapi headers do
@@ -11,11 +11,8 @@ running kernel's tracefs and the installed headers.  An unknown number is
 named "syscall_N".
 """
 
-import copy
-import json
 import os
 
-from ctrace import outfile
 
 X86_64 = {
     0: "read", 1: "write", 2: "open", 3: "close", 4: "stat", 5: "fstat",
@@ -358,17 +355,6 @@ COMPAT_ABI = {"x86_64": "i386"}
 COMPAT_BIT = 0x80000000
 COMPAT_UNSEEN = ("sigreturn", "rt_sigreturn")
 
-# What Docker's own default profile lists for each machine: the native ABI and
-# the compatibility ABIs a task of that machine may use.
-SECCOMP_ARCHES = {
-    "x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-    "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-}
-
-ALLOW = "SCMP_ACT_ALLOW"
-DEFAULT_ACTION = "SCMP_ACT_ERRNO"
-
-
 def machine():
     return os.uname().machine
 
@@ -401,103 +387,3 @@ def number(sysname, arch=None):
 
 def is_known(nr, arch=None):
     return nr in table(arch)
-
-
-# -- seccomp profiles ------------------------------------------------------
-
-class ProfileError(ValueError):
-    """A profile file that cannot be used (for --merge)."""
-
-
-def new_profile(names, arch=None):
-    """A Docker/OCI seccomp profile that refuses (EPERM) every system call
-    except NAMES."""
-    arch = arch or machine()
-    if arch not in SECCOMP_ARCHES:
-        raise ProfileError("no seccomp architecture known for machine %s" % arch)
-    return {"defaultAction": DEFAULT_ACTION,
-            "architectures": list(SECCOMP_ARCHES[arch]),
-            "syscalls": [{"names": sorted(set(names)), "action": ALLOW}]}
-
-
-def _unconditional_allow(entry):
-    return (isinstance(entry, dict) and entry.get("action") == ALLOW and
-            not entry.get("args") and not entry.get("includes") and
-            not entry.get("excludes"))
-
-
-def allowed_names(profile):
-    """Names a profile allows without conditions."""
-    out = set()
-    for entry in profile.get("syscalls") or []:
-        if _unconditional_allow(entry):
-            out.update(entry.get("names") or [])
-    return out
-
-
-def check_profile(profile):
-    """Raise ProfileError unless PROFILE looks like a seccomp profile."""
-    if not isinstance(profile, dict):
-        raise ProfileError("not a seccomp profile (a JSON object is expected)")
-    entries = profile.get("syscalls", [])
-    if entries is None:
-        entries = []
-    if not isinstance(entries, list):
-        raise ProfileError("'syscalls' is not a list")
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise ProfileError("an entry of 'syscalls' is not an object")
-        names = entry.get("names", [])
-        if "name" in entry and not names:
-            names = [entry["name"]]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ProfileError("'names' of a 'syscalls' entry is not a list of strings")
-        if not isinstance(entry.get("action", ""), str):
-            raise ProfileError("'action' of a 'syscalls' entry is not a string")
-    if not isinstance(profile.get("defaultAction", ""), str):
-        raise ProfileError("'defaultAction' is not a string")
-    return profile
-
-
-def load_profile(path):
-    """The profile in PATH, checked; ProfileError with a one-line reason."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise ProfileError("cannot read %s: %s" % (path, exc.strerror or exc))
-    except ValueError as exc:
-        raise ProfileError("%s is not valid JSON: %s" % (path, exc))
-    try:
-        return check_profile(data)
-    except ProfileError as exc:
-        raise ProfileError("%s: %s" % (path, exc))
-
-
-def merge_profile(old, names, arch=None):
-    """OLD with NAMES allowed as well.  Everything OLD says is kept (its
-    default action, architectures, conditional rules); names it does not
-    allow unconditionally yet join its first unconditional allow rule, or a
-    new one."""
-    merged = copy.deepcopy(old)
-    fresh = new_profile(names, arch)
-    merged.setdefault("defaultAction", fresh["defaultAction"])
-    if not merged.get("architectures") and not merged.get("archMap"):
-        merged["architectures"] = fresh["architectures"]
-    entries = merged.get("syscalls") or []
-    merged["syscalls"] = entries
-    missing = sorted(set(names) - allowed_names(merged))
-    if not missing:
-        return merged
-    for entry in entries:
-        if _unconditional_allow(entry) and "names" in entry:
-            entry["names"] = sorted(set(entry["names"]) | set(missing))
-            return merged
-    entries.append({"names": missing, "action": ALLOW})
-    return merged
-
-
-def write_profile(path, profile):
-    """Write PROFILE to PATH atomically and safely (ctrace.outfile: never
-    onto anything but a regular file, never through a symlink)."""
-    outfile.write_file(path, json.dumps(profile, indent=2) + "\n")

@@ -14,7 +14,7 @@ import pytest
 from conftest import IMAGE, ROOT, TOOLS, docker, header_define, run_tool, unavailable, unique
 
 sys.path.insert(0, ROOT)
-from ctrace import syscalls  # noqa: E402
+from ctrace import seccomp, syscalls  # noqa: E402
 
 TOOL = "containersyscall"
 
@@ -95,13 +95,13 @@ def test_table_covers_running_kernels_syscall_tracepoints():
 # -- unit: profiles -----------------------------------------------------------
 
 def test_new_profile_denies_by_default_and_allows_observed():
-    p = syscalls.new_profile({"read", "write", "read"}, "x86_64")
+    p = seccomp.new_profile({"read", "write", "read"}, "x86_64")
     assert p["defaultAction"] == "SCMP_ACT_ERRNO"
     assert p["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
     assert p["syscalls"] == [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]
-    assert syscalls.new_profile({"read"}, "aarch64")["architectures"][0] == "SCMP_ARCH_AARCH64"
-    with pytest.raises(syscalls.ProfileError):
-        syscalls.new_profile({"read"}, "mips")
+    assert seccomp.new_profile({"read"}, "aarch64")["architectures"][0] == "SCMP_ARCH_AARCH64"
+    with pytest.raises(seccomp.ProfileError):
+        seccomp.new_profile({"read"}, "mips")
 
 
 def test_merge_keeps_everything_of_the_old_profile():
@@ -113,18 +113,18 @@ def test_merge_keeps_everything_of_the_old_profile():
                {"names": ["mkdir", "chmod"], "action": "SCMP_ACT_ALLOW"},
                {"names": ["ptrace"], "action": "SCMP_ACT_KILL"}]}
     snapshot = json.dumps(old)
-    merged = syscalls.merge_profile(old, {"read", "mkdir", "personality"}, "x86_64")
+    merged = seccomp.merge_profile(old, {"read", "mkdir", "personality"}, "x86_64")
     assert json.dumps(old) == snapshot                  # the input is not changed
     assert merged["defaultErrnoRet"] == 1
     assert merged["architectures"] == ["SCMP_ARCH_X86_64"]
     assert merged["syscalls"][0] == old["syscalls"][0]  # conditional rule intact
     assert merged["syscalls"][2] == old["syscalls"][2]
     assert merged["syscalls"][1]["names"] == ["chmod", "mkdir", "personality", "read"]
-    assert syscalls.allowed_names(merged) == {"chmod", "mkdir", "personality", "read"}
+    assert seccomp.allowed_names(merged) == {"chmod", "mkdir", "personality", "read"}
 
 
 def test_merge_into_profile_without_allow_rule_adds_one():
-    merged = syscalls.merge_profile({"syscalls": []}, {"read"}, "x86_64")
+    merged = seccomp.merge_profile({"syscalls": []}, {"read"}, "x86_64")
     assert merged["defaultAction"] == "SCMP_ACT_ERRNO"
     assert merged["architectures"][0] == "SCMP_ARCH_X86_64"
     assert merged["syscalls"] == [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
@@ -137,17 +137,17 @@ def test_load_profile_rejects_what_is_not_a_profile(tmp_path):
     for fname, text in cases.items():
         path = tmp_path / fname
         path.write_text(text)
-        with pytest.raises(syscalls.ProfileError):
-            syscalls.load_profile(str(path))
-    with pytest.raises(syscalls.ProfileError):
-        syscalls.load_profile(str(tmp_path / "missing.json"))
+        with pytest.raises(seccomp.ProfileError):
+            seccomp.load_profile(str(path))
+    with pytest.raises(seccomp.ProfileError):
+        seccomp.load_profile(str(tmp_path / "missing.json"))
 
 
 def test_write_profile_round_trips(tmp_path):
     path = str(tmp_path / "p.json")
-    p = syscalls.new_profile({"read"}, "x86_64")
-    syscalls.write_profile(path, p)
-    assert syscalls.load_profile(path) == p
+    p = seccomp.new_profile({"read"}, "x86_64")
+    seccomp.write_profile(path, p)
+    assert seccomp.load_profile(path) == p
     assert os.listdir(str(tmp_path)) == ["p.json"]      # no temporary left
 
 
@@ -428,7 +428,7 @@ def test_seccomp_profile_from_first_instruction_end_to_end(tool, containers, tmp
     assert p["defaultAction"] == "SCMP_ACT_ERRNO"
     if os.uname().machine == "x86_64":
         assert p["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
-    allowed = syscalls.allowed_names(p)
+    allowed = seccomp.allowed_names(p)
     assert {"execve", "openat", "read", "write", "exit_group"} <= allowed
     assert "mkdir" not in allowed
 
@@ -477,7 +477,7 @@ def test_seccomp_running_container_with_merge(tool, containers, tmp_path):
     assert any("wrote %s" % profile in l for l in t.err)
     with open(profile) as f:
         p = json.load(f)
-    allowed = syscalls.allowed_names(p)
+    allowed = seccomp.allowed_names(p)
     assert {"mkdir", "chmod"} <= allowed                # every old syscall kept
     assert {"execve", "openat", "read", "write"} <= allowed
     assert {"names": ["ptrace"], "action": "SCMP_ACT_KILL"} in p["syscalls"]
@@ -493,7 +493,7 @@ def test_seccomp_recording_of_running_container_ends_when_it_stops(tool, contain
     containers.exec(name, "cat", "/etc/hostname")
     docker("kill", name)
     assert t.wait(30) == 0, "\n".join(t.err)
-    assert "openat" in syscalls.allowed_names(json.loads(profile.read_text()))
+    assert "openat" in seccomp.allowed_names(json.loads(profile.read_text()))
 
 
 @pytest.mark.integration
