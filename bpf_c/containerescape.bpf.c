@@ -71,8 +71,7 @@ BPF_PERCPU_ARRAY(scratch, struct esc_event, 1);
 BPF_TASK_STORAGE(esc_unpriv, u32);
 #endif
 
-/* -- the task and its registers ------------------------------------------- */
-
+/* -- who is judged, and the event ------------------------------------------ */
 
 /* In scope (ctrace.h), the workload (not the runtime's set-up), not us. */
 static __always_inline int esc_judged(char *t)
