@@ -6,17 +6,24 @@
  * leaves as it found them.  Judging at exit means:
  *   - a call refused by a seccomp filter is seen too (it skips sys_enter
  *     but not sys_exit), so its attempt is a finding with its errno;
- *   - paths are the kernel's: an open is judged on the opened file (its
- *     mount and dentries, walked up to the task's root), a connect on the
- *     name the listening socket bound, a setns on the namespace file the
- *     fd refers to, not on what the caller's strings said.
+ *   - objects are the kernel's, not the caller's strings: an open is judged
+ *     on the opened file (its filesystem, its path within that filesystem,
+ *     the host directory it lies in), a connect on the name the listening
+ *     socket bound, a setns on the namespace the fd refers to.
  * Opens for reading only are dropped on their flags before anything else.
+ *
+ * Every finding is decided here, in the kernel, and counted here per
+ * container and technique (esc_counts) before it is sent: a flood can fill
+ * the ring buffer, never erase a finding from the summary.  The same
+ * finding again within a second is counted and folded (esc_repeats), so a
+ * flood of one thing leaves room for everything else.
  *
  * sched_process_exec adds two findings that are not system calls: a
  * set-uid exec that makes a workload task root (privilege), and the
  * kernel's usermode helper (a child of a kernel thread, in the host's
  * namespaces) executing something (host-helper-exec: user space keeps the
- * ones whose file lives in a container's filesystem).
+ * ones whose file lives in a container's filesystem, the one technique
+ * judged there, since only the runtimes know which container owns a file).
  *
  * Only the container's workload is judged (ct_workload(), bpf_c/ctrace.h):
  * the runtime's set-up (runc init's mounts, pivot_root, setns of `docker
@@ -36,7 +43,11 @@ CT_BTF_OFFSET(ESC_OFF_CRED_UID, cred.uid)
 CT_BTF_OFFSET(ESC_OFF_CRED_EUID, cred.euid)
 CT_BTF_OFFSET(ESC_OFF_INODE_I_RDEV, inode.i_rdev)
 CT_BTF_OFFSET(ESC_OFF_INODE_I_INO, inode.i_ino)
-CT_BTF_OFFSET(ESC_OFF_MOUNT_MNT_NS, mount.mnt_ns)
+CT_BTF_OFFSET(ESC_OFF_SUPER_BLOCK_S_DEV, super_block.s_dev)
+CT_BTF_OFFSET(ESC_OFF_DENTRY_D_INODE, dentry.d_inode)
+CT_BTF_OFFSET(ESC_OFF_DENTRY_D_NAME_LEN, dentry.d_name.len)
+CT_BTF_OFFSET(ESC_OFF_PROC_INODE_PID, proc_inode.pid)
+CT_BTF_OFFSET(ESC_OFF_PROC_INODE_VFS_INODE, proc_inode.vfs_inode)
 CT_BTF_OFFSET(ESC_OFF_UNIX_SOCK_PEER, unix_sock.peer)
 CT_BTF_OFFSET(ESC_OFF_UNIX_SOCK_ADDR, unix_sock.addr)
 CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_LEN, unix_address.len)
@@ -55,16 +66,26 @@ CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_NAME, unix_address.name)
 #define ESC_AF_UNIX 1
 #define ESC_CLONE_NEWUSER 0x10000000
 #define ESC_EPERM 1
+#define ESC_EINPROGRESS 115
+#define ESC_MS_REMOUNT 0x20
+#define ESC_MS_BIND 0x1000
 #define ESC_PTRACE_POKETEXT 4
 #define ESC_PTRACE_POKEDATA 5
 #define ESC_PTRACE_POKEUSR 6
 #define ESC_PTRACE_ATTACH 16
 #define ESC_PTRACE_SEIZE 0x4206
 #define ESC_PF_KTHREAD 0x00200000
-#define ESC_OVERLAYFS_MAGIC 0x794c7630
+#define ESC_PROC_SUPER_MAGIC 0x9fa0
 
 BPF_RINGBUF_OUTPUT(events, 64);
 BPF_PERCPU_ARRAY(scratch, struct esc_event, 1);
+BPF_PERCPU_ARRAY(esc_object_scratch, struct esc_object_key, 1);
+BPF_HASH(esc_object_rules, struct esc_object_key, u32, 256);
+BPF_HASH(esc_host_files, struct esc_host_key, u32, 4096);
+BPF_HASH(esc_names, struct esc_name_key, u32, 256);
+BPF_HASH(esc_counts, struct esc_count_key, struct esc_counts, 10240);
+BPF_TABLE("lru_hash", struct esc_repeat_key, struct esc_repeat, esc_repeats, 10240);
+BPF_ARRAY(esc_uncounted, u64, 1);       /* findings esc_counts had no room for */
 #if ESC_WANTS(ESC_T_PRIVILEGE)
 /* privilege: a workload task's real uid + 1 at its last exec, kept only
  * when it was not root (the set*id calls' exit compares); 0 once reported. */
@@ -102,24 +123,95 @@ static __always_inline struct esc_event *esc_new(u32 technique, u32 nr, long ret
     e->flags = ct_filter_governs() ? ESC_F_FILTERED : 0;
     e->arg0 = 0;
     e->arg1 = 0;
+    e->ino = 0;
+    e->dev = 0;
+    e->fs_magic = 0;
     e->target_mntns = 0;
-    e->target_pid = 0;
+    e->repeats = 0;
+    e->rule = 0;
+    e->reason = 0;
+    e->rule_level = 0;
     e->data_len = 0;
+    e->fs_path_len = 0;
     e->data[0] = 0;
     return e;
 }
 
+/* Lengths and cursors live in the (map) event and are re-read, not kept
+ * in registers: the verifier then sees the same unknown value on every path
+ * through a loop's step and prunes (see ct_path_names). */
 #define ESC_DATA_LEN(e) (*(volatile u16 *)&(e)->data_len)
+#define ESC_FS_LEN(e) (*(volatile u16 *)&(e)->fs_path_len)
 
-static __always_inline void esc_send(struct esc_event *e)
+/* Send E (its data[] as far as used): 0, or non-zero when the ring buffer
+ * was full (counted lost). */
+static __always_inline int esc_send(struct esc_event *e)
 {
     u32 len = ESC_DATA_LEN(e);
+    if (e->fs_path_len)
+        len = ESC_FS_PATH_AT + ESC_FS_LEN(e);
     if (len > ESC_DATA_MASK)
         len = ESC_DATA_MASK;
     asm volatile("" : "+r"(len));
     len &= ESC_DATA_MASK;
-    if (events.ringbuf_output(e, offsetof(struct esc_event, data) + len, 0))
+    if (events.ringbuf_output(e, offsetof(struct esc_event, data) + len, 0)) {
         ct_count_lost();
+        return -1;
+    }
+    return 0;
+}
+
+static __always_inline struct esc_counts *esc_counted(struct esc_event *e)
+{
+    struct esc_count_key key = {.cgroup_id = e->cgroup_id, .mntns = e->mntns,
+                                .technique = e->technique};
+    struct esc_counts *c = esc_counts.lookup(&key);
+    if (!c) {
+        struct esc_counts zero = {};
+        esc_counts.insert(&key, &zero);
+        c = esc_counts.lookup(&key);
+    }
+    if (!c) {
+        int idx = 0;
+        u64 *n = esc_uncounted.lookup(&idx);
+        if (n)
+            __sync_fetch_and_add(n, 1);
+        return NULL;
+    }
+    __sync_fetch_and_add(&c->attempts, 1);
+    if (e->ret >= 0)
+        __sync_fetch_and_add(&c->successes, 1);
+    return c;
+}
+
+/* Every finding ends here: counted, folded if it repeats one sent less
+ * than a second ago (same container, technique, call, outcome: success or
+ * the errno, and object), else sent with the number folded since. */
+static __always_inline void esc_report(struct esc_event *e, u64 object)
+{
+    struct esc_counts *c = esc_counted(e);
+    struct esc_repeat_key rk = {.cgroup_id = e->cgroup_id, .object = object,
+                                .mntns = e->mntns, .technique = e->technique,
+                                .nr = e->nr, .ret = e->ret < 0 ? e->ret : 0};
+    struct esc_repeat *r = esc_repeats.lookup(&rk);
+    if (r && e->ts_ns - r->window_ns < ESC_REPEAT_NS) {
+        __sync_fetch_and_add(&r->pending, 1);
+        if (c)
+            __sync_fetch_and_add(&c->repeats, 1);
+        return;
+    }
+    if (r) {
+        u64 pending = r->pending;
+        __sync_fetch_and_add(&r->pending, -pending);
+        r->window_ns = e->ts_ns;
+        e->repeats = pending;
+    } else {
+        struct esc_repeat fresh = {.window_ns = e->ts_ns};
+        esc_repeats.update(&rk, &fresh);
+    }
+    int full = esc_send(e);
+    if (c)
+        __sync_fetch_and_add(full ? &c->lost : &c->sent, 1);
 }
 
 /* Append a user string (NUL included) to data[]. */
@@ -138,55 +230,228 @@ static __always_inline void esc_add_user_str(struct esc_event *e, const void *s)
     ESC_DATA_LEN(e) = len + n;
 }
 
+/* -- names: the rules on strings (esc_names) -------------------------------- */
 
-/* FILE's path as the kernel resolved it, up to the task's root (its
- * container's), into data[] (ct_path_names); ESC_F_OUTSIDE_ROOT when the walk
- * reached the top of the mount tree without meeting the task's root. */
-static __always_inline void esc_file_path(struct esc_event *e, void *file)
+/* The rule esc_names holds for KIND and the name at data[START] (up to
+ * data_len, at most 15 bytes), or 0. */
+static __always_inline u32 esc_name_rule(struct esc_event *e, u32 kind, u32 start)
+{
+    struct esc_name_key k = {.kind = kind};
+    u32 end = ESC_DATA_LEN(e);
+#pragma unroll
+    for (int i = 0; i < ESC_NAME_KEY - 1; i++) {
+        u32 at = start + i;
+        if (at >= end)
+            break;
+        u8 ch = e->data[at & ESC_DATA_MASK];
+        if (!ch)
+            break;
+        if (i < 8)
+            k.name[0] |= (u64)ch << (8 * i);
+        else
+            k.name[1] |= (u64)ch << (8 * (i - 8));
+    }
+    u32 *rule = esc_names.lookup(&k);
+    return rule ? *rule : 0;
+}
+
+/* The rule of the last name of the string in data[] (a path), or 0.  The
+ * cursor is kept in fs_path_len, unused while data[] holds a given path. */
+static __always_inline u32 esc_leaf_rule(struct esc_event *e, u32 kind)
+{
+    ESC_FS_LEN(e) = 0;
+    for (int i = 0; i < ESC_NAME_MAX; i++) {
+        if (i + 1 >= ESC_DATA_LEN(e))
+            break;
+        if (e->data[i & ESC_DATA_MASK] == '/')
+            ESC_FS_LEN(e) = i + 1;
+    }
+    u32 start = ESC_FS_LEN(e);
+    ESC_FS_LEN(e) = 0;
+    return esc_name_rule(e, kind, start & ESC_DATA_MASK);
+}
+
+/* -- files: what the opened object is -------------------------------------- */
+
+/* Read a dentry's name as a name key: its first 15 bytes and a NUL. */
+static __always_inline void esc_dentry_name(void *dentry, u64 *name)
+{
+    name[0] = 0;
+    name[1] = 0;
+    bpf_probe_read_kernel_str(name, ESC_NAME_KEY, ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME));
+}
+
+/* A host file rule for DENTRY (named NAME) in its parent PARENT, or 0. */
+static __always_inline u32 esc_host_rule(struct esc_event *e, void *dentry, void *parent, u64 *name)
+{
+    struct esc_host_key hk = {.dev = e->dev};
+    hk.name[0] = name[0];
+    hk.name[1] = name[1];
+    hk.name_len = ct_read_u32(dentry, ESC_OFF_DENTRY_D_NAME_LEN);
+    void *dir = ct_read_ptr(parent, ESC_OFF_DENTRY_D_INODE);
+    if (dir)
+        bpf_probe_read_kernel(&hk.dir_ino, sizeof(hk.dir_ino), dir + ESC_OFF_INODE_I_INO);
+    u32 *v = esc_host_files.lookup(&hk);
+    return v ? *v : 0;
+}
+
+/* Walk DENTRY up to its filesystem's root: the path within the filesystem
+ * into data[] at ESC_FS_PATH_AT (names leaf first), the first three names
+ * and the depth into OK, and the nearest host file rule met on the way
+ * into e->rule (e->rule_level: at which name). */
+static __always_inline void esc_fs_walk(struct esc_event *e, void *dentry,
+                                        struct esc_object_key *ok)
+{
+    for (int i = 0; i < ESC_FS_DEPTH; i++) {
+        void *parent = ct_read_ptr(dentry, CT_OFF_DENTRY_D_PARENT);
+        if (!parent || parent == dentry) {
+            ok->depth = i;
+            if (!e->rule && ESC_WANTS(ESC_T_HOST_FILE)) {
+                /* The root: a whole filesystem of the host's (/boot). */
+                struct esc_host_key hk = {.dev = e->dev};
+                u32 *v = esc_host_files.lookup(&hk);
+                if (v) {
+                    e->rule = *v & 0xffff;
+                    e->reason = *v >> 16;
+                    e->rule_level = i;
+                }
+            }
+            return;
+        }
+        u64 name[2];
+        esc_dentry_name(dentry, name);
+        if (i < 3) {
+            ok->names[2 * i] = name[0];
+            ok->names[2 * i + 1] = name[1];
+        }
+        if (!e->rule && ESC_WANTS(ESC_T_HOST_FILE)) {
+            u32 v = esc_host_rule(e, dentry, parent, name);
+            if (v) {
+                e->rule = v & 0xffff;
+                e->reason = v >> 16;        /* ESC_HOST_*: replaced when judged */
+                e->rule_level = i;
+            }
+        }
+        u32 n = ESC_FS_LEN(e);
+        if (n <= ESC_PATH_ROOM) {
+            long got = bpf_probe_read_kernel_str(&e->data[(ESC_FS_PATH_AT + n) & ESC_DATA_MASK],
+                                                 CT_PATH_NAME_MAX,
+                                                 ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME));
+            if (got > 0)
+                ESC_FS_LEN(e) = n + got;
+        }
+        dentry = parent;
+    }
+    ok->depth = ESC_FS_DEPTH;       /* deeper: only rules on the leaf apply */
+}
+
+/* FILE's object into E: inode, device, filesystem, its path within the
+ * filesystem (with the rules met on the way) and as the task sees it (up
+ * to its root, crossing mounts, like d_path()).  The object key into OK. */
+static __always_inline void esc_file_object(struct esc_event *e, void *file,
+                                            struct esc_object_key *ok)
 {
     void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
     void *dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
-    u32 how = ct_path_names(mnt, dentry, e->data, 0, ESC_DATA_MASK,
-                            ESC_DATA_MASK + 1 - CT_PATH_NAME_MAX, &e->data_len, ESC_MAX_DEPTH);
+    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
+    void *sb = ct_read_ptr(inode, CT_OFF_INODE_I_SB);
+    __builtin_memset(ok, 0, sizeof(*ok));
+    if (!inode || !sb)
+        return;
+    bpf_probe_read_kernel(&e->ino, sizeof(e->ino), inode + ESC_OFF_INODE_I_INO);
+    e->dev = ct_read_u32(sb, ESC_OFF_SUPER_BLOCK_S_DEV);
+    e->fs_magic = (u32)(unsigned long)ct_read_ptr(sb, CT_OFF_SUPER_BLOCK_S_MAGIC);
+    e->flags |= ESC_F_OBJECT;
+    ok->magic = e->fs_magic;
+    esc_fs_walk(e, dentry, ok);
+    u32 how = ct_path_names(mnt, dentry, e->data, 0, ESC_DATA_MASK, ESC_PATH_ROOM,
+                            &e->data_len, ESC_MAX_DEPTH);
     if (how & CT_PATH_RESOLVED)
         e->flags |= ESC_F_RESOLVED;
-    if (how & CT_PATH_COMPLETE)
-        e->flags |= ESC_F_COMPLETE;
     if (how & CT_PATH_OUTSIDE_ROOT)
         e->flags |= ESC_F_OUTSIDE_ROOT;
+    if (how & CT_PATH_OUTSIDE_MOUNT)
+        e->flags |= ESC_F_OUTSIDE_MOUNT;
 }
 
-/* -- sensitive-write: opens with write intent ------------------------------ */
-
-/* The leaf names worth a look (their first 16 bytes); anything else is
- * judged on what the file is (block or mem device, outside the root). */
-#define ESC_NAME8(a, b, c, d, e, f, g, h)                                        \
-    ((u64)(a) | (u64)(b) << 8 | (u64)(c) << 16 | (u64)(d) << 24 |               \
-     (u64)(e) << 32 | (u64)(f) << 40 | (u64)(g) << 48 | (u64)(h) << 56)
-
-static __always_inline int esc_name_is(u64 *n, u64 lo, u64 hi)
+/* The object rule for OK (its full path, else its leaf at any depth). */
+static __always_inline u32 esc_object_rule(struct esc_object_key *ok)
 {
-    return n[0] == lo && n[1] == hi;
+    u32 *rule = esc_object_rules.lookup(ok);
+    if (rule)
+        return *rule;
+    ok->depth = 0;
+    ok->names[2] = ok->names[3] = 0;
+    ok->names[4] = ok->names[5] = 0;
+    rule = esc_object_rules.lookup(ok);
+    return rule ? *rule : 0;
 }
 
-static __always_inline int esc_sensitive_name(const char *name)
+/* A procfs file of a process other than the current one (/proc/PID/mem):
+ * its proc inode's pid is neither the task's nor its leader's. */
+static __always_inline int esc_other_process(void *file, char *t)
 {
-    u64 n[2] = {};
-    bpf_probe_read_kernel_str(n, sizeof(n), name);
-    return esc_name_is(n, ESC_NAME8('r','e','l','e','a','s','e','_'), ESC_NAME8('a','g','e','n','t',0,0,0)) ||
-           esc_name_is(n, ESC_NAME8('n','o','t','i','f','y','_','o'), ESC_NAME8('n','_','r','e','l','e','a','s')) ||
-           esc_name_is(n, ESC_NAME8('c','o','r','e','_','p','a','t'), ESC_NAME8('t','e','r','n',0,0,0,0)) ||
-           esc_name_is(n, ESC_NAME8('m','o','d','p','r','o','b','e'), 0) ||
-           esc_name_is(n, ESC_NAME8('r','e','g','i','s','t','e','r'), 0) ||
-           esc_name_is(n, ESC_NAME8('u','e','v','e','n','t','_','h'), ESC_NAME8('e','l','p','e','r',0,0,0)) ||
-           esc_name_is(n, ESC_NAME8('s','y','s','r','q','-','t','r'), ESC_NAME8('i','g','g','e','r',0,0,0)) ||
-           esc_name_is(n, ESC_NAME8('m','e','m',0,0,0,0,0), 0) ||
-           esc_name_is(n, ESC_NAME8('k','m','e','m',0,0,0,0), 0) ||
-           esc_name_is(n, ESC_NAME8('p','o','r','t',0,0,0,0), 0) ||
-           esc_name_is(n, ESC_NAME8('e','x','e',0,0,0,0,0), 0);
+    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
+    void *pid = ct_read_ptr(inode - ESC_OFF_PROC_INODE_VFS_INODE, ESC_OFF_PROC_INODE_PID);
+    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
+    return pid && pid != CT_LOAD(void *, t, CT_OFF_TASK_THREAD_PID) &&
+           pid != CT_LOAD(void *, leader, CT_OFF_TASK_THREAD_PID);
 }
 
-static __always_inline int esc_open(char *t, char *regs, u32 nr, long ret)
+/* The mem character device (major 1): 1 mem, 2 kmem, 4 port. */
+static __always_inline int esc_mem_device(u16 mode, u32 rdev)
+{
+    u32 minor = rdev & 0xfffff;
+    return (mode & ESC_S_IFMT) == ESC_S_IFCHR && (rdev >> 20) == ESC_MEM_MAJOR &&
+           (minor == 1 || minor == 2 || minor == 4);
+}
+
+/* Is the file E holds (FILE, opened for writing) a finding, and of which
+ * technique?  The most specific rule first. */
+static __always_inline int esc_judge_write(struct esc_event *e, void *file, char *t,
+                                           struct esc_object_key *ok)
+{
+    u32 host = e->reason, host_rule = e->rule;
+    e->reason = 0;
+    e->rule = 0;
+    u32 rule = esc_object_rule(ok);
+    if (rule && (!(rule & ESC_RULE_OTHER_PROCESS) || esc_other_process(file, t))) {
+        e->reason = ESC_R_OBJECT;
+        e->rule = rule & 0xffff;
+        return ESC_WANTS(ESC_T_SENSITIVE_WRITE);
+    }
+    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
+    u16 mode = 0;
+    bpf_probe_read_kernel(&mode, sizeof(mode), inode + CT_OFF_INODE_I_MODE);
+    if ((mode & ESC_S_IFMT) == ESC_S_IFBLK || esc_mem_device(mode, ct_read_u32(inode, ESC_OFF_INODE_I_RDEV))) {
+        e->reason = (mode & ESC_S_IFMT) == ESC_S_IFBLK ? ESC_R_BLOCK_DEVICE : ESC_R_MEM_DEVICE;
+        return ESC_WANTS(ESC_T_SENSITIVE_WRITE);
+    }
+    if (host == ESC_HOST_RUNTIME) {
+        /* The runtime's own file bind-mounted alone (hostname, hosts,
+         * resolv.conf) is the container's to write. */
+        void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
+        void *dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
+        host = dentry == ct_read_ptr(mnt, CT_OFF_VFSMOUNT_MNT_ROOT) ? ESC_HOST_SILENT
+                                                                   : ESC_HOST_SENSITIVE;
+    }
+    if (host == ESC_HOST_SENSITIVE) {
+        e->technique = ESC_T_HOST_FILE;
+        e->reason = ESC_R_HOST_FILE;
+        e->rule = host_rule;
+        return ESC_WANTS(ESC_T_HOST_FILE);
+    }
+    if (host != ESC_HOST_SILENT && (e->flags & (ESC_F_OUTSIDE_ROOT | ESC_F_OUTSIDE_MOUNT))) {
+        e->reason = ESC_R_OUTSIDE;
+        return ESC_WANTS(ESC_T_SENSITIVE_WRITE);
+    }
+    return 0;
+}
+
+/* -- sensitive-write, host-file: opens with write intent ------------------- */
+
+static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, long ret,
+                                                  u64 *object)
 {
     u64 flags;
     s64 dfd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
@@ -208,39 +473,69 @@ static __always_inline int esc_open(char *t, char *regs, u32 nr, long ret)
                             (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2));
     }
     /* Read-only: dropped here, before anything else. */
-    if (!ESC_WRITE_INTENT(flags))
-        return 0;
-    if (!esc_judged(t))
-        return 0;
+    if (!ESC_WRITE_INTENT(flags) || !esc_judged(t))
+        return NULL;
     struct esc_event *e = esc_new(ESC_T_SENSITIVE_WRITE, nr, ret);
     if (!e)
-        return 0;
+        return NULL;
     e->arg0 = flags;
     if (ret < 0) {
-        /* No file: the path as given (user space judges it). */
+        /* No file: judged on the last name as given (a kernel object's). */
         esc_add_user_str(e, path);
-        esc_send(e);
-        return 0;
+        u32 rule = esc_leaf_rule(e, ESC_N_OPEN_LEAF);
+        if (!rule || !ESC_WANTS(ESC_T_SENSITIVE_WRITE))
+            return NULL;
+        e->reason = ESC_R_NAME;
+        e->rule = rule;
+        *object = rule;
+        return e;
     }
+    int zero = 0;
+    struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
+    if (!ok)
+        return NULL;
     void *file = ct_task_file((void *)bpf_get_current_task(), ret);
-    void *dentry = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_DENTRY);
-    void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
-    u16 mode = 0;
-    u32 rdev = 0;
-    if (inode) {
-        bpf_probe_read_kernel(&mode, sizeof(mode), inode + CT_OFF_INODE_I_MODE);
-        rdev = ct_read_u32(inode, ESC_OFF_INODE_I_RDEV);
+    esc_file_object(e, file, ok);
+    if (!esc_judge_write(e, file, t, ok))
+        return NULL;
+    *object = e->ino ^ ((u64)e->dev << 32);
+    return e;
+}
+
+/* -- file-handle: open_by_handle_at, name_to_handle_at ---------------------- */
+
+static __always_inline struct esc_event *esc_file_handle(char *t, char *regs, u32 nr,
+                                                         long ret, u64 *object)
+{
+    if (!esc_judged(t))
+        return NULL;
+    if (nr == ESC_NR_NAME_TO_HANDLE_AT && !ESC_ALL)
+        return NULL;
+    struct esc_event *e = esc_new(ESC_T_FILE_HANDLE, nr, ret);
+    if (!e)
+        return NULL;
+    if (nr == ESC_NR_NAME_TO_HANDLE_AT) {
+        /* name_to_handle_at(dfd, path, handle, mount_id, flags) */
+        esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
+        return e;
     }
-    if ((mode & ESC_S_IFMT) == ESC_S_IFBLK)
-        e->flags |= ESC_F_BLOCK_DEVICE;
-    else if ((mode & ESC_S_IFMT) == ESC_S_IFCHR && (rdev >> 20) == ESC_MEM_MAJOR &&
-             ((rdev & 0xfffff) == 1 || (rdev & 0xfffff) == 2 || (rdev & 0xfffff) == 4))
-        e->flags |= ESC_F_CHAR_MEM;
-    int named = esc_sensitive_name(ct_read_ptr(dentry, CT_OFF_DENTRY_D_NAME_NAME));
-    esc_file_path(e, file);
-    if (named || (e->flags & (ESC_F_BLOCK_DEVICE | ESC_F_CHAR_MEM | ESC_F_OUTSIDE_ROOT)))
-        esc_send(e);
-    return 0;
+    /* open_by_handle_at(mount_fd, struct file_handle *handle, flags) */
+    u32 handle[3] = {};         /* handle_bytes, handle_type, f_handle[0..4) */
+    bpf_probe_read_user(handle, sizeof(handle), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
+    e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+    e->arg1 = handle[1];
+    *object = ((u64)handle[1] << 32) | handle[2];
+    if (ret >= 0) {
+        int zero = 0;
+        struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
+        if (!ok)
+            return NULL;
+        esc_file_object(e, ct_task_file((void *)bpf_get_current_task(), ret), ok);
+        e->rule = 0;
+        e->reason = 0;
+        *object = e->ino ^ ((u64)e->dev << 32);
+    }
+    return e;
 }
 
 /* -- host-namespace: setns -------------------------------------------------- */
@@ -253,10 +548,11 @@ static __always_inline int esc_host_ns(u64 inum)
            inum == CT_HOST_NS_TIME;
 }
 
-static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
+static __always_inline struct esc_event *esc_setns(char *t, char *regs, u32 nr, long ret,
+                                                   u64 *object)
 {
     if (!esc_judged(t))
-        return 0;
+        return NULL;
     s64 fd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     void *inode = ct_read_ptr(ct_task_file((void *)bpf_get_current_task(), fd), CT_OFF_FILE_F_INODE);
     u64 inum = 0;
@@ -264,135 +560,174 @@ static __always_inline int esc_setns(char *t, char *regs, u32 nr, long ret)
         bpf_probe_read_kernel(&inum, sizeof(inum), inode + ESC_OFF_INODE_I_INO);
     /* Into a host namespace, or (a pidfd) now in the host's mount one. */
     if (!esc_host_ns(inum) && !(ret == 0 && ct_cur_mntns(t) == CT_HOST_NS_MNT))
-        return 0;
+        return NULL;
     struct esc_event *e = esc_new(ESC_T_HOST_NAMESPACE, nr, ret);
     if (!e)
-        return 0;
+        return NULL;
     e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     e->arg1 = inum;
-    esc_send(e);
-    return 0;
+    *object = inum;
+    return e;
 }
 
 /* -- runtime-socket: connect to a unix socket -------------------------------- */
 
-static __always_inline int esc_connect(char *t, char *regs, u32 nr, long ret)
+/* The name the listener bound, wherever the caller found it, into data[]. */
+static __always_inline void esc_peer_name(struct esc_event *e, char *regs)
+{
+    void *file = ct_task_file((void *)bpf_get_current_task(), CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+    void *sock = ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA);
+    void *sk = ct_read_ptr(sock, CT_OFF_SOCKET_SK);
+    void *ua = ct_read_ptr(ct_read_ptr(sk, ESC_OFF_UNIX_SOCK_PEER), ESC_OFF_UNIX_SOCK_ADDR);
+    if (!ua)
+        return;
+    u32 len = ct_read_u32(ua, ESC_OFF_UNIX_ADDRESS_LEN);
+    if (len > 2 && len <= 2 + ESC_UNIX_PATH) {
+        len -= 2;
+        bpf_probe_read_kernel(e->data, len & 127, ua + ESC_OFF_UNIX_ADDRESS_NAME + 2);
+        e->data[len & 127] = 0;
+        e->data_len = len + 1;
+        e->flags |= ESC_F_PEER;
+    }
+}
+
+static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr, long ret,
+                                                     u64 *object)
 {
     const void *addr = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     u16 family = 0;
     if (bpf_probe_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
-        return 0;
+        return NULL;
     if (!esc_judged(t))
-        return 0;
+        return NULL;
     struct esc_event *e = esc_new(ESC_T_RUNTIME_SOCKET, nr, ret);
     if (!e)
-        return 0;
-    if (ret == 0 || ret == -115 /* EINPROGRESS */) {
-        /* The name the listener bound, wherever the caller found it. */
-        void *file = ct_task_file((void *)bpf_get_current_task(), CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
-        void *sock = ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA);
-        void *sk = ct_read_ptr(sock, CT_OFF_SOCKET_SK);
-        void *peer = ct_read_ptr(sk, ESC_OFF_UNIX_SOCK_PEER);
-        void *ua = ct_read_ptr(peer, ESC_OFF_UNIX_SOCK_ADDR);
-        if (ua) {
-            u32 len = ct_read_u32(ua, ESC_OFF_UNIX_ADDRESS_LEN);
-            if (len > 2 && len <= 2 + ESC_UNIX_PATH) {
-                len -= 2;
-                bpf_probe_read_kernel(e->data, len & 127,
-                                      ua + ESC_OFF_UNIX_ADDRESS_NAME + 2);
-                e->data[len & 127] = 0;
-                e->data_len = len + 1;
-                e->flags |= ESC_F_PEER;
-            }
-        }
-    }
+        return NULL;
+    if (ret == 0 || ret == -ESC_EINPROGRESS)
+        esc_peer_name(e, regs);
     if (!(e->flags & ESC_F_PEER)) {
         u32 len = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
         if (len > 2 + ESC_UNIX_PATH)
             len = 2 + ESC_UNIX_PATH;
-        if (len > 2) {
-            len -= 2;
-            bpf_probe_read_user(e->data, len & 127, addr + 2);
-            e->data[len & 127] = 0;
-            e->data_len = len + 1;
-        }
+        if (len <= 2)
+            return NULL;
+        len -= 2;
+        bpf_probe_read_user(e->data, len & 127, addr + 2);
+        e->data[len & 127] = 0;
+        e->data_len = len + 1;
     }
-    esc_send(e);
-    return 0;
+    /* A runtime's API socket: by its last name, or where runtimes keep
+     * theirs (an abstract name's leading NUL compares as '@'). */
+    u8 first = e->data[0];
+    if (!first)
+        e->data[0] = '@';
+    u32 rule = esc_name_rule(e, ESC_N_SOCKET_PREFIX, 0);
+    if (!first)
+        e->data[0] = 0;
+    if (!rule)
+        rule = esc_leaf_rule(e, ESC_N_SOCKET_LEAF);
+    if (!rule)
+        return NULL;
+    e->rule = rule;
+    *object = rule;
+    return e;
 }
 
 /* -- ptrace, process_vm_writev --------------------------------------------- */
 
-static __always_inline int esc_ptrace(char *t, char *regs, u32 nr, long ret)
+/* The tracee a successful attach added: it heads the tracer's list. */
+static __always_inline void esc_tracee(struct esc_event *e)
+{
+    void *task = (void *)bpf_get_current_task();
+    void *next = ct_read_ptr(task, ESC_OFF_TASK_PTRACED);
+    if (!next || next == task + ESC_OFF_TASK_PTRACED)
+        return;
+    void *tracee = next - ESC_OFF_TASK_PTRACE_ENTRY;
+    void *nsproxy = ct_read_ptr(tracee, CT_OFF_TASK_NSPROXY);
+    e->target_mntns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    if (e->target_mntns)
+        e->flags |= ESC_F_TARGET;
+}
+
+static __always_inline struct esc_event *esc_ptrace(char *t, char *regs, u32 nr, long ret,
+                                                    u64 *object)
 {
     u64 req = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     if (nr == ESC_NR_PTRACE && req != ESC_PTRACE_ATTACH && req != ESC_PTRACE_SEIZE &&
         req != ESC_PTRACE_POKETEXT && req != ESC_PTRACE_POKEDATA &&
         req != ESC_PTRACE_POKEUSR)
-        return 0;
+        return NULL;
     if (!esc_judged(t))
-        return 0;
+        return NULL;
     struct esc_event *e = esc_new(ESC_T_PTRACE, nr, ret);
     if (!e)
-        return 0;
+        return NULL;
     if (nr == ESC_NR_PTRACE) {
         e->arg0 = req;
         e->arg1 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
-        if (ret == 0 && (req == ESC_PTRACE_ATTACH || req == ESC_PTRACE_SEIZE)) {
-            /* The new tracee heads the tracer's ptraced list. */
-            void *task = (void *)bpf_get_current_task();
-            void *next = ct_read_ptr(task, ESC_OFF_TASK_PTRACED);
-            if (next && next != task + ESC_OFF_TASK_PTRACED) {
-                void *tracee = next - ESC_OFF_TASK_PTRACE_ENTRY;
-                void *nsproxy = ct_read_ptr(tracee, CT_OFF_TASK_NSPROXY);
-                e->target_mntns = ct_read_u32(ct_read_ptr(nsproxy, CT_OFF_NSPROXY_MNT_NS),
-                                              CT_OFF_MNT_NS_INUM);
-                e->target_pid = ct_read_u32(tracee, CT_OFF_TASK_TGID);
-                if (e->target_mntns)
-                    e->flags |= ESC_F_TARGET;
-            }
-        }
+        if (ret == 0 && (req == ESC_PTRACE_ATTACH || req == ESC_PTRACE_SEIZE))
+            esc_tracee(e);
     } else {
         e->arg1 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     }
-    esc_send(e);
+    /* Another container's or the host's process: the tracee's namespace
+     * where the attach says it; else any target a task numbering PIDs in
+     * the host's pid namespace names (a container's own pid namespace
+     * holds only the container). */
+    if (e->flags & ESC_F_TARGET) {
+        if (e->target_mntns == e->mntns)
+            return NULL;
+    } else if (e->pidns != CT_HOST_NS_PID) {
+        return NULL;
+    }
+    *object = e->arg1 | (req << 32);
+    return e;
+}
+
+/* -- mount ------------------------------------------------------------------- */
+
+/* mount(source, target, type, flags, data): a bind, or a filesystem that
+ * reaches the kernel or the host (esc_names), or a device's; data[] holds
+ * source, target and, at TYPE_AT, type. */
+static __always_inline u32 esc_mount_rule(struct esc_event *e, u64 flags, u32 type_at)
+{
+    if (flags & ESC_MS_BIND)
+        return ESC_RULE_BIND;
+    if (flags & ESC_MS_REMOUNT)
+        return 0;
+    u32 rule = esc_name_rule(e, ESC_N_MOUNT_TYPE, type_at & ESC_DATA_MASK);
+    if (rule == ESC_RULE_SILENT)
+        return 0;
+    if (rule)
+        return rule;
+    if (e->data[0] == '/' && e->data[1] == 'd' && e->data[2] == 'e' && e->data[3] == 'v' &&
+        e->data[4] == '/')
+        return ESC_RULE_DEVICE;         /* source /dev/...: a device's filesystem */
     return 0;
 }
 
-/* -- the system calls -------------------------------------------------------- */
-
-static __always_inline int esc_simple(char *t, u32 technique, u32 nr, long ret, u64 arg0,
-                                      const void *str)
+static __always_inline struct esc_event *esc_mount(char *t, char *regs, u32 nr, long ret,
+                                                   u64 *object)
 {
     if (!esc_judged(t))
-        return 0;
-    if (technique == ESC_T_KERNEL_ATTACK_SURFACE && !ESC_ALL && ret == -ESC_EPERM &&
-        ct_filter_governs())
-        return 0;       /* refused by the container's seccomp profile: --all */
-    struct esc_event *e = esc_new(technique, nr, ret);
-    if (!e)
-        return 0;
-    e->arg0 = arg0;
-    if (str)
-        esc_add_user_str(e, str);
-    esc_send(e);
-    return 0;
-}
-
-static __always_inline int esc_mount(char *t, char *regs, u32 nr, long ret)
-{
-    if (!esc_judged(t))
-        return 0;
+        return NULL;
     struct esc_event *e = esc_new(ESC_T_MOUNT, nr, ret);
     if (!e)
-        return 0;
+        return NULL;
     if (nr == ESC_NR_MOUNT) {
-        /* mount(source, target, type, flags, data) */
         e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG3);
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
+        u32 type_at = ESC_DATA_LEN(e);
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2));
-    } else if (nr == ESC_NR_FSOPEN) {
+        u32 rule = esc_mount_rule(e, e->arg0, type_at);
+        if (!rule)
+            return NULL;
+        e->rule = rule;
+        *object = rule | (e->arg0 << 16);
+        return e;
+    }
+    if (nr == ESC_NR_FSOPEN) {
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
     } else if (nr == ESC_NR_OPEN_TREE) {
         e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
@@ -400,69 +735,122 @@ static __always_inline int esc_mount(char *t, char *regs, u32 nr, long ret)
     } else if (nr == ESC_NR_MOVE_MOUNT) {
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG3));
     }
-    esc_send(e);
-    return 0;
+    *object = e->arg0;
+    return e;
+}
+
+/* -- the others ------------------------------------------------------------- */
+
+static __always_inline struct esc_event *esc_simple(char *t, u32 technique, u32 nr, long ret,
+                                                    u64 arg0, const void *str, u64 *object)
+{
+    if (!esc_judged(t))
+        return NULL;
+    if (technique == ESC_T_KERNEL_ATTACK_SURFACE && !ESC_ALL && ret == -ESC_EPERM &&
+        ct_filter_governs())
+        return NULL;    /* refused by the container's seccomp profile: --all */
+    struct esc_event *e = esc_new(technique, nr, ret);
+    if (!e)
+        return NULL;
+    e->arg0 = arg0;
+    if (str)
+        esc_add_user_str(e, str);
+    *object = arg0;
+    return e;
 }
 
 #if ESC_WANTS(ESC_T_PRIVILEGE)
 /* setuid, setreuid, setresuid: a task whose real uid was not root at its
  * exec (a binary with file capabilities, CAP_SETUID, or a set-uid one that
  * now makes itself root for good) has effective uid 0. */
-static __always_inline int esc_setuid(char *t, u32 nr, long ret)
+static __always_inline struct esc_event *esc_setuid(char *t, u32 nr, long ret, u64 *object)
 {
     if (ret != 0)
-        return 0;
+        return NULL;
     u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL, 0);
     if (!was || !*was)
-        return 0;
+        return NULL;
     void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
     if (ct_read_u32(cred, ESC_OFF_CRED_EUID) != 0 || !esc_judged(t))
-        return 0;
+        return NULL;
     u32 uid = *was - 1;
     *was = 0;       /* root now: once */
     struct esc_event *e = esc_new(ESC_T_PRIVILEGE, nr, ret);
     if (!e)
-        return 0;
+        return NULL;
     e->arg1 = uid;
-    esc_send(e);
-    return 0;
+    *object = uid;
+    return e;
 }
 #endif
 
-RAW_TRACEPOINT_PROBE(sys_exit)
+/* The kernel-attack-surface calls: new user namespaces among them. */
+static __always_inline struct esc_event *esc_surface(char *t, char *regs, u32 nr, long ret,
+                                                     u64 *object)
 {
-    char *t = ct_current();
-    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
-    u32 nr = CT_LOAD(u32, regs, CT_OFF_REGS_NR);
-    long ret = (long)ctx->args[1];
+    u64 flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
+    if (nr == ESC_NR_CLONE3) {
+        if (ret == 0)
+            return NULL;
+        flags = 0;      /* struct clone_args starts with flags */
+        bpf_probe_read_user(&flags, sizeof(flags), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+    }
+    if ((nr == ESC_NR_UNSHARE || nr == ESC_NR_CLONE || nr == ESC_NR_CLONE3) &&
+        (!(flags & ESC_CLONE_NEWUSER) || (nr == ESC_NR_CLONE && ret == 0)))
+        return NULL;
+    return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret, flags, NULL, object);
+}
 
+static __always_inline struct esc_event *esc_module(char *t, char *regs, u32 nr, long ret,
+                                                    u64 *object)
+{
+    if (nr == ESC_NR_INIT_MODULE)
+        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, CT_LOAD(u64, regs, CT_OFF_REGS_ARG1),
+                          NULL, object);
+    if (nr == ESC_NR_FINIT_MODULE)
+        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, CT_LOAD(u64, regs, CT_OFF_REGS_ARG0),
+                          NULL, object);
+    return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, 0,
+                      (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), object);
+}
+
+/* -- the system calls: dispatch, then one report ---------------------------- */
+
+static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32 nr,
+                                                        long ret, u64 *object)
+{
     switch (nr) {
-#if ESC_WANTS(ESC_T_SENSITIVE_WRITE)
+#if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
     case ESC_NR_OPENAT:
         /* The hot path: read-only opens end here, on one load. */
         if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)))
-            return 0;
-        return esc_open(t, regs, nr, ret);
+            return NULL;
+        return esc_open(t, regs, nr, ret, object);
     case ESC_NR_OPEN:
         if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)))
-            return 0;
-        return esc_open(t, regs, nr, ret);
+            return NULL;
+        return esc_open(t, regs, nr, ret, object);
     case ESC_NR_CREAT:
     case ESC_NR_OPENAT2:
-        return esc_open(t, regs, nr, ret);
+        return esc_open(t, regs, nr, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_FILE_HANDLE)
+    case ESC_NR_OPEN_BY_HANDLE_AT:
+    case ESC_NR_NAME_TO_HANDLE_AT:
+        return esc_file_handle(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_HOST_NAMESPACE)
     case ESC_NR_SETNS:
-        return esc_setns(t, regs, nr, ret);
+        return esc_setns(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
     case ESC_NR_CONNECT:
-        return esc_connect(t, regs, nr, ret);
+        return esc_connect(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_PTRACE)
     case ESC_NR_PTRACE:
     case ESC_NR_PROCESS_VM_WRITEV:
-        return esc_ptrace(t, regs, nr, ret);
+        return esc_ptrace(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_MOUNT)
     case ESC_NR_MOUNT:
@@ -470,24 +858,19 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     case ESC_NR_FSMOUNT:
     case ESC_NR_MOVE_MOUNT:
     case ESC_NR_OPEN_TREE:
-        return esc_mount(t, regs, nr, ret);
+        return esc_mount(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_PRIVILEGE)
     case ESC_NR_SETUID:
     case ESC_NR_SETREUID:
     case ESC_NR_SETRESUID:
-        return esc_setuid(t, nr, ret);
+        return esc_setuid(t, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_MODULE)
     case ESC_NR_INIT_MODULE:
-        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret,
-                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG1), NULL);
     case ESC_NR_FINIT_MODULE:
-        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret,
-                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL);
     case ESC_NR_DELETE_MODULE:
-        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, 0,
-                          (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+        return esc_module(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_ATTACK_SURFACE)
     case ESC_NR_BPF:
@@ -496,88 +879,83 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     case ESC_NR_KEYCTL:
     case ESC_NR_ADD_KEY:
     case ESC_NR_REQUEST_KEY:
-        return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret,
-                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL);
     case ESC_NR_UNSHARE:
-    case ESC_NR_CLONE: {
-        u64 flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
-        if (!(flags & ESC_CLONE_NEWUSER) || (nr == ESC_NR_CLONE && ret == 0))
-            return 0;
-        return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret, flags, NULL);
-    }
-    case ESC_NR_CLONE3: {
-        u64 flags = 0;      /* struct clone_args starts with flags */
-        if (ret == 0)
-            return 0;
-        bpf_probe_read_user(&flags, sizeof(flags), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
-        if (!(flags & ESC_CLONE_NEWUSER))
-            return 0;
-        return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret, flags, NULL);
-    }
+    case ESC_NR_CLONE:
+    case ESC_NR_CLONE3:
+        return esc_surface(t, regs, nr, ret, object);
 #endif
     }
+    return NULL;
+}
+
+RAW_TRACEPOINT_PROBE(sys_exit)
+{
+    char *t = ct_current();
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    u32 nr = CT_LOAD(u32, regs, CT_OFF_REGS_NR);
+    u64 object = 0;
+    struct esc_event *e = esc_judge_call(t, regs, nr, (long)ctx->args[1], &object);
+    if (e)
+        esc_report(e, object);
     return 0;
 }
 
 /* -- privilege, host-helper-exec: at exec ----------------------------------- */
+
+#if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
+/* The usermode helper: a child of a kernel thread (kthreadd or a kworker),
+ * in the host's mount namespace.  Sent for user space to judge (which
+ * container's file it runs), counted there. */
+static __always_inline int esc_helper_exec(char *t, void *args, u32 loc)
+{
+    void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
+    if (!(ct_read_u32(parent, ESC_OFF_TASK_FLAGS) & ESC_PF_KTHREAD) ||
+        ct_cur_mntns(t) != CT_HOST_NS_MNT)
+        return 0;
+    struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
+    if (!e)
+        return 1;
+    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, args + (loc & 0xffff));
+    e->data_len = n > 0 ? n : 0;
+    void *file = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
+    void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
+    void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
+    e->target_mntns = ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM);
+    esc_send(e);
+    return 1;
+}
+#endif
 
 #if ESC_WANTS(ESC_T_PRIVILEGE) || ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     char *t = ct_current();
 #if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
-    {
-        /* The usermode helper: a child of a kernel thread (kthreadd or a
-         * kworker), in the host's mount namespace. */
-        void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
-        u32 pflags = ct_read_u32(parent, ESC_OFF_TASK_FLAGS);
-        if ((pflags & ESC_PF_KTHREAD) && ct_cur_mntns(t) == CT_HOST_NS_MNT) {
-            struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
-            if (!e)
-                return 0;
-            u32 loc = args->data_loc_filename;
-            long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX,
-                                               (void *)args + (loc & 0xffff));
-            e->data_len = n > 0 ? n : 0;
-            void *mm = ct_read_ptr(t, CT_OFF_TASK_MM);
-            void *file = ct_read_ptr(mm, CT_OFF_MM_EXE_FILE);
-            void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
-            void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, ESC_OFF_MOUNT_MNT_NS);
-            e->target_mntns = ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM);
-            void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
-            void *sb = ct_read_ptr(inode, CT_OFF_INODE_I_SB);
-            if ((u32)(unsigned long)ct_read_ptr(sb, CT_OFF_SUPER_BLOCK_S_MAGIC) ==
-                ESC_OVERLAYFS_MAGIC)
-                e->flags |= ESC_F_OVERLAY;
-            esc_send(e);
-            return 0;
-        }
-    }
+    if (esc_helper_exec(t, args, args->data_loc_filename))
+        return 0;
 #endif
 #if ESC_WANTS(ESC_T_PRIVILEGE)
-    {
-        /* A set-uid exec that made a workload task root. */
-        void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
-        u32 uid = ct_read_u32(cred, ESC_OFF_CRED_UID);
-        u32 euid = ct_read_u32(cred, ESC_OFF_CRED_EUID);
-        if (uid == 0 || !esc_judged(t))
-            return 0;
-        u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL,
-                                               BPF_LOCAL_STORAGE_GET_F_CREATE);
-        if (was)
-            *was = uid + 1;
-        if (euid != 0)
-            return 0;
-        struct esc_event *e = esc_new(ESC_T_PRIVILEGE, ESC_NR_EXEC, 0);
-        if (!e)
-            return 0;
-        e->arg0 = euid;
-        e->arg1 = uid;
-        u32 loc = args->data_loc_filename;
-        long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, (void *)args + (loc & 0xffff));
-        e->data_len = n > 0 ? n : 0;
-        esc_send(e);
-    }
+    /* A set-uid exec that made a workload task root. */
+    void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
+    u32 uid = ct_read_u32(cred, ESC_OFF_CRED_UID);
+    u32 euid = ct_read_u32(cred, ESC_OFF_CRED_EUID);
+    if (uid == 0 || !esc_judged(t))
+        return 0;
+    u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL,
+                                           BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (was)
+        *was = uid + 1;
+    if (euid != 0)
+        return 0;
+    struct esc_event *e = esc_new(ESC_T_PRIVILEGE, ESC_NR_EXEC, 0);
+    if (!e)
+        return 0;
+    e->arg0 = euid;
+    e->arg1 = uid;
+    u32 loc = args->data_loc_filename;
+    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, (void *)args + (loc & 0xffff));
+    e->data_len = n > 0 ? n : 0;
+    esc_report(e, uid);
 #endif
     return 0;
 }

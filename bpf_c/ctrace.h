@@ -137,6 +137,7 @@ CT_BTF_OFFSET(CT_OFF_DENTRY_D_NAME_NAME, dentry.d_name.name)
 CT_BTF_OFFSET(CT_OFF_MOUNT_MNT, mount.mnt)
 CT_BTF_OFFSET(CT_OFF_MOUNT_MNT_PARENT, mount.mnt_parent)
 CT_BTF_OFFSET(CT_OFF_MOUNT_MNT_MOUNTPOINT, mount.mnt_mountpoint)
+CT_BTF_OFFSET(CT_OFF_MOUNT_MNT_NS, mount.mnt_ns)
 CT_BTF_OFFSET(CT_OFF_VFSMOUNT_MNT_ROOT, vfsmount.mnt_root)
 CT_BTF_OFFSET(CT_OFF_TASK_MM, task_struct.mm)
 CT_BTF_OFFSET(CT_OFF_MM_EXE_FILE, mm_struct.exe_file)
@@ -192,6 +193,9 @@ static __always_inline u64 ct_kn_id(void *kn)
 #define CT_PATH_RESOLVED 1      /* the file had a path and the task a root */
 #define CT_PATH_COMPLETE 2      /* the walk met the task's root */
 #define CT_PATH_OUTSIDE_ROOT 4  /* it met the top of the mount tree instead */
+#define CT_PATH_OUTSIDE_MOUNT 8 /* it met its filesystem's root without meeting
+                                   its mount's: a file no mount shows (one opened
+                                   by a file handle) */
 static __always_inline u32 ct_path_names(void *mnt, void *dentry, char *buf, u32 start,
                                          u32 mask, u32 room, volatile u16 *len, int depth)
 {
@@ -216,7 +220,9 @@ static __always_inline u32 ct_path_names(void *mnt, void *dentry, char *buf, u32
             continue;
         }
         void *parent_dentry = ct_read_ptr(dentry, CT_OFF_DENTRY_D_PARENT);
-        if (!parent_dentry || parent_dentry == dentry)
+        if (parent_dentry == dentry)
+            return CT_PATH_RESOLVED | CT_PATH_OUTSIDE_MOUNT;
+        if (!parent_dentry)
             break;
         u32 n = *len;
         if (n > room)
@@ -620,14 +626,28 @@ static __always_inline u32 ct_seccomp_mode(char *t)
     return CT_LOAD(u32, t, CT_OFF_TASK_SECCOMP_MODE);
 }
 
+/* Does T run a program of its own mount namespace?  The runtime's set-up
+ * runs the runtime's binary (from the host, or a copy in a memfd) until
+ * the entrypoint's exec; a workload runs the container's programs. */
+static __always_inline int ct_runs_own_program(char *t)
+{
+    void *file = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
+    void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
+    if (!mnt)
+        return 0;
+    void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
+    return ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM) == ct_cur_mntns(t);
+}
+
 /* CT_W_* of the current task T. */
 static __always_inline u32 ct_stage_of(char *t, u32 tid)
 {
     u8 *s = ct_stage.lookup(&tid);
     if (s)
         return *s;
-    /* Running before the tool started: by its namespaces. */
-    return ct_cur_in_container_ns(t) ? CT_W_WORKLOAD : 0;
+    /* Running before the tool started (a runtime's init waiting for its
+     * start, say): by its namespaces and its program. */
+    return ct_cur_in_container_ns(t) && ct_runs_own_program(t) ? CT_W_WORKLOAD : 0;
 }
 
 static __always_inline u32 ct_stage_flags(void)

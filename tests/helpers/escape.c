@@ -14,6 +14,13 @@
  *   escape userns               unshare(CLONE_NEWUSER)
  *   escape runas UID PROG ARG.. setgid/setuid(UID), then exec PROG
  *   escape setuid0              setuid(0)
+ *   escape shocker PATH         open_by_handle_at(open(PATH), the handle of
+ *                               inode 2: the root of PATH's filesystem),
+ *                               then count its entries ("entries: N")
+ *   escape flood N PATH [STOP]  N refused mount("proc") calls, open(PATH,
+ *                               O_WRONLY|O_APPEND) and close, then N more
+ *                               mounts, or with STOP mounts until the file
+ *                               STOP exists (60 s at most); "flooded: COUNT"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,12 +29,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static int result(long r);
+
+/* open_by_handle_at of the root directory (inode 2, generation 0: an
+ * ext2/3/4 FILEID_INO32_GEN handle) of the filesystem MOUNT_PATH lies on. */
+static int shocker(const char *mount_path)
+{
+    struct {
+        struct file_handle fh;
+        unsigned int ino, gen;
+    } h = {.fh = {.handle_bytes = 8, .handle_type = 1}, .ino = 2, .gen = 0};
+    int mfd = open(mount_path, O_RDONLY);
+    if (mfd < 0)
+        return result(mfd);
+    int fd = open_by_handle_at(mfd, &h.fh, O_RDONLY | O_DIRECTORY);
+    result(fd);
+    if (fd < 0)
+        return 0;
+    DIR *d = fdopendir(fd);
+    long n = 0;
+    while (d && readdir(d))
+        n++;
+    printf("entries: %ld\n", n);
+    return 0;
+}
+
+static long mounts(long n)
+{
+    for (long i = 0; i < n; i++)
+        mount("proc", "/tmp", "proc", 0, NULL);
+    return n;
+}
+
+/* Mounts in rounds of N until STOP exists, for 60 s at most. */
+static long mounts_until(long n, const char *stop)
+{
+    long done = 0;
+    for (int round = 0; round < 6000 && access(stop, F_OK) != 0; round++) {
+        done += mounts(n / 100);
+        usleep(1000);
+    }
+    return done;
+}
 
 static int result(long r)
 {
@@ -96,6 +148,17 @@ int main(int argc, char **argv)
         close(s);
     } else if (!strcmp(cmd, "userns")) {
         result(unshare(CLONE_NEWUSER));
+    } else if (!strcmp(cmd, "shocker") && argc == 3) {
+        return shocker(argv[2]);
+    } else if (!strcmp(cmd, "flood") && (argc == 4 || argc == 5)) {
+        long n = atol(argv[2]);
+        long done = mounts(n);
+        int fd = open(argv[3], O_WRONLY | O_APPEND);
+        result(fd);
+        if (fd >= 0)
+            close(fd);
+        done += argc == 5 ? mounts_until(n, argv[4]) : mounts(n);
+        printf("flooded: %ld\n", done);
     } else if (!strcmp(cmd, "setuid0")) {
         result(setuid(0));
     } else if (!strcmp(cmd, "runas") && argc >= 4) {
