@@ -54,6 +54,10 @@ CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_LEN, unix_address.len)
 CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_NAME, unix_address.name)
 
 #define ESC_WANTS(t) (ESC_WANT & (1u << (t)))
+#ifndef ESC_KILL
+#define ESC_KILL 0      /* --kill: mask of 1 << ESC_T_* */
+#endif
+#define ESC_SIGKILL 9
 
 #define ESC_O_ACCMODE 3
 #define ESC_O_CREAT 0100
@@ -86,6 +90,10 @@ BPF_HASH(esc_names, struct esc_name_key, u32, 256);
 BPF_HASH(esc_counts, struct esc_count_key, struct esc_counts, 10240);
 BPF_TABLE("lru_hash", struct esc_repeat_key, struct esc_repeat, esc_repeats, 10240);
 BPF_ARRAY(esc_uncounted, u64, 1);       /* findings esc_counts had no room for */
+/* --exclude'd containers, never killed: their cgroups and mount namespaces
+ * (user space adds them as it learns of them). */
+BPF_HASH(esc_exclude_cgroup, u64, u8, 1024);
+BPF_HASH(esc_exclude_mntns, u32, u8, 1024);
 #if ESC_WANTS(ESC_T_PRIVILEGE)
 /* privilege: a workload task's real uid + 1 at its last exec, kept only
  * when it was not root (the set*id calls' exit compares); 0 once reported. */
@@ -184,15 +192,38 @@ static __always_inline struct esc_counts *esc_counted(struct esc_event *e)
     return c;
 }
 
-/* Every finding ends here: counted, folded if it repeats one sent less
- * than a second ago (same container, technique, call, outcome: success or
- * the errno, and object), else sent with the number folded since. */
+/* --kill: SIGKILL to the current process, before it returns to user
+ * space, for a successful attempt of a technique named, by a task judged
+ * (never the runtime's set-up, ctrace, or a host process without --host)
+ * of a container not excluded.  A refused attempt did no harm. */
+static __always_inline int esc_kill(struct esc_event *e)
+{
+#if ESC_KILL
+    if (!(ESC_KILL & (1u << e->technique)) || e->ret < 0)
+        return 0;
+    if (esc_exclude_cgroup.lookup(&e->cgroup_id) || esc_exclude_mntns.lookup(&e->mntns))
+        return 0;
+    bpf_send_signal(ESC_SIGKILL);
+    e->flags |= ESC_F_KILLED;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Every finding ends here: killed if --kill says so, counted, folded if
+ * it repeats one sent less than a second ago (same container, technique,
+ * call, outcome: success, killed or the errno, and object), else sent with
+ * the number folded since. */
 static __always_inline void esc_report(struct esc_event *e, u64 object)
 {
+    int killed = esc_kill(e);
     struct esc_counts *c = esc_counted(e);
+    if (c && killed)
+        __sync_fetch_and_add(&c->killed, 1);
     struct esc_repeat_key rk = {.cgroup_id = e->cgroup_id, .object = object,
                                 .mntns = e->mntns, .technique = e->technique,
-                                .nr = e->nr, .ret = e->ret < 0 ? e->ret : 0};
+                                .nr = e->nr, .ret = e->ret < 0 ? e->ret : killed};
     struct esc_repeat *r = esc_repeats.lookup(&rk);
     if (r && e->ts_ns - r->window_ns < ESC_REPEAT_NS) {
         __sync_fetch_and_add(&r->pending, 1);

@@ -36,6 +36,7 @@
 #define ESC_F_FILTERED 16       /* the task is under its container's seccomp filter */
 #define ESC_F_TARGET 32         /* ptrace: target_mntns names the tracee's */
 #define ESC_F_OBJECT 64         /* ino, dev, fs_magic and the fs path are the file's */
+#define ESC_F_KILLED 128        /* --kill: the process was sent SIGKILL */
 
 /* esc_event.reason: why the kernel judged an open a finding */
 #define ESC_R_OBJECT 1          /* an object rule (filesystem, path in it): rule */
@@ -96,7 +97,7 @@ struct esc_counts {
     u64 sent;                   /* sent to user space as a finding */
     u64 repeats;                /* folded into a sent finding's repeats */
     u64 lost;                   /* the ring buffer was full */
-    u64 killed;                 /* --kill */
+    u64 killed;                 /* --kill: processes sent SIGKILL */
 };
 
 /* The same finding within ESC_REPEAT_NS is folded: counted, not sent. */
@@ -107,7 +108,7 @@ struct esc_repeat_key {
     u32 mntns;
     u32 technique;
     u32 nr;
-    s32 ret;                    /* -errno, or 0 for any success */
+    s32 ret;                    /* -errno, or for a success 1 if killed, else 0 */
 };
 struct esc_repeat {
     u64 window_ns;              /* when the last one was sent */

@@ -9,7 +9,8 @@ import struct
 
 from ctrace import syscalls
 from ctrace.bpf import header_constants
-from ctrace.containers import ref_matches
+from ctrace.containers import cgroup_path, CGROUP2_ROOTS, ref_matches
+from ctrace.errors import UsageError
 from ctrace.output import escape, json_text
 
 C = header_constants("containerescape.h", "ESC_")
@@ -17,6 +18,10 @@ TECHNIQUES = ["host-namespace", "mount", "sensitive-write", "kernel-module",
               "runtime-socket", "ptrace", "kernel-attack-surface", "privilege",
               "host-helper-exec", "host-file", "file-handle"]
 assert len(TECHNIQUES) == C.T_COUNT
+
+# --kill: the techniques the kernel judges alone.  host-helper-exec is
+# judged in user space, and its process is the kernel's helper on the host.
+KILLABLE = [t for t in TECHNIQUES if t != "host-helper-exec"]
 
 # System calls the program dispatches on (ESC_NR_<NAME>).
 SYSCALLS = ["open", "openat", "openat2", "creat", "setns", "connect", "ptrace",
@@ -399,6 +404,57 @@ class Judge:
             return None
         return ("kernel helper ran %s" % escape(path),
                 {"path": json_text(path), "owner": owner})
+
+
+def kill_techniques(text):
+    """--kill TECHNIQUE[,TECHNIQUE...] or all -> the techniques named."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names == ["all"]:
+        return list(KILLABLE)
+    for name in names:
+        if name == "host-helper-exec":
+            raise UsageError("--kill: host-helper-exec cannot be killed (the kernel's helper "
+                             "runs on the host); kill the write that set it up: "
+                             "--kill sensitive-write")
+        if name not in TECHNIQUES:
+            raise UsageError("--kill: unknown technique %r (one of: all, %s)"
+                             % (name, ", ".join(KILLABLE)))
+    if not names:
+        raise UsageError("--kill: name techniques, or all")
+    return names
+
+
+class KernelExclusions:
+    """--exclude in the kernel, so that --kill never kills an excluded
+    container: the cgroup ids (never reused) of the running containers that
+    match, taken at start and, by refresh(), every second after."""
+
+    def __init__(self, bpf, registry, refs):
+        self.cgroups = bpf["esc_exclude_cgroup"]
+        self.registry = registry
+        self.refs = refs
+        self.others = set()         # (runtime, id) of containers not excluded
+        self.added = set()
+
+    def refresh(self):
+        for pid, runtime, cid in self.registry.scan_processes():
+            if (runtime, cid) in self.others:
+                continue
+            container = self.registry.runtime_container(runtime, cid)
+            if not any(ref_matches(ref, container) for ref in self.refs):
+                if container.final:
+                    self.others.add((runtime, cid))
+                continue
+            path = cgroup_path(pid)     # a restart's cgroup is a new one
+            for root in CGROUP2_ROOTS if path else ():
+                try:
+                    cgid = os.stat(root + path).st_ino
+                except OSError:
+                    continue
+                if cgid not in self.added:
+                    self.cgroups[ctypes.c_ulonglong(cgid)] = ctypes.c_ubyte(1)
+                    self.added.add(cgid)
+                break
 
 
 def syscall_name(ev):

@@ -324,8 +324,11 @@ def test_release_agent_payload_run_by_kernel_helper(tool, containers):
         os.rmdir(mnt)
 
 
-def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr):
-    t = tool("containerescape", "-j")
+@pytest.mark.parametrize("kill", [[], ["--kill", "all"]], ids=["report", "kill-all"])
+def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr, kill):
+    """Nothing reported (and, under --kill all, nothing killed: every step
+    below checks its exit status) for the ordinary life of containers."""
+    t = tool("containerescape", "-j", *kill)
     names = set()
     workload = "echo hi > /tmp/x; cat /etc/passwd > /dev/null; ls / > /tmp/ls; date >> /tmp/x"
 
@@ -559,3 +562,101 @@ def test_exclude_drops_a_known_container_and_counts_it(tool, containers, helper)
     assert t.stop() == 0, "\n".join(t.err)
     assert not findings_of(t, {agent})
     assert any("1 findings of --exclude'd containers not shown" in l for l in t.err), t.err
+
+
+# -- --kill: the kernel stops what it finds ----------------------------------
+
+@pytest.fixture
+def named_hierarchy(tmp_path):
+    """A named cgroup v1 hierarchy this test owns, mounted on the host so
+    its release_agent can be read after a container tried to write it;
+    unmounted (and so destroyed) at the end."""
+    hier = "ctrace" + uuid.uuid4().hex[:8]
+    mnt = tmp_path / hier
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "cgroup", "-o", "none,name=" + hier, "cgroup", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        unavailable("cannot mount a named cgroup v1 hierarchy: %s" % r.stderr.strip())
+    yield hier, mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+    assert hier not in open("/proc/self/mountinfo").read()
+
+
+def test_kill_sensitive_write_stops_release_agent_payload(tool, containers, named_hierarchy):
+    """A container that mounts the hierarchy and writes a payload path into
+    its release_agent is killed at the open: the file stays empty."""
+    hier, mnt = named_hierarchy
+    t = tool("containerescape", "-j", "--kill", "sensitive-write")
+    script = ("mkdir /tmp/cg && mount -t cgroup -o none,name=%s cgroup /tmp/cg && "
+              "echo /payload > /tmp/cg/release_agent; echo survived" % hier)
+    name = unique("kill")
+    r = containers.run("sh", "-c", script, name=name, detach=False,
+                       opts=CAPS + ["--security-opt", "seccomp=unconfined"])
+    assert r.returncode == 137 and "survived" not in r.stdout, (r.returncode, r.stdout)
+    ev = finding(t, name, "sensitive-write")
+    assert ev["action"] == "killed" and ev["success"] is True, ev
+    assert ev["fs_type"] == "cgroup" and ev["fs_path"] == "/release_agent"
+    assert (mnt / "release_agent").read_text().strip() == ""
+    assert t.stop() == 0
+    row = summary_row(t, name, "sensitive-write")
+    assert row["killed"] == 1 and row["attempts"] == 1, row
+    assert not [e for e in t.json_events() if e.get("technique") == "host-helper-exec"]
+
+
+def test_kill_host_namespace_before_anything_runs_there(tool, containers, helper,
+                                                       host_sleeper, tmp_path):
+    """nsenter into the host's mount namespace is killed at its setns: the
+    command it would run there never leaves its mark."""
+    mark = tmp_path / "mark"
+    t = tool("containerescape", "-j", "--kill", "host-namespace")
+    name = unique("kill")
+    r = containers.run("nsenter", "-t", str(host_sleeper), "-m", "sh", "-c",
+                       "echo escaped > %s" % mark, name=name, detach=False,
+                       opts=["--pid=host", "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE"])
+    assert r.returncode == 137, (r.returncode, r.stdout, r.stderr)
+    ev = finding(t, name, "host-namespace")
+    assert ev["action"] == "killed" and ev["namespace"] == "mnt", ev
+    assert not mark.exists()
+
+
+def test_kill_spares_failed_attempts_excluded_containers_and_ctrace(tool, containers, helper):
+    """A refused attempt did no harm: reported, not killed.  An --exclude'd
+    container's success is not killed either; another's is.  The tool lives."""
+    spared, other = [containers.run("sleep", "600", name=unique("kill"),
+                                    opts=["-v", "%s:/escape:ro" % helper,
+                                          "--security-opt", "systempaths=unconfined"])
+                     for _ in range(2)]
+    t = tool("containerescape", "-j", "--kill", "all", "--exclude", spared)
+    t.wait_stderr("--kill:")
+    refused = containers.exec(other, "/escape", "module")      # EPERM: seccomp
+    ok = containers.exec(spared, "/escape", "open", "/proc/sys/kernel/core_pattern")
+    assert "result: ok" in ok.stdout, ok.stdout
+    killed = containers.exec(other, "/escape", "open", "/proc/sys/kernel/core_pattern",
+                             check=False)
+    assert killed.returncode == 137, (killed.returncode, killed.stdout)
+    ev = finding(t, other, "sensitive-write", action="killed")
+    assert ev["path"] == "/proc/sys/kernel/core_pattern"
+    assert "result: 1" in refused.stdout, refused.stdout
+    assert finding(t, other, "kernel-module")["action"] is None
+    assert t.proc.poll() is None
+    assert t.stop() == 0
+    assert not findings_of(t, {spared})
+    assert any("findings of --exclude'd containers not shown" in l for l in t.err), t.err
+
+
+def test_kill_host_process_only_with_host(tool, helper):
+    """Without --host a host process is never judged, so never killed; with
+    it (here kept to the helper's command name) it is."""
+    target = "/proc/sys/kernel/core_pattern"    # opened for writing, never written
+    default = tool("containerescape", "-j", "--kill", "sensitive-write")
+    r = subprocess.run([helper, "open", target], capture_output=True, text=True)
+    assert r.returncode == 0 and "result: ok" in r.stdout, r
+    assert default.stop() == 0
+    with_host = tool("containerescape", "-j", "--kill", "sensitive-write", "--host",
+                     "-n", "escape")
+    r = subprocess.run([helper, "open", target], capture_output=True, text=True)
+    assert r.returncode == -9, r
+    ev = with_host.wait_for(lambda e: e["event"] == "finding" and e.get("path") == target,
+                            what="the host process's finding")
+    assert ev["host"] is True and ev["action"] == "killed"
