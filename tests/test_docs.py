@@ -15,7 +15,7 @@ from conftest import PYTHON, ROOT, TOOLS
 SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "REQUIREMENTS", "OPTIONS", "EXAMPLES",
             "FIELDS", "OVERHEAD", "SOURCE", "SEE ALSO"]
 # Sections a tool's man page adds to SECTIONS, each after the one named.
-EXTRA_SECTIONS = {"containerescape": [("TECHNIQUES", "DESCRIPTION")]}
+EXTRA_SECTIONS = {"containerescape": [("TECHNIQUES", "DESCRIPTION"), ("RESPONSE", "TECHNIQUES")]}
 TOOL_NAMES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(TOOLS, "container*"))
                     if "." not in os.path.basename(p) and not p.endswith("_example.txt"))
 
