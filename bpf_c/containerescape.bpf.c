@@ -914,6 +914,12 @@ static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32
     case ESC_NR_CLONE:
     case ESC_NR_CLONE3:
         return esc_surface(t, regs, nr, ret, object);
+#if ESC_ALL
+    case ESC_NR_IO_URING_SETUP:
+        /* A ring: operations no system call tracepoint sees (--all). */
+        return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret,
+                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL, object);
+#endif
 #endif
     }
     return NULL;

@@ -29,7 +29,7 @@ SYSCALLS = ["open", "openat", "openat2", "creat", "setns", "connect", "ptrace",
             "open_tree", "init_module", "finit_module", "delete_module", "bpf",
             "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
             "unshare", "clone", "clone3", "setuid", "setreuid", "setresuid",
-            "open_by_handle_at", "name_to_handle_at"]
+            "open_by_handle_at", "name_to_handle_at", "io_uring_setup"]
 NS_FLAGS = {0x00020000: "mnt", 0x20000000: "pid", 0x40000000: "net", 0x04000000: "uts",
             0x08000000: "ipc", 0x02000000: "cgroup", 0x10000000: "user", 0x00000080: "time"}
 PTRACE_REQUESTS = {4: "poketext", 5: "pokedata", 6: "pokeuser", 16: "attach", 0x4206: "seize"}
@@ -339,6 +339,9 @@ class Judge:
         extra = {"filtered": bool(ev.flags & C.F_FILTERED)}
         if name in ("unshare", "clone", "clone3"):
             detail = "new user namespace"
+        elif name == "io_uring_setup":
+            detail = "io_uring ring of %d entries" % ev.arg0
+            extra["entries"] = ev.arg0
         elif name == "bpf":
             detail = "bpf command %d" % ev.arg0
             extra["command"] = ev.arg0

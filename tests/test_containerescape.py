@@ -268,6 +268,20 @@ def test_bpf_refused_by_default_profile_only_with_all(tool, containers, helper):
                 if e["technique"] == "kernel-attack-surface"]
 
 
+def test_io_uring_setup_only_with_all(tool, containers, helper):
+    """A ring set up (Docker 20.10's default profile allows it) is a
+    kernel-attack-surface finding with --all only."""
+    default = tool("containerescape", "-j")
+    every = tool("containerescape", "-j", "--all")
+    name, out = run_in(containers, helper, "sh", "-c", "/escape uring; /escape module")
+    assert "result: ok" in out, out
+    ev = finding(every, name, "kernel-attack-surface", syscall="io_uring_setup")
+    assert ev["success"] is True and ev["entries"] == 4, ev
+    finding(default, name, "kernel-module", what="the later marker finding")
+    assert not [e for e in findings_of(default, {name})
+                if e["technique"] == "kernel-attack-surface"]
+
+
 def test_user_namespace_without_seccomp_is_reported(tool, containers, helper):
     t = tool("containerescape", "-j")
     name, out = run_in(containers, helper, "/escape", "userns",

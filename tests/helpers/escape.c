@@ -12,6 +12,7 @@
  *   escape module               init_module() of 16 bytes of zeros
  *   escape connect PATH         GET /version over a unix socket
  *   escape userns               unshare(CLONE_NEWUSER)
+ *   escape uring                io_uring_setup(4 entries), close
  *   escape runas UID PROG ARG.. setgid/setuid(UID), then exec PROG
  *   escape setuid0              setuid(0)
  *   escape shocker PATH         open_by_handle_at(open(PATH), the handle of
@@ -146,6 +147,12 @@ int main(int argc, char **argv)
                 printf("%.*s\n", (int)strcspn(buf, "\r\n"), buf);
         }
         close(s);
+    } else if (!strcmp(cmd, "uring")) {
+        char params[120] = {0};     /* struct io_uring_params: all zero */
+        long fd = syscall(SYS_io_uring_setup, 4, params);
+        result(fd);
+        if (fd >= 0)
+            close(fd);
     } else if (!strcmp(cmd, "userns")) {
         result(unshare(CLONE_NEWUSER));
     } else if (!strcmp(cmd, "shocker") && argc == 3) {
