@@ -3,6 +3,9 @@
  *
  * sys_enter_*: the cheap filters first (flags, scope, a path prefix when the
  * path can already be read), then the arguments are kept per thread.
+ * io_uring's opens (IORING_OP_OPENAT, OPENAT2) come from its own tracepoints
+ * (ct_uring.h), at the end of this file.
+ *
  * sys_exit_*: the result; the path is read now, when the kernel has copied
  * it and its page is certainly present.  Then either one small event into
  * the ring buffer (path sent with its real length, no wakeup unless the
@@ -31,6 +34,13 @@
 #ifndef OPEN_SUMMARY
 #define OPEN_SUMMARY 0
 #endif
+
+#if OPEN_SUMMARY
+#define CT_URING_REQ_T struct open_key
+#else
+#define CT_URING_REQ_T struct open_event
+#endif
+#include "ct_uring.h"
 
 #define OPEN_AT_FDCWD (-100)
 #define OPEN_ENAMETOOLONG 36
@@ -129,33 +139,41 @@ TRACEPOINT_PROBE(syscalls, sys_enter_creat)
 
 #if OPEN_SUMMARY
 
-static __always_inline void open_count(long ret, const char *filename)
+/* The -s key of an open of FILENAME (a user or, through io_uring, a kernel
+ * pointer) by the current task, in the per-CPU scratch: NULL if filtered. */
+static __always_inline struct open_key *open_key_build(const char *filename, int kernel)
 {
     int zero = 0;
     struct open_key *k = open_keyscratch.lookup(&zero);
     if (!k)
-        return;
+        return NULL;
     __builtin_memset(k, 0, sizeof(*k));
-    long n = bpf_probe_read_user_str(k->path, sizeof(k->path), filename);
+    long n = kernel ? bpf_probe_read_kernel_str(k->path, sizeof(k->path), filename)
+                    : bpf_probe_read_user_str(k->path, sizeof(k->path), filename);
     if (n == sizeof(k->path))
         k->key_flags |= OPEN_K_TRUNCATED;      /* (or exactly 255 bytes long) */
 #ifdef OPEN_PATH_PREFIX
     if (!open_prefix_match(k->path))
-        return;
+        return NULL;
 #endif
     char *t = ct_current();
     k->cgroup_id = bpf_get_current_cgroup_id();
     k->mntns = ct_cur_mntns(t);
     if (k->mntns == CT_HOST_NS_MNT && ct_cur_in_host_pidns(t))
         k->key_flags |= OPEN_K_HOST;
+    return k;
+}
 
+static __always_inline void open_count_key(struct open_key *k, long ret)
+{
     struct open_count *c = open_counts.lookup(k);
     if (!c) {
         struct open_count init = {};
-        ct_note_current_cgroup(t, k->cgroup_id);
+        ct_note_current_cgroup(ct_current(), k->cgroup_id);
         open_counts.insert(k, &init);       /* fails harmlessly if raced */
         c = open_counts.lookup(k);
         if (!c) {
+            int zero = 0;
             u64 *o = open_overflow.lookup(&zero);
             if (o)
                 (*o)++;
@@ -168,6 +186,13 @@ static __always_inline void open_count(long ret, const char *filename)
         c->last_errno = ret;
     }
     c->last_pid = bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline void open_count(long ret, const char *filename)
+{
+    struct open_key *k = open_key_build(filename, 0);
+    if (k)
+        open_count_key(k, ret);
 }
 
 #else /* !OPEN_SUMMARY */
@@ -196,15 +221,19 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
 }
 #endif
 
-static __always_inline void open_emit(struct ct_args *s, long ret, u64 flags, u64 mode,
-                                      u32 capture_flags)
+/* The event of an open of FILENAME (a user or, through io_uring, a kernel
+ * pointer), in the per-CPU scratch: NULL if filtered out. */
+static __always_inline struct open_event *open_build(const char *filename, int kernel,
+                                                     s32 dfd, u32 sc, long ret, u64 flags,
+                                                     u64 mode, u32 capture_flags)
 {
     int zero = 0;
     struct open_event *e = open_scratch.lookup(&zero);
     if (!e)
-        return;
+        return NULL;
 
-    long n = bpf_probe_read_user_str(e->data, OPEN_PATH_MAX, s->filename);
+    long n = kernel ? bpf_probe_read_kernel_str(e->data, OPEN_PATH_MAX, filename)
+                    : bpf_probe_read_user_str(e->data, OPEN_PATH_MAX, filename);
     if (n <= 0) {
         n = 0;
         e->data[0] = 0;
@@ -214,27 +243,33 @@ static __always_inline void open_emit(struct ct_args *s, long ret, u64 flags, u6
     }
 #ifdef OPEN_PATH_PREFIX
     if (open_prefix_applies((char *)e->data) && !open_prefix_match((char *)e->data))
-        return;
+        return NULL;
 #endif
-    ct_fill((struct ct_ctx *)e);
-    e->syscall = s->syscall;
+    if (kernel)
+        ct_uring_fill((struct ct_ctx *)e);
+    else
+        ct_fill((struct ct_ctx *)e);
+    e->syscall = sc;
     e->flags = flags;
     e->mode = mode;
     e->ret = ret;
-    e->dfd = s->dfd;
+    e->fixed_slot = -1;
+    e->dfd = dfd;
     e->path_len = n;
     e->dir_len = 0;
     e->capture_flags = capture_flags;
-
-    u32 dir_len = 0;
 #if OPEN_FULL_PATH
     if (n > 0 && e->data[0] != '/') {
         e->capture_flags |= OPEN_F_DIR;
-        open_resolve_dir(e, (u32)n, s->dfd);
-        dir_len = e->dir_len;
+        open_resolve_dir(e, (u32)n, dfd);
     }
 #endif
-    u32 len = (u32)n + dir_len;
+    return e;
+}
+
+static __always_inline void open_send(struct open_event *e)
+{
+    u32 len = (u32)e->path_len + e->dir_len;
     if (len > OPEN_DATA_MASK)
         len = OPEN_DATA_MASK;
     /* Re-bound for the verifier after the compiler has had its way. */
@@ -244,12 +279,22 @@ static __always_inline void open_emit(struct ct_args *s, long ret, u64 flags, u6
     /* No wakeup per event: the reader drains the buffer on a short timer,
      * and is woken once every OPEN_WAKEUP_EVENTS events of a CPU, so that a
      * storm is read in large batches. (BCC 0.26 has no ringbuf_query.) */
+    int zero = 0;
     u64 wake = BPF_RB_NO_WAKEUP;
     u64 *seq = open_seq.lookup(&zero);
     if (seq && (++*seq % OPEN_WAKEUP_EVENTS) == 0)
         wake = BPF_RB_FORCE_WAKEUP;
     if (events.ringbuf_output(e, offsetof(struct open_event, data) + len, wake))
         ct_count_lost();
+}
+
+static __always_inline void open_emit(struct ct_args *s, long ret, u64 flags, u64 mode,
+                                      u32 capture_flags)
+{
+    struct open_event *e = open_build(s->filename, 0, s->dfd, s->syscall, ret, flags, mode,
+                                      capture_flags);
+    if (e)
+        open_send(e);
 }
 #endif /* OPEN_SUMMARY */
 
@@ -306,3 +351,80 @@ TRACEPOINT_PROBE(syscalls, sys_exit_creat)
 {
     return on_exit(args->ret);
 }
+
+/* -- io_uring: IORING_OP_OPENAT and OPENAT2 (ct_uring.h) -------------------
+ *
+ * At submit the request has its path (the kernel's copy) and flags: the
+ * event (or -s key) is built then, in the submitter's context, and kept
+ * per request; at completion the result is added and it is sent (or
+ * counted).  A request that skips its success completion is sent at
+ * submit, its result unknown. */
+
+#if CT_URING
+TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
+{
+    u32 op = args->opcode;
+    if (op != CT_IORING_OP_OPENAT && op != CT_IORING_OP_OPENAT2)
+        return 0;
+    void *req = args->req;
+    u64 flags = ct_uring_open_flags(req);
+#ifdef OPEN_FLAGS_MATCH
+    if (!(OPEN_FLAGS_MATCH(flags)))
+        return 0;
+#endif
+    if (!ct_traced())
+        return 0;
+    int skips = ct_uring_skips_success(args->flags);
+    const char *path = ct_uring_open_path(req);
+#if OPEN_SUMMARY
+    struct open_key *k = open_key_build(path, 1);
+    if (!k)
+        return 0;
+    k->key_flags |= OPEN_K_URING;
+    ct_note_current_cgroup(ct_current(), k->cgroup_id);
+    if (skips) {
+        if (!OPEN_FAILED_ONLY)
+            open_count_key(k, 0);
+        return 0;
+    }
+    ct_uring_keep(req, k);
+#else
+    u32 sc = op == CT_IORING_OP_OPENAT ? OPEN_SYS_URING_OPENAT : OPEN_SYS_URING_OPENAT2;
+    struct open_event *e = open_build(path, 1, ct_uring_open_dfd(req), sc, 0, flags,
+                                      ct_uring_open_mode(req),
+                                      OPEN_F_URING | (skips ? OPEN_F_NO_RESULT : 0));
+    if (!e)
+        return 0;
+    /* The raw file_slot until the result says which slot it filled. */
+    e->fixed_slot = (s32)ct_uring_open_slot(req);
+    if (skips) {
+        e->fixed_slot = ct_uring_fixed_index((u32)e->fixed_slot, 0);
+        if (!OPEN_FAILED_ONLY)
+            open_send(e);
+        return 0;
+    }
+    ct_uring_keep(req, e);
+#endif
+    return 0;
+}
+
+TRACEPOINT_PROBE(io_uring, io_uring_complete)
+{
+    void *req = args->req;
+    CT_URING_REQ_T *kept = ct_uring_find(req);
+    if (!kept)
+        return 0;
+    s32 res = args->res;
+    if (!OPEN_FAILED_ONLY || res < 0) {
+#if OPEN_SUMMARY
+        open_count_key(kept, res);
+#else
+        kept->ret = res;
+        kept->fixed_slot = ct_uring_fixed_index((u32)kept->fixed_slot, res);
+        open_send(kept);
+#endif
+    }
+    ct_uring_drop(req);
+    return 0;
+}
+#endif /* CT_URING */

@@ -43,6 +43,8 @@ struct ct_args {
 #define OPEN_SYS_OPENAT 1
 #define OPEN_SYS_OPENAT2 2
 #define OPEN_SYS_CREAT 3
+#define OPEN_SYS_URING_OPENAT 4     /* io_uring requests, not syscalls */
+#define OPEN_SYS_URING_OPENAT2 5
 
 /* open_event.capture_flags: how the capture went */
 #define OPEN_F_PATH_TRUNCATED 1   /* path longer than OPEN_PATH_MAX - 1 */
@@ -50,16 +52,21 @@ struct ct_args {
 #define OPEN_F_HOW_UNREAD 4       /* openat2: struct open_how unreadable */
 #define OPEN_F_DIR 8              /* -F: dir names follow the path */
 #define OPEN_F_DIR_COMPLETE 16    /* -F: the walk reached the task's root */
+#define OPEN_F_URING 32           /* an io_uring request (IORING_OP_OPENAT*) */
+#define OPEN_F_NO_RESULT 64       /* io_uring: IOSQE_CQE_SKIP_SUCCESS, result
+                                     not reported by the kernel */
 
 /* open_key.key_flags */
 #define OPEN_K_HOST CT_F_HOST_NS
 #define OPEN_K_TRUNCATED 2
+#define OPEN_K_URING 4            /* opens through io_uring */
 
 struct open_event {
     CT_CONTEXT_FIELDS
     u32 syscall;        /* OPEN_SYS_* */
     u32 capture_flags;  /* OPEN_F_* */
     s32 ret;            /* fd or -errno */
+    s32 fixed_slot;     /* io_uring: the fixed-file slot opened, or -1 */
     u64 flags;          /* open flags (openat2: how->flags) */
     u64 mode;
     s32 dfd;            /* directory fd, AT_FDCWD (-100) for open/creat */

@@ -91,6 +91,7 @@ CT_BTF_OFFSET(CT_OFF_TASK_TGID, task_struct.tgid)
 CT_BTF_OFFSET(CT_OFF_TASK_COMM, task_struct.comm)
 CT_BTF_OFFSET(CT_OFF_TASK_REAL_PARENT, task_struct.real_parent)
 CT_BTF_OFFSET(CT_OFF_TASK_GROUP_LEADER, task_struct.group_leader)
+CT_BTF_OFFSET(CT_OFF_TASK_FLAGS, task_struct.flags)
 CT_BTF_OFFSET(CT_OFF_TASK_NSPROXY, task_struct.nsproxy)
 CT_BTF_OFFSET(CT_OFF_NSPROXY_MNT_NS, nsproxy.mnt_ns)
 CT_BTF_OFFSET(CT_OFF_MNT_NS_INUM, mnt_namespace.ns.inum)
@@ -299,6 +300,16 @@ static __always_inline int ct_cur_in_container_ns(char *t)
     return ct_cur_mntns(t) != CT_HOST_NS_MNT || !ct_cur_in_host_pidns(t);
 }
 
+/* The task whose comm names T: T, or for a kernel io thread (io_uring's
+ * iou-wrk-*, iou-sqp-*, which work for their process) its group leader. */
+#define CT_PF_IO_WORKER 0x00000010
+static __always_inline char *ct_named_task(char *t)
+{
+    if (CT_LOAD(u32, t, CT_OFF_TASK_FLAGS) & CT_PF_IO_WORKER)
+        return CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
+    return t;
+}
+
 /* -- the scope check ------------------------------------------------------- */
 
 /* -c NAME|ID: the tool fills these with the container's cgroup ids and mount
@@ -442,7 +453,7 @@ static __always_inline int ct_traced_task(char *t)
 #ifdef CT_FILTER_COMM
     {
         char comm[CT_COMM_LEN] = {};
-        bpf_get_current_comm(comm, sizeof(comm));
+        bpf_probe_read_kernel(comm, sizeof(comm), ct_named_task(t) + CT_OFF_TASK_COMM);
         if (!ct_comm_matches(comm))
             return 0;
     }
