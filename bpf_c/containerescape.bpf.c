@@ -34,9 +34,13 @@
  * ESC_NR_* (syscall numbers), ESC_OFF_* and CT_OFF_* (offsets from BTF).
  */
 #include "containerescape.h"
+/* io_uring failed opens: the event, kept from submit (the path is gone by
+ * completion), only when its last name matched a rule. */
+#define CT_URING_REQ_T struct esc_event
+#define CT_URING_REQS 1024
+#include "ct_uring.h"
 
 CT_BTF_OFFSET(ESC_OFF_TASK_CRED, task_struct.cred)
-CT_BTF_OFFSET(ESC_OFF_TASK_FLAGS, task_struct.flags)
 CT_BTF_OFFSET(ESC_OFF_TASK_PTRACED, task_struct.ptraced)
 CT_BTF_OFFSET(ESC_OFF_TASK_PTRACE_ENTRY, task_struct.ptrace_entry)
 CT_BTF_OFFSET(ESC_OFF_CRED_UID, cred.uid)
@@ -603,10 +607,10 @@ static __always_inline struct esc_event *esc_setns(char *t, char *regs, u32 nr, 
 
 /* -- runtime-socket: connect to a unix socket -------------------------------- */
 
-/* The name the listener bound, wherever the caller found it, into data[]. */
-static __always_inline void esc_peer_name(struct esc_event *e, char *regs)
+/* The name the listener bound, wherever the caller found it, into data[]:
+ * the peer of FILE, a connected unix socket. */
+static __always_inline void esc_peer_name(struct esc_event *e, void *file)
 {
-    void *file = ct_task_file((void *)bpf_get_current_task(), CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
     void *sock = ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA);
     void *sk = ct_read_ptr(sock, CT_OFF_SOCKET_SK);
     void *ua = ct_read_ptr(ct_read_ptr(sk, ESC_OFF_UNIX_SOCK_PEER), ESC_OFF_UNIX_SOCK_ADDR);
@@ -622,33 +626,10 @@ static __always_inline void esc_peer_name(struct esc_event *e, char *regs)
     }
 }
 
-static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr, long ret,
-                                                     u64 *object)
+/* A runtime's API socket, named in data[]: by its last name, or where
+ * runtimes keep theirs (an abstract name's leading NUL compares as '@'). */
+static __always_inline struct esc_event *esc_socket_judged(struct esc_event *e, u64 *object)
 {
-    const void *addr = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
-    u16 family = 0;
-    if (bpf_probe_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
-        return NULL;
-    if (!esc_judged(t))
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_RUNTIME_SOCKET, nr, ret);
-    if (!e)
-        return NULL;
-    if (ret == 0 || ret == -ESC_EINPROGRESS)
-        esc_peer_name(e, regs);
-    if (!(e->flags & ESC_F_PEER)) {
-        u32 len = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
-        if (len > 2 + ESC_UNIX_PATH)
-            len = 2 + ESC_UNIX_PATH;
-        if (len <= 2)
-            return NULL;
-        len -= 2;
-        bpf_probe_read_user(e->data, len & 127, addr + 2);
-        e->data[len & 127] = 0;
-        e->data_len = len + 1;
-    }
-    /* A runtime's API socket: by its last name, or where runtimes keep
-     * theirs (an abstract name's leading NUL compares as '@'). */
     u8 first = e->data[0];
     if (!first)
         e->data[0] = '@';
@@ -662,6 +643,35 @@ static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr
     e->rule = rule;
     *object = rule;
     return e;
+}
+
+static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr, long ret,
+                                                     u64 *object)
+{
+    const void *addr = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+    u16 family = 0;
+    if (bpf_probe_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
+        return NULL;
+    if (!esc_judged(t))
+        return NULL;
+    struct esc_event *e = esc_new(ESC_T_RUNTIME_SOCKET, nr, ret);
+    if (!e)
+        return NULL;
+    if (ret == 0 || ret == -ESC_EINPROGRESS)
+        esc_peer_name(e, ct_task_file((void *)bpf_get_current_task(),
+                                      CT_LOAD(u64, regs, CT_OFF_REGS_ARG0)));
+    if (!(e->flags & ESC_F_PEER)) {
+        u32 len = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+        if (len > 2 + ESC_UNIX_PATH)
+            len = 2 + ESC_UNIX_PATH;
+        if (len <= 2)
+            return NULL;
+        len -= 2;
+        bpf_probe_read_user(e->data, len & 127, addr + 2);
+        e->data[len & 127] = 0;
+        e->data_len = len + 1;
+    }
+    return esc_socket_judged(e, object);
 }
 
 /* -- ptrace, process_vm_writev --------------------------------------------- */
@@ -937,6 +947,126 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     return 0;
 }
 
+/* -- io_uring: operations no system call tracepoint sees ------------------- *
+ *
+ * Judged at completion by the same rules as the system calls, in a thread
+ * of the ring's process (the submitter, an io worker or the polling
+ * thread): an open for writing on the file it opened (a failed one on the
+ * last name of its path, kept from submit when it matched a rule), a
+ * connect on the name its peer bound.  --kill kills the ring's process
+ * there.  esc_event.nr: ESC_NR_URING | the opcode. */
+
+#if CT_URING
+static __always_inline int esc_uring_open_op(u32 op)
+{
+    return (op == CT_IORING_OP_OPENAT || op == CT_IORING_OP_OPENAT2) &&
+           (ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE));
+}
+
+static __always_inline struct esc_event *esc_uring_new(char *t, u32 technique, u32 op, s32 res)
+{
+    struct esc_event *e = esc_new(technique, ESC_NR_URING | op, res);
+    if (e) {
+        char *named = ct_named_task(t);     /* its process's comm, not iou-wrk-* */
+        *(u64 *)&e->comm[0] = *(u64 *)(named + CT_OFF_TASK_COMM);
+        *(u64 *)&e->comm[8] = *(u64 *)(named + CT_OFF_TASK_COMM + 8);
+    }
+    return e;
+}
+
+TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
+{
+    void *req = args->req;
+    if (!esc_uring_open_op(args->opcode) || !ESC_WANTS(ESC_T_SENSITIVE_WRITE) ||
+        !ESC_WRITE_INTENT(ct_uring_open_flags(req)))
+        return 0;
+    char *t = ct_current();
+    if (!esc_judged(t))
+        return 0;
+    struct esc_event *e = esc_uring_new(t, ESC_T_SENSITIVE_WRITE, args->opcode, 0);
+    if (!e)
+        return 0;
+    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, ct_uring_open_path(req));
+    e->data_len = n > 0 ? n : 0;
+    u32 rule = esc_leaf_rule(e, ESC_N_OPEN_LEAF);
+    if (rule) {
+        e->arg0 = ct_uring_open_flags(req);
+        e->reason = ESC_R_NAME;
+        e->rule = rule;
+        ct_uring_keep(req, e);
+    }
+    return 0;
+}
+
+static __always_inline struct esc_event *esc_uring_open(char *t, void *req, s32 res,
+                                                        u64 *object)
+{
+    if (res < 0) {
+        struct esc_event *kept = ct_uring_find(req);
+        if (!kept)
+            return NULL;
+        struct esc_event *e = esc_uring_new(t, ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
+        if (!e)
+            return NULL;
+        __builtin_memcpy(e->data, kept->data, ESC_NAME_MAX);
+        e->data_len = kept->data_len;
+        e->arg0 = kept->arg0;
+        e->reason = ESC_R_NAME;
+        e->rule = kept->rule;
+        *object = kept->rule;
+        return e;
+    }
+    u64 flags = ct_uring_open_flags(req);
+    if (!ESC_WRITE_INTENT(flags) || !esc_judged(t))
+        return NULL;
+    int zero = 0;
+    struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
+    struct esc_event *e = esc_uring_new(t, ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
+    if (!e || !ok)
+        return NULL;
+    e->arg0 = flags;
+    void *file = ct_uring_file(req, res);
+    esc_file_object(e, file, ok);
+    if (!esc_judge_write(e, file, t, ok))
+        return NULL;
+    *object = e->ino ^ ((u64)e->dev << 32);
+    return e;
+}
+
+static __always_inline struct esc_event *esc_uring_connect(char *t, void *req, s32 res,
+                                                           u64 *object)
+{
+    if ((res != 0 && res != -ESC_EINPROGRESS) || !esc_judged(t))
+        return NULL;
+    void *file = ct_uring_req_file(req);
+    struct esc_event *e = esc_uring_new(t, ESC_T_RUNTIME_SOCKET, CT_IORING_OP_CONNECT, res);
+    if (!e)
+        return NULL;
+    esc_peer_name(e, file);
+    if (!(e->flags & ESC_F_PEER))
+        return NULL;
+    return esc_socket_judged(e, object);
+}
+
+TRACEPOINT_PROBE(io_uring, io_uring_complete)
+{
+    void *req = args->req;
+    s32 res = args->res;
+    u32 op = ct_uring_opcode(req);
+    u64 object = 0;
+    struct esc_event *e = NULL;
+    if (esc_uring_open_op(op)) {
+        e = esc_uring_open(ct_current(), req, res, &object);
+        ct_uring_drop(req);
+    } else if (op == CT_IORING_OP_CONNECT && ESC_WANTS(ESC_T_RUNTIME_SOCKET)) {
+        e = esc_uring_connect(ct_current(), req, res, &object);
+    }
+    if (e)
+        esc_report(e, object);
+    return 0;
+}
+#endif /* CT_URING */
+
 /* -- privilege, host-helper-exec: at exec ----------------------------------- */
 
 #if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
@@ -946,7 +1076,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 static __always_inline int esc_helper_exec(char *t, void *args, u32 loc)
 {
     void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
-    if (!(ct_read_u32(parent, ESC_OFF_TASK_FLAGS) & ESC_PF_KTHREAD) ||
+    if (!(ct_read_u32(parent, CT_OFF_TASK_FLAGS) & ESC_PF_KTHREAD) ||
         ct_cur_mntns(t) != CT_HOST_NS_MNT)
         return 0;
     struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);

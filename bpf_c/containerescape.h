@@ -25,6 +25,7 @@
 
 /* esc_event.nr for findings that are not a system call's. */
 #define ESC_NR_EXEC 0xffff
+#define ESC_NR_URING 0x10000    /* | the io_uring opcode (IORING_OP_*) */
 
 /* esc_event.flags */
 #define ESC_F_RESOLVED 1        /* data: the file's path, names leaf first */

@@ -460,7 +460,16 @@ class KernelExclusions:
                 break
 
 
+# io_uring opcodes (include/uapi/linux/io_uring.h) the kernel judges.
+URING_OPS = {16: "CONNECT", 18: "OPENAT", 28: "OPENAT2"}
+
+
 def syscall_name(ev):
+    """The call of a finding (or repeats key): a system call's name,
+    execve, or io_uring:OPCODE for an operation done through a ring."""
     if ev.nr == C.NR_EXEC:
         return "execve"
+    if ev.nr & C.NR_URING:
+        op = ev.nr & ~C.NR_URING
+        return "io_uring:" + URING_OPS.get(op, str(op))
     return syscalls.name(ev.nr) or str(ev.nr)

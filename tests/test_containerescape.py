@@ -674,3 +674,55 @@ def test_kill_host_process_only_with_host(tool, helper):
     ev = with_host.wait_for(lambda e: e["event"] == "finding" and e.get("path") == target,
                             what="the host process's finding")
     assert ev["host"] is True and ev["action"] == "killed"
+
+
+# -- io_uring: operations no system call tracepoint sees --------------------
+
+@pytest.mark.parametrize("mode", ["", "-a", "-q", "-f"],
+                         ids=["inline", "worker", "sqpoll", "fixed-file"])
+def test_io_uring_core_pattern_open(tool, containers, mode):
+    """core_pattern opened for writing through a ring (the test image's
+    uring client): inline, in an io worker, by the polling thread, into a
+    fixed-file slot; each the same finding, named by the ring's process."""
+    t = tool("containerescape", "-j")
+    name = unique("uring")
+    r = containers.run("uring", *([mode] if mode else []), "open",
+                       "/proc/sys/kernel/core_pattern", "w", name=name, detach=False,
+                       opts=["--security-opt", "systempaths=unconfined"])
+    assert r.returncode == 0 and "open res=" in r.stdout, (r.stdout, r.stderr)
+    ev = finding(t, name, "sensitive-write")
+    assert ev["syscall"] == "io_uring:OPENAT" and ev["via"] == "io_uring", ev
+    assert ev["comm"] == "uring" and ev["success"] is True, ev
+    assert ev["fs_type"] == "proc" and ev["fs_path"] == "/sys/kernel/core_pattern", ev
+
+
+def test_io_uring_refused_open_and_runtime_socket(tool, containers):
+    """A refused io_uring open is judged on its last name as given; an
+    io_uring connect to the Docker socket on the name dockerd bound."""
+    t = tool("containerescape", "-j")
+    refused = unique("uring")
+    r = containers.run("uring", "open", "/proc/sys/kernel/core_pattern", "w",
+                       name=refused, detach=False)
+    assert "EROFS" in r.stdout, r.stdout
+    ev = finding(t, refused, "sensitive-write")
+    assert ev["error"] == "EROFS" and ev["path"] == "/proc/sys/kernel/core_pattern", ev
+    assert ev["path_resolved"] is False and ev["via"] == "io_uring"
+    sock = unique("uring")
+    r = containers.run("uring", "unix", "/tmp/api.sock", name=sock, detach=False,
+                       opts=["-v", "/var/run/docker.sock:/tmp/api.sock"])
+    assert "connect res=0" in r.stdout, r.stdout
+    ev = finding(t, sock, "runtime-socket")
+    assert ev["syscall"] == "io_uring:CONNECT" and ev["socket"].endswith("docker.sock"), ev
+
+
+def test_kill_through_io_uring(tool, containers):
+    """--kill: a core_pattern write-open done by an io worker kills the
+    ring's process when the operation completes."""
+    t = tool("containerescape", "-j", "--kill", "sensitive-write")
+    name = unique("uring")
+    r = containers.run("uring", "-a", "open", "/proc/sys/kernel/core_pattern", "w",
+                       name=name, detach=False,
+                       opts=["--security-opt", "systempaths=unconfined"])
+    assert r.returncode == 137 and "close res" not in r.stdout, (r.returncode, r.stdout)
+    ev = finding(t, name, "sensitive-write")
+    assert ev["action"] == "killed" and ev["via"] == "io_uring", ev

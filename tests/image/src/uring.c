@@ -10,6 +10,8 @@
  *   connect ADDR PORT   socket(2), IORING_OP_CONNECT (TCP, numeric IPv4),
  *                       IORING_OP_SEND of 5 bytes, close.
  *   udp ADDR PORT       socket(2), IORING_OP_SENDMSG of one 5-byte datagram.
+ *   unix PATH           socket(2), IORING_OP_CONNECT to the unix socket PATH,
+ *                       close (nothing sent).
  *   accept PORT         socket, bind 0.0.0.0:PORT, listen (system calls),
  *                       prints "listening", then IORING_OP_ACCEPT once and
  *                       IORING_OP_RECV of what the peer sends.
@@ -35,6 +37,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -55,7 +58,7 @@ static int async_mode, fixed_mode;
 static void usage(void)
 {
 	fprintf(stderr, "usage: uring [-a] [-q] [-f] [-n COUNT] open PATH [r|w] | "
-			"connect ADDR PORT | udp ADDR PORT | accept PORT\n");
+			"connect ADDR PORT | udp ADDR PORT | unix PATH | accept PORT\n");
 	exit(1);
 }
 
@@ -234,6 +237,25 @@ static int do_connect(struct ring *r, const char *addr, const char *port)
 	return failed;
 }
 
+static int do_unix(struct ring *r, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct io_uring_sqe sqe;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), failed;
+
+	if (fd < 0)
+		die("socket", errno);
+	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.fd = fd;
+	sqe.opcode = IORING_OP_CONNECT;
+	sqe.addr = (uintptr_t)&sa;
+	sqe.off = sizeof(sa);
+	failed = report("connect", ring_run(r, &sqe), 0);
+	close(fd);
+	return failed;
+}
+
 static int do_udp(struct ring *r, const char *addr, const char *port, int quiet)
 {
 	struct sockaddr_in sa = address(addr, port);
@@ -342,6 +364,8 @@ int main(int argc, char **argv)
 		return do_connect(&r, argv[1], argv[2]) ? 2 : 0;
 	if (!strcmp(argv[0], "udp") && argc == 3)
 		return do_udp(&r, argv[1], argv[2], 0) ? 2 : 0;
+	if (!strcmp(argv[0], "unix") && argc == 2)
+		return do_unix(&r, argv[1]) ? 2 : 0;
 	if (!strcmp(argv[0], "accept") && argc == 2)
 		return do_accept(&r, argv[1]) ? 2 : 0;
 	usage();
