@@ -22,9 +22,8 @@ from conftest import IMAGE, ctr_command, docker, unique
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, runtime_cgroup_path
 from ctrace.containers import (CONTAINER_FIELDS, Container, Registry, Selection, pod_ref,
                                ref_matches)
-from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, BundleWatcher,
-                             ContainerdState, ContainerInfo, DockerAPI, DockerWatcher, Pod,
-                             pod_of)
+from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, ContainerdState,
+                             ContainerInfo, DockerAPI, DockerWatcher, Pod, StateWatcher, pod_of)
 from test_registry import Event, Names
 
 CTR_IMAGE = "docker.io/library/" + IMAGE
@@ -218,8 +217,8 @@ def test_bundle_watcher_names_a_container_after_its_bundle_is_gone(registry, tmp
     root = registry.containerd.roots[0]
     os.makedirs(os.path.join(root, "k8s.io"))
     learnt = threading.Event()
-    watcher = BundleWatcher(registry.containerd,
-                            lambda info: (registry._learn(info), learnt.set()))
+    watcher = StateWatcher([registry.containerd],
+                           lambda info: (registry._learn(info), learnt.set()), pytest.fail)
     watcher.start()
     try:
         assert watcher.tried.wait(10)
