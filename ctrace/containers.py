@@ -35,7 +35,7 @@ from collections import OrderedDict
 from ctrace.addresses import Addresses
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, pod_uid_of_path
 from ctrace.errors import UsageError
-from ctrace.runtimes import (CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE, CRIO_SOCKET,
+from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE, CRIO_SOCKET,
                              DOCKER_CONTAINERS, ContainerInfo, ContainerdState, ContainersStorage,
                              CRIOAPI, DockerAPI, DockerState, DockerWatcher, Pod, StateWatcher,
                              Unreachable, docker_socket, podman_socket)
@@ -272,7 +272,8 @@ class Registry:
         self.docker = DockerAPI("docker", root + docker_socket())
         self.podman = DockerAPI("podman", root + podman_socket())
         self.crio = CRIOAPI(root + CRIO_SOCKET)
-        self.containerd = ContainerdState(tuple(root + r for r in CONTAINERD_TASK_ROOTS))
+        self.containerd = ContainerdState(tuple(root + r for r in CONTAINERD_TASK_ROOTS),
+                                          tuple(root + d for d in CONTAINERD_DATABASES))
         self.docker_state = DockerState(tuple(root + r for r in DOCKER_CONTAINERS))
         self.storage = ContainersStorage(tuple(root + r for r in CONTAINERS_STORAGE))
         self.addresses = Addresses(self)

@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.parse
 
+from ctrace import bolt
 from ctrace.cgroups import runtime_cgroup_path
 
 
@@ -384,19 +385,26 @@ class StateFiles:
 # own, and the one dockerd starts (whose "moby" namespace is Docker's).
 CONTAINERD_TASK_ROOTS = ("/run/containerd/io.containerd.runtime.v2.task",
                          "/var/run/docker/containerd/daemon/io.containerd.runtime.v2.task")
+# Their metadata databases (bbolt), where a container's image is kept.
+CONTAINERD_DATABASES = ("/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db",
+                        "/var/lib/docker/containerd/daemon/io.containerd.metadata.v1.bolt/meta.db")
 
 
 class ContainerdState(StateFiles):
     """containerd keeps each running task's OCI bundle under /run, at
     ROOT/NAMESPACE/ID; its annotations carry the names the CRI plugin and
     nerdctl gave the container.  A container made with ctr has none: its id
-    is the name its user gave it."""
+    is the name its user gave it, and its image is read from containerd's
+    metadata database (DATABASES, one per root)."""
 
     runtime = "containerd"
     depth = 2
 
-    def __init__(self, roots=CONTAINERD_TASK_ROOTS):
+    def __init__(self, roots=CONTAINERD_TASK_ROOTS, databases=None):
         self.roots = roots
+        if databases is None:
+            databases = CONTAINERD_DATABASES if roots == CONTAINERD_TASK_ROOTS else ()
+        self._databases = dict(zip(roots, databases))
 
     def descend(self, depth, name):
         return depth != 0 or name != "moby"     # Docker's own tasks: Docker names them
@@ -450,7 +458,21 @@ class ContainerdState(StateFiles):
 
     def _read(self, path, cid):
         spec = read_json(path)
-        return self.info_of(cid, spec) if spec is not None else None
+        if spec is None:
+            return None
+        info = self.info_of(cid, spec)
+        info.image = info.image or self._image(os.path.dirname(path), cid)
+        return info
+
+    def _image(self, task_dir, cid):
+        """The image of task CID (bundle TASK_DIR) in containerd's database."""
+        namespace_dir = os.path.dirname(task_dir)
+        database = self._databases.get(os.path.dirname(namespace_dir))
+        if not database:
+            return ""
+        image = bolt.lookup(database, [b"v1", os.fsencode(os.path.basename(namespace_dir)),
+                                       b"containers", os.fsencode(cid), b"image"])
+        return image.decode("utf-8", "replace") if image else ""
 
     def info_of(self, cid, spec):
         """ContainerInfo from a task's OCI spec SPEC (config.json)."""
@@ -720,13 +742,14 @@ class StateWatcher(threading.Thread):
         self._inotify = None
         self._dirs = {}                 # wd -> (source, depth, path)
         self._roots = set()             # (source, root) watched
-        self._told = {}                 # (runtime, id) -> what PUT was told last
+        self._told = {}                 # (file, runtime, id) -> what PUT was told last
 
     def run(self):
         try:
-            self._inotify = Inotify()
+            self.open()
             try:
-                self._follow()
+                while not self.stop.is_set():
+                    self.step(self.RESCAN_SECONDS)
             finally:
                 self._inotify.close()
         except Exception as exc:
@@ -734,15 +757,19 @@ class StateWatcher(threading.Thread):
         finally:
             self.tried.set()
 
-    def _follow(self):
-        last = 0.0
-        while not self.stop.is_set():
-            if time.monotonic() - last >= self.RESCAN_SECONDS:
-                last = time.monotonic()
-                self._guarded(self._rescan)
-                self.tried.set()
-            for wd, mask, name in self._inotify.read(self.RESCAN_SECONDS):
-                self._guarded(self._event, wd, mask, name)
+    def open(self):
+        self._inotify = Inotify()
+        self._rescanned = 0.0
+
+    def step(self, timeout):
+        """Look for new roots (at most every RESCAN_SECONDS), then handle
+        what inotify says within TIMEOUT seconds."""
+        if time.monotonic() - self._rescanned >= self.RESCAN_SECONDS:
+            self._rescanned = time.monotonic()
+            self._guarded(self._rescan)
+            self.tried.set()
+        for wd, mask, name in self._inotify.read(timeout):
+            self._guarded(self._event, wd, mask, name)
 
     def _guarded(self, step, *args):
         try:
@@ -791,8 +818,13 @@ class StateWatcher(threading.Thread):
             self._added(source, depth + 1, full)
 
     def _read(self, source, path):
-        for info in source.read(path):
-            key = (info.runtime, info.id)
+        try:
+            infos = source.read(path)
+        except Exception as exc:        # said; the other files are read
+            self.report("reading %s: %s: %s" % (path, type(exc).__name__, exc))
+            return
+        for info in infos:
+            key = (os.path.basename(path), info.runtime, info.id)   # per kind of file
             told = (info.name, info.image, info.pid, info.pod, info.cgroup)
             if self._told.get(key) != told:
                 if len(self._told) > self.TOLD_MAX:

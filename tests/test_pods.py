@@ -189,9 +189,7 @@ def test_pod_references():
 
 @pytest.fixture
 def registry(tmp_path):
-    r = Registry(warn=lambda msg: None)
-    r.docker = DockerAPI("docker", str(tmp_path / "no-docker.sock"))
-    r.podman = DockerAPI("podman", str(tmp_path / "no-podman.sock"))
+    r = Registry(warn=lambda msg: None, root=str(tmp_path / "host"))
     r.containerd = ContainerdState(roots=(str(tmp_path / "tasks"),))
     r._names_map = Names({5: (ID, "pod" + UID), 6: (OTHER, "pod" + UID)})
     return r
