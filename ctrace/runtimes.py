@@ -66,19 +66,21 @@ def _unix_host(variable, default):
     return default
 
 
+DOCKER_SOCKET = "/var/run/docker.sock"
+PODMAN_SOCKET = "/run/podman/podman.sock"
+CRIO_SOCKET = "/var/run/crio/crio.sock"
+
+
 def docker_socket():
     """Docker's socket, as Docker's own client finds it: DOCKER_HOST when it
     is a unix:// address, else the default."""
-    return _unix_host("DOCKER_HOST", "/var/run/docker.sock")
+    return _unix_host("DOCKER_HOST", DOCKER_SOCKET)
 
 
 def podman_socket():
     """podman's API service socket, as podman --remote finds it:
     CONTAINER_HOST when it is a unix:// address, else the root service's."""
-    return _unix_host("CONTAINER_HOST", "/run/podman/podman.sock")
-
-
-CRIO_SOCKET = "/var/run/crio/crio.sock"
+    return _unix_host("CONTAINER_HOST", PODMAN_SOCKET)
 
 
 def _json(body, want):
@@ -536,9 +538,9 @@ class DockerState(StateFiles):
                              docker_cgroup(_text(host.get("CgroupParent")), cid))
 
 
-# containers/storage's containers (podman's and CRI-O's), per storage driver.
-CONTAINERS_STORAGE = ("/var/lib/containers/storage/overlay-containers",
-                      "/var/lib/containers/storage/vfs-containers")
+# containers/storage's containers (podman's and CRI-O's), of its overlay
+# driver (every current distribution's default).
+CONTAINERS_STORAGE = ("/var/lib/containers/storage/overlay-containers",)
 
 
 class ContainersStorage(StateFiles):
@@ -715,6 +717,13 @@ class Inotify:
 
     def close(self):
         os.close(self.fd)
+
+
+# Every host path the runtimes are read from: deploy/ mounts them all
+# (tests/test_deploy.py checks).
+STATE_PATHS = ((DOCKER_SOCKET, PODMAN_SOCKET, CRIO_SOCKET) + CONTAINERD_TASK_ROOTS +
+               tuple(os.path.dirname(db) for db in CONTAINERD_DATABASES) +
+               DOCKER_CONTAINERS + CONTAINERS_STORAGE)
 
 
 class StateWatcher(threading.Thread):
