@@ -35,10 +35,10 @@ from collections import OrderedDict
 from ctrace.addresses import Addresses
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, pod_uid_of_path
 from ctrace.errors import UsageError
-from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE, CRIO_SOCKET,
-                             DOCKER_CONTAINERS, ContainerInfo, ContainerdState, ContainersStorage,
-                             CRIOAPI, DockerAPI, DockerState, DockerWatcher, Pod, StateWatcher,
-                             Unreachable, docker_socket, podman_socket)
+from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE,
+                             CRIO_SOCKET, DOCKER_CONTAINERS, ContainerInfo, ContainerdState,
+                             ContainersStorage, CRIOAPI, DockerAPI, DockerState, DockerWatcher,
+                             Pod, StateWatcher, Unreachable, docker_socket, podman_socket)
 
 CT_F_HOST_NS = 1            # bpf_c/ctrace.h
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
@@ -617,8 +617,9 @@ class Registry:
         return found
 
     def _sources(self, runtime):
-        return {"docker": (self.docker_state, self.docker), "podman": (self.storage, self.podman),
-                "cri-o": (self.storage, self.crio), "containerd": (self.containerd,)}.get(runtime, ())
+        return {"docker": (self.docker_state, self.docker),
+                "podman": (self.storage, self.podman), "cri-o": (self.storage, self.crio),
+                "containerd": (self.containerd,)}.get(runtime, ())
 
     # -- -c NAME|ID and --wait ------------------------------------------------
     def find(self, ref):

@@ -200,7 +200,8 @@ def test_containerd_bundle_image_from_the_database(tmp_path):
     container without the sandbox-uid annotation: the UID from its cgroup."""
     roots = tuple(str(tmp_path) + r for r in CONTAINERD_TASK_ROOTS)
     dbs = tuple(str(tmp_path) + d for d in CONTAINERD_DATABASES)
-    write(roots[1] + "/ctrace-test/box/config.json", {"linux": {"cgroupsPath": "/ctrace-test/box"}})
+    write(roots[1] + "/ctrace-test/box/config.json",
+          {"linux": {"cgroupsPath": "/ctrace-test/box"}})
     os.makedirs(os.path.dirname(dbs[1]))
     bolt_file(dbs[1], b"ctrace-test", b"box", b"docker.io/library/x:1")
     state = ContainerdState(roots, dbs)
@@ -226,7 +227,8 @@ def test_watcher_reads_files_as_they_are_written(tmp_path):
     container told once per change; a root made later is picked up."""
     root = str(tmp_path) + STORAGE
     told, reports = [], []
-    watcher = StateWatcher([ContainersStorage((root,)), DockerState((str(tmp_path) + DOCKER_CONTAINERS[0],))],
+    docker_root = str(tmp_path) + DOCKER_CONTAINERS[0]
+    watcher = StateWatcher([ContainersStorage((root,)), DockerState((docker_root,))],
                            told.append, reports.append)
     watcher.RESCAN_SECONDS = 0.0
     watcher.open()
