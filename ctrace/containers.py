@@ -17,10 +17,10 @@ the mount namespace itself ("mntns:INUM": unshare, bubblewrap, firejail);
 else the host.
 
 Kubernetes: a container kubelet runs carries its pod (ctrace.runtimes.Pod)
-from what its runtime stores on the node: containerd's bundles (read as
-they are written: runtimes.BundleWatcher), Docker's labels (cri-dockerd),
-CRI-O's; its pod UID from the kubepods cgroup even before the runtime
-answers.  -c NAMESPACE/POD[/CONTAINER] selects by pod (Selection.pod): the
+from what its runtime stores on the node: containerd's bundles, Docker's
+labels (cri-dockerd), CRI-O's annotations (read as they are written:
+runtimes.StateWatcher); its pod UID from the kubepods cgroup when the
+runtime does not say it.  -c NAMESPACE/POD[/CONTAINER] selects by pod (Selection.pod): the
 pod's containers are told to the tool as the runtimes tell of them
 (follow_pod), and the kernel follows the pod's cgroup (bpf_c/ctrace.h).
 """

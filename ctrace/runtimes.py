@@ -1,10 +1,15 @@
 """Container names and images from the runtimes' own metadata.
 
-Docker (and podman's Docker-compatible socket) through the Engine API on a
-unix socket; CRI-O through its info socket; containerd from the OCI bundle
-it keeps under /run; LXC and nspawn are named by their cgroup already.
-Every call has a short timeout: the event loop may wait for a lookup, but
-never long, and an unreachable runtime only costs the name, never the id.
+First from each runtime's state files, which it writes before the
+container's first process runs (StateFiles: Docker's config.v2.json,
+containers/storage's containers.json and config.json for podman and CRI-O,
+containerd's OCI bundles under /run and its metadata database), followed
+with inotify by one StateWatcher so that a container that lives for a
+millisecond is named; then from the APIs: Docker's (and podman's
+Docker-compatible service) Engine API and event stream, CRI-O's info
+socket.  LXC and nspawn are named by their cgroup already.  Every API call
+has a short timeout: the event loop may wait for a lookup, but never long,
+and an unreachable runtime only costs the name, never the id.
 """
 
 import ctypes
