@@ -282,15 +282,17 @@ class K8sContainers:
         return subprocess.run(self.base + list(args), capture_output=True, text=True,
                               timeout=120)
 
-    def run_ctr(self, ns, pod, uid, name, *cmd, kind="container"):
+    def run_ctr(self, ns, pod, uid, name, *cmd, kind="container", annotate_uid=True):
         """ctr -n k8s.io run --rm: returns once the container has exited
-        (and its bundle is gone)."""
+        (and its bundle is gone).  ANNOTATE_UID false: the pod's UID only
+        in the cgroup path, as an older CRI plugin writes it."""
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         self.ctr_ids.append(cid)
         self.pod_dirs.add("/kubepods/besteffort/pod" + uid)
         args = ["run", "--rm", "--cgroup", "/kubepods/besteffort/pod%s/%s" % (uid, cid)]
-        for k, v in cri_annotations(ns, pod, uid, name, kind).items():
-            args += ["--annotation", "%s=%s" % (k, v)]
+        for k, v in cri_annotations(ns, pod, uid if annotate_uid else "", name, kind).items():
+            if v:
+                args += ["--annotation", "%s=%s" % (k, v)]
         r = self.ctr(*(args + [CTR_IMAGE, cid] + list(cmd)))
         assert r.returncode == 0, r.stderr
         return cid, r.stdout
@@ -388,6 +390,16 @@ def test_docker_cri_dockerd_labels(tool, k8s):
         what="the summary row of the pod's open")
     row = next(r for r in found["rows"] if r["container_name"] == name)
     assert {k: row[k] for k in want} == want
+
+
+@pod_tests
+def test_pod_uid_from_the_cgroup_when_the_annotations_lack_it(tool, k8s):
+    uid, ns, pod = new_uid(), unique("ns"), unique("web")
+    t = tool("containerexec", "-j")
+    k8s.run_ctr(ns, pod, uid, "app", "/bin/echo", "uid-" + pod, annotate_uid=False)
+    ev = exec_of(t, ["/bin/echo", "uid-" + pod])
+    assert (ev["k8s_namespace"], ev["k8s_pod"], ev["k8s_pod_uid"], ev["k8s_container"]) == \
+        (ns, pod, uid, "app")
 
 
 @pod_tests
