@@ -208,6 +208,15 @@ def test_renamed_docker_container_is_shown_under_its_new_name(tool, containers):
     assert exec_of(t, ["/bin/echo", "two"])["container_name"] == new
 
 
+def test_no_warning_for_a_runtime_that_is_not_there(tool):
+    """Docker's and podman's sockets elsewhere, as on a host without them:
+    the tool says nothing about them."""
+    t = tool("containerexec", "-d", "1", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                                               "CONTAINER_HOST": "unix:///nonexistent/p.sock"})
+    assert t.wait(60) == 0
+    assert [line for line in t.err if "ctrace:" in line] == [], t.err
+
+
 @pytest.fixture
 def lxc(bpf_ok):
     """A stopped LXC container from the busybox template (the host's
