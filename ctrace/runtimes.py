@@ -698,8 +698,13 @@ class Inotify:
             raise OSError(ctypes.get_errno(), "inotify_init1")
 
     def watch(self, path, mask):
-        """A watch descriptor for directory PATH, or -1 (it is gone)."""
-        return self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask | self.ONLYDIR)
+        """A watch descriptor for directory PATH; OSError if it cannot be
+        watched (ENOENT: it is gone)."""
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask | self.ONLYDIR)
+        if wd < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), path)
+        return wd
 
     def read(self, timeout):
         """Events that arrive within TIMEOUT seconds: [(wd, mask, name)]."""
@@ -757,6 +762,7 @@ class StateWatcher(threading.Thread):
         self._dirs = {}                 # wd -> (source, depth, path)
         self._roots = set()             # (source, root) watched
         self._told = {}                 # (file, runtime, id) -> what PUT was told last
+        self._rescanned = 0.0
 
     def run(self):
         try:
@@ -773,7 +779,6 @@ class StateWatcher(threading.Thread):
 
     def open(self):
         self._inotify = Inotify()
-        self._rescanned = 0.0
 
     def step(self, timeout):
         """Look for new roots (at most every RESCAN_SECONDS), then handle
@@ -801,9 +806,14 @@ class StateWatcher(threading.Thread):
     def _added(self, source, depth, path):
         """Directory PATH appeared (or was there at the start): watch it,
         then take what it holds already."""
-        wd = self._inotify.watch(path, self.MASK)
-        if wd < 0:
-            return                      # gone already
+        try:
+            wd = self._inotify.watch(path, self.MASK)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):     # not gone already
+                self.report("cannot watch the runtimes' state directories: %s%s" % (
+                    exc.strerror, " (fs.inotify.max_user_watches)"
+                    if exc.errno == errno.ENOSPC else ""))
+            return
         self._dirs[wd] = (source, depth, path)
         try:
             names = os.listdir(path)

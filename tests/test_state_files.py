@@ -320,3 +320,28 @@ def test_no_runtime_no_warning(tmp_path, monkeypatch):
     registry.apply_pending()
     assert warnings == []
     assert {w.name for w in registry._watchers} == {"ctrace-docker-events", "ctrace-state-files"}
+
+
+def test_watcher_says_when_it_cannot_watch(tmp_path):
+    """Out of inotify watches: said (with the setting to raise), not silent;
+    a directory gone meanwhile: nothing to say."""
+    import errno
+    docker_container(str(tmp_path), ID, "a")
+    reports = []
+    watcher = StateWatcher([DockerState((str(tmp_path) + DOCKER_CONTAINERS[0],))],
+                           lambda info: None, reports.append)
+    watcher.open()
+    real = watcher._inotify.watch
+
+    def full(path, mask):
+        if path.endswith(ID):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return real(path, mask)
+    watcher._inotify.watch = full
+    try:
+        watcher.step(0)
+        assert len(reports) == 1 and "max_user_watches" in reports[0]
+        watcher._added(watcher.sources[0], 1, str(tmp_path / "gone"))
+        assert len(reports) == 1
+    finally:
+        watcher._inotify.close()
