@@ -317,6 +317,9 @@ class Runner:
         self._signals = None
         self._buffers = 0
         self._batch = 0
+        # Run before each poll: what other threads queued for this one
+        # (the Registry's news from the runtimes' watchers).
+        self.each_wake = []
 
     def load(self):
         check_root()
@@ -395,6 +398,8 @@ class Runner:
         work = [[start + seconds, seconds, fn] for seconds, fn in every]
         try:
             while not output.closed and not signals.set:
+                for fn in self.each_wake:
+                    fn()
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break

@@ -81,6 +81,12 @@ def pod_uid(leaf, parent=""):
     return next(g for g in m.groups() if g).replace("_", "-")
 
 
+def pod_uid_of_path(path):
+    """The pod UID that a container's cgroup v2 PATH names, or ""."""
+    parts = [p for p in (path or "").split("/") if p]
+    return pod_uid(parts[-1], parts[-2] if len(parts) > 1 else "") if parts else ""
+
+
 def pod_dir(path):
     """The pod's cgroup (its path) of a container's cgroup v2 PATH, or ""
     when PATH is not under a pod's cgroup."""

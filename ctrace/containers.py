@@ -17,26 +17,28 @@ the mount namespace itself ("mntns:INUM": unshare, bubblewrap, firejail);
 else the host.
 
 Kubernetes: a container kubelet runs carries its pod (ctrace.runtimes.Pod)
-from what its runtime stores on the node: containerd's bundles (read as
-they are written: runtimes.BundleWatcher), Docker's labels (cri-dockerd),
-CRI-O's; its pod UID from the kubepods cgroup even before the runtime
-answers.  -c NAMESPACE/POD[/CONTAINER] selects by pod (Selection.pod): the
+from what its runtime stores on the node: containerd's bundles, Docker's
+labels (cri-dockerd), CRI-O's annotations (read as they are written:
+runtimes.StateWatcher); its pod UID from the kubepods cgroup when the
+runtime does not say it.  -c NAMESPACE/POD[/CONTAINER] selects by pod (Selection.pod): the
 pod's containers are told to the tool as the runtimes tell of them
 (follow_pod), and the kernel follows the pod's cgroup (bpf_c/ctrace.h).
 """
 
 import ctypes
 import os
+import queue
 import sys
-import threading
 import time
 from collections import OrderedDict
 
 from ctrace.addresses import Addresses
-from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid
+from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, pod_uid_of_path
 from ctrace.errors import UsageError
-from ctrace.runtimes import (BundleWatcher, ContainerInfo, ContainerdState, CRIOAPI, DockerAPI,
-                             DockerWatcher, Pod, Unreachable, docker_socket)
+from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE,
+                             CRIO_SOCKET, DOCKER_CONTAINERS, ContainerInfo, ContainerdState,
+                             ContainersStorage, CRIOAPI, DockerAPI, DockerState, DockerWatcher,
+                             Pod, StateWatcher, Unreachable, docker_socket, podman_socket)
 
 CT_F_HOST_NS = 1            # bpf_c/ctrace.h
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
@@ -232,27 +234,50 @@ def ref_matches(ref, container):
             (len(ref) >= 4 and container.id.startswith(ref)))
 
 
+def merge_info(known, info):
+    """What INFO tells, over what KNOWN held (a rename included): KNOWN is
+    the object events already hold."""
+    known.name = info.name or known.name
+    known.image = info.image or known.image
+    known.pid = info.pid or known.pid
+    if info.pod is not None and (info.pod.named or known.pod is None):
+        if not info.pod.uid and known.pod is not None:
+            info.pod.uid = known.pod.uid
+        known.pod = info.pod
+    known.cgroup = info.cgroup or known.cgroup
+    known.dirs = info.dirs or known.dirs
+
+
 class Registry:
     """Resolves what the kernel captured to containers, and -c references to
-    kernel filters; learns names from every runtime it can reach."""
+    kernel filters; learns names from every runtime it can reach: its state
+    files first (followed by a StateWatcher), its API second (and Docker's
+    and podman's event streams).  The watcher threads only queue what they
+    learn; the tool's thread applies it (apply_pending) before it resolves
+    anything and between two polls, so every change to the Registry and to
+    its Addresses is made on that one thread, without locks.  ROOT: a
+    prefix to every runtime's paths (a fake host's, for tests)."""
 
-    def __init__(self, warn=None):
+    def __init__(self, warn=None, root=""):
         self.warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.host_ns = host_namespaces(self.warn)
         self._dirs_asked = 0.0
-        self._lock = threading.Lock()
+        self._pending = queue.SimpleQueue()   # (function, args) the watchers learnt
         self._infos = OrderedDict()       # (runtime, id) -> ContainerInfo
         self._negative = {}               # (runtime, id) -> time of the failed lookup
         self._by_mntns = {}               # mntns inum -> ContainerInfo
         self._cache = {}                  # (cgroup id, mntns, host flag) -> Container
         self._names = {}                  # cgroup id -> (leaf, parent) from the kernel
         self._names_map = None            # the kernel's ct_cgroups
-        self.docker = DockerAPI("docker", docker_socket())
-        self.podman = DockerAPI("podman", "/run/podman/podman.sock")
-        self.crio = CRIOAPI()
-        self.containerd = ContainerdState()
+        self.docker = DockerAPI("docker", root + docker_socket())
+        self.podman = DockerAPI("podman", root + podman_socket())
+        self.crio = CRIOAPI(root + CRIO_SOCKET)
+        self.containerd = ContainerdState(tuple(root + r for r in CONTAINERD_TASK_ROOTS),
+                                          tuple(root + d for d in CONTAINERD_DATABASES))
+        self.docker_state = DockerState(tuple(root + r for r in DOCKER_CONTAINERS))
+        self.storage = ContainersStorage(tuple(root + r for r in CONTAINERS_STORAGE))
         self.addresses = Addresses(self)
-        self._warned = set()              # runtimes said to be unreachable
+        self._warned = set()              # runtimes said to be unreachable, errors said
         self._watchers = []
         self._followed = {}               # (runtime, id) -> on_change (follow())
         self._pod_followers = []          # (Selection, on_member): follow_pod()
@@ -266,8 +291,9 @@ class Registry:
     def start(self):
         """Learn the running containers now (so that a process that enters one
         with nsenter is recognised by its mount namespace from the first
-        event), then follow Docker's (and podman's, if its API service runs)
-        events so that short-lived containers are named."""
+        event), then follow the runtimes' state files and Docker's (and
+        podman's, if its API service runs) events so that short-lived
+        containers are named."""
         deadline = time.monotonic() + 2.0
         for api in (self.docker, self.podman):
             if not os.path.exists(api.socket_path):
@@ -280,13 +306,16 @@ class Registry:
                     self._learn(full or info)
             except Unreachable as exc:
                 self._unreachable(api, exc)
+        learnt = self._queued(self._learn)
         # Docker's watcher runs even while dockerd is down: it says when it
         # is back.  podman's service is started on demand, or not at all.
-        self._watchers = [DockerWatcher(self.docker, self._learn, self._state(self.docker))]
+        self._watchers = [DockerWatcher(self.docker, learnt,
+                                        self._queued(self._api_state, self.docker))]
         if os.path.exists(self.podman.socket_path):
-            self._watchers.append(DockerWatcher(self.podman, self._learn,
-                                                self._state(self.podman)))
-        self._watchers.append(BundleWatcher(self.containerd, self._learn))
+            self._watchers.append(DockerWatcher(self.podman, learnt,
+                                                self._queued(self._api_state, self.podman)))
+        self._watchers.append(StateWatcher((self.docker_state, self.storage, self.containerd),
+                                           learnt, self._queued(self._say_once)))
         for watcher in self._watchers:
             watcher.start()
         # Subscribed before the tool says it is tracing, so that a container
@@ -294,74 +323,89 @@ class Registry:
         # time its first event is read.
         for watcher in self._watchers:
             watcher.tried.wait(max(0.0, deadline + 1.0 - time.monotonic()))
+        self.apply_pending()
 
     def stop(self):
         for watcher in self._watchers:
             watcher.stop.set()
 
-    def _state(self, api):
-        def on_state(reachable, why=""):
-            if reachable and api.runtime in self._warned:
-                self._warned.discard(api.runtime)
-                self.warn("ctrace: %s answers again: container names restored" % api.runtime)
-                with self._lock:
-                    self._negative.clear()
-            elif not reachable and api is self.docker:
-                self._unreachable(api, why)
-        return on_state
+    def _queued(self, function, *bound):
+        """A callback for a watcher thread: it queues the call of FUNCTION
+        (with BOUND and its own arguments) for apply_pending()."""
+        return lambda *args: self._pending.put((function, bound + args))
+
+    def apply_pending(self):
+        """Make the changes the watcher threads queued, in their order."""
+        while not self._pending.empty():
+            function, args = self._pending.get_nowait()
+            try:
+                function(*args)
+            except Exception as exc:        # a bug: said once, the tool goes on
+                self._say_once("applying what a runtime told failed: %s: %s"
+                               % (type(exc).__name__, exc))
+
+    def _api_state(self, api, reachable, why=""):
+        if not reachable:
+            self._unreachable(api, why)
+        elif api.runtime in self._warned:
+            self._warned.discard(api.runtime)
+            self.warn("ctrace: %s answers again: container names restored" % api.runtime)
+            self._negative.clear()
 
     def _unreachable(self, api, why):
-        """Say once that a runtime cannot name its containers."""
-        if api.runtime in self._warned:
+        """Say once that a runtime cannot name its containers; nothing when
+        its socket does not exist (the runtime is not installed, or not
+        running: not a fault)."""
+        if api.runtime in self._warned or not os.path.exists(api.socket_path):
             return
         self._warned.add(api.runtime)
         self.warn("ctrace: %s at %s did not answer (%s): its containers are shown "
                   "by id until it does" % (api.runtime, api.socket_path, why or "no answer"))
 
+    def _say_once(self, text):
+        if text not in self._warned:
+            self._warned.add(text)
+            self.warn("ctrace: " + text)
+
     def _learn(self, info, action=""):
         """INFO learnt from a runtime; ACTION is the Docker event that told
-        (start, die, destroy), or "" for a listing or lookup."""
+        (start, die, destroy), or "" for a listing, lookup or state file."""
         key = (info.runtime, info.id)
         ended = action in ("die", "destroy")
-        with self._lock:
-            known = self._infos.get(key)
-            if known is None:
-                known = info
-                self._infos[key] = info
-            else:
-                known.name = info.name or known.name
-                known.image = info.image or known.image
-                known.pid = info.pid or known.pid
-                if info.pod is not None and (info.pod.named or known.pod is None):
-                    known.pod = info.pod
-                known.cgroup = info.cgroup or known.cgroup
-                known.dirs = info.dirs or known.dirs
-            self._infos.move_to_end(key)
-            self._negative.pop(key, None)
-            if action == "destroy":
-                known.exited_at = time.monotonic()
-            changed = []
-            if ended:
-                # Namespace inums are reused once freed: a dead container's
-                # must not name (or, under -c, select) the next owner.
-                known.pid = 0
-                changed = [n for n, owner in self._by_mntns.items() if owner is known]
-                for inum in changed:
-                    del self._by_mntns[inum]
-                self.addresses.forget(known)
-            elif info.pid:
-                inum = self._note_mntns(known)
-                changed = [inum] if inum else []
-            self._expire()
-            follower = self._followed.get(key)
-            pod = known.pod
-            members = [on_member for sel, on_member in self._pod_followers
-                       if pod is not None and pod.matches(*sel.pod)] if not ended else []
-        for on_member in members:
-            on_member(known)
-        if info.pid and not ended:
+        known = self._infos.get(key)
+        if known is None:
+            known = self._infos[key] = info
+        else:
+            merge_info(known, info)
+        if known.pod is not None and not known.pod.uid:
+            known.pod.uid = pod_uid_of_path(known.cgroup)
+        self._infos.move_to_end(key)
+        self._negative.pop(key, None)
+        if action == "destroy":
+            known.exited_at = time.monotonic()
+        changed = []
+        if ended:
+            # Namespace inums are reused once freed: a dead container's
+            # must not name (or, under -c, select) the next owner.
+            known.pid = 0
+            changed = [n for n, owner in self._by_mntns.items() if owner is known]
+            for inum in changed:
+                del self._by_mntns[inum]
+            self.addresses.forget(known)
+        elif info.pid:
+            inum = self._note_mntns(known)
+            changed = [inum] if inum else []
             self.addresses.learn_process(self.runtime_container(known.runtime, known.id, known),
                                          known.pid)
+        self._expire()
+        self._tell_followers(key, known, changed, ended, action)
+
+    def _tell_followers(self, key, known, changed, ended, action):
+        if not ended and known.pod is not None:
+            for sel, on_member in list(self._pod_followers):
+                if known.pod.matches(*sel.pod):
+                    on_member(known)
+        follower = self._followed.get(key)
         if follower is not None:
             for inum in changed:
                 follower(inum, not ended, action)
@@ -372,15 +416,13 @@ class Registry:
         its mount namespace when it starts (present) and when it dies (not),
         from the runtime's events."""
         if selection.key is not None:
-            with self._lock:
-                self._followed[selection.key] = on_change
+            self._followed[selection.key] = on_change
 
     def follow_pod(self, selection, on_member):
         """-c NAMESPACE/POD[/CONTAINER]: ON_MEMBER(ContainerInfo) is called
         with each container of that pod the runtimes tell of from now on
         (a bundle written, a Docker container created or started)."""
-        with self._lock:
-            self._pod_followers.append((selection, on_member))
+        self._pod_followers.append((selection, on_member))
 
     def _note_mntns(self, info):
         try:
@@ -407,6 +449,7 @@ class Registry:
         """The Container of a task known by its cgroup id and mount
         namespace (an in-kernel summary's key). HOST: whether its mount and
         pid namespaces are the host's (None: from the mount namespace)."""
+        self.apply_pending()
         if host is None:
             host = mntns == self.host_ns["mnt"]
         key = (cgroup_id, mntns, bool(host))
@@ -416,12 +459,15 @@ class Registry:
         leaf, parent = self.cgroup_names(cgroup_id)
         try:
             found = self._resolve(leaf, parent, mntns, bool(host))
-            if found.info is not None and found.info.pod is None and pod_uid(leaf, parent):
+            uid = pod_uid(leaf, parent) if found.info is not None else ""
+            if uid and found.info.pod is None:
                 # Under a kubepods cgroup: the pod's UID before (or
                 # without) its runtime's answer.
-                found.info.pod = Pod(uid=pod_uid(leaf, parent))
+                found.info.pod = Pod(uid=uid)
+            elif uid and not found.info.pod.uid:
+                found.info.pod.uid = uid
         except Exception as exc:     # no runtime answer may cost an event
-            self._unreachable(_Named("a container runtime"), exc)
+            self._say_once("naming a container failed: %s: %s" % (type(exc).__name__, exc))
             runtime, cid = parse_cgroup(leaf, parent)
             found = Container("runtime", runtime, cid) if runtime not in (None, "unknown") \
                 else Container("namespace", "", "mntns:%d" % mntns)
@@ -433,6 +479,7 @@ class Registry:
     def resolve_socket(self, cgroup_id, netns):
         """The owner of a socket seen without its task (in softirq): by the
         socket's cgroup, else by its network namespace."""
+        self.apply_pending()
         leaf, parent = self.cgroup_names(cgroup_id)
         runtime, cid, info = self._runtime_of_cgroup(leaf, parent)
         if runtime:
@@ -447,6 +494,7 @@ class Registry:
     def resolve_address(self, addr, port, netns, outgoing):
         """The container at ADDR:PORT (the other end of a connection of a
         task in NETNS), or None; see ctrace.addresses."""
+        self.apply_pending()
         return self.addresses.resolve(addr, port, netns, outgoing)
 
     def cgroup_names(self, cgroup_id):
@@ -470,15 +518,14 @@ class Registry:
         """The container whose files (a directory its runtime told of) hold
         the host's PATH, or None: the source of a file the host ran.  Asks
         Docker and podman again, at most once a second, when none does."""
+        self.apply_pending()
         for ask in (False, True):
             if ask:
                 if time.monotonic() - self._dirs_asked < 1:
                     break
                 self._dirs_asked = time.monotonic()
                 self._inspect_listed(lambda listed: True)
-            with self._lock:
-                infos = list(self._infos.values())
-            for info in infos:
+            for info in list(self._infos.values()):
                 if any(path.startswith(d + "/") for d in info.dirs):
                     return self.runtime_container(info.runtime, info.id, info)
         return None
@@ -550,27 +597,35 @@ class Registry:
             return self._infos.get(key, fetched)
         self._negative[key] = time.monotonic()
         if info is None:
-            info = ContainerInfo(runtime, cid)
-            with self._lock:
-                self._infos[key] = info
+            info = self._infos[key] = ContainerInfo(runtime, cid)
         return info
 
     def _fetch(self, runtime, cid):
-        api = {"docker": self.docker, "podman": self.podman, "cri-o": self.crio,
-               "containerd": self.containerd}.get(runtime)
-        if api is None:
-            return None
-        try:
-            return api.inspect(cid)
-        except Unreachable as exc:
-            if runtime in ("docker", "podman", "cri-o"):
-                self._unreachable(api, exc)
-            return None
+        """A container looked up where its runtime keeps it: its state files
+        first, its API second; None if neither names it."""
+        found = None
+        for source in self._sources(runtime):
+            try:
+                info = source.inspect(cid)
+            except Unreachable as exc:
+                self._unreachable(source, exc)
+                continue
+            if info is not None and info.runtime == runtime:
+                if info.name:
+                    return info
+                found = found or info
+        return found
+
+    def _sources(self, runtime):
+        return {"docker": (self.docker_state, self.docker),
+                "podman": (self.storage, self.podman), "cri-o": (self.storage, self.crio),
+                "containerd": (self.containerd,)}.get(runtime, ())
 
     # -- -c NAME|ID and --wait ------------------------------------------------
     def find(self, ref):
         """-c REF -> the Selection of the container, or a UsageError naming
         what was not found."""
+        self.apply_pending()
         sel = self._find(ref)
         sel.ref = ref
         return sel
@@ -776,11 +831,3 @@ class Awaited:
             return False
         self._last_scan = now
         return not any(cid in self.ids for _, _, cid in self.registry.scan_processes())
-
-
-class _Named:
-    """Stands for a runtime in the warning about an unexpected failure."""
-
-    def __init__(self, runtime):
-        self.runtime = runtime
-        self.socket_path = "its socket"

@@ -1,10 +1,15 @@
 """Container names and images from the runtimes' own metadata.
 
-Docker (and podman's Docker-compatible socket) through the Engine API on a
-unix socket; CRI-O through its info socket; containerd from the OCI bundle
-it keeps under /run; LXC and nspawn are named by their cgroup already.
-Every call has a short timeout: the event loop may wait for a lookup, but
-never long, and an unreachable runtime only costs the name, never the id.
+First from each runtime's state files, which it writes before the
+container's first process runs (StateFiles: Docker's config.v2.json,
+containers/storage's containers.json and config.json for podman and CRI-O,
+containerd's OCI bundles under /run and its metadata database), followed
+with inotify by one StateWatcher so that a container that lives for a
+millisecond is named; then from the APIs: Docker's (and podman's
+Docker-compatible service) Engine API and event stream, CRI-O's info
+socket.  LXC and nspawn are named by their cgroup already.  Every API call
+has a short timeout: the event loop may wait for a lookup, but never long,
+and an unreachable runtime only costs the name, never the id.
 """
 
 import ctypes
@@ -22,6 +27,7 @@ import threading
 import time
 import urllib.parse
 
+from ctrace import bolt
 from ctrace.cgroups import runtime_cgroup_path
 
 
@@ -58,13 +64,28 @@ def http_get(socket_path, path, timeout):
         conn.close()
 
 
+def _unix_host(variable, default):
+    host = os.environ.get(variable, "")
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host[len("unix://"):]
+    return default
+
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+PODMAN_SOCKET = "/run/podman/podman.sock"
+CRIO_SOCKET = "/var/run/crio/crio.sock"
+
+
 def docker_socket():
     """Docker's socket, as Docker's own client finds it: DOCKER_HOST when it
     is a unix:// address, else the default."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://") and len(host) > len("unix://"):
-        return host[len("unix://"):]
-    return "/var/run/docker.sock"
+    return _unix_host("DOCKER_HOST", DOCKER_SOCKET)
+
+
+def podman_socket():
+    """podman's API service socket, as podman --remote finds it:
+    CONTAINER_HOST when it is a unix:// address, else the root service's."""
+    return _unix_host("CONTAINER_HOST", PODMAN_SOCKET)
 
 
 def _json(body, want):
@@ -177,6 +198,20 @@ class ContainerInfo:
         return "ContainerInfo(%r, %r, %r, %r)" % (self.runtime, self.id, self.name, self.image)
 
 
+def docker_cgroup(parent, cid):
+    """A Docker container's cgroup v2 path from its --cgroup-parent: PARENT/ID
+    (cgroupfs driver), docker-ID.scope in the slice (systemd); "" for the
+    default parent (its cgroup is then named in the kernel)."""
+    if parent.endswith(".slice"):
+        return runtime_cgroup_path(parent, "docker", cid)
+    return "/%s/%s" % (parent.strip("/"), cid) if parent.strip("/") else ""
+
+
+def _dict(data, key):
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 class DockerAPI:
     """Docker Engine API (also podman's compatible service)."""
 
@@ -209,12 +244,7 @@ class DockerAPI:
         config = data.get("Config") if isinstance(data.get("Config"), dict) else {}
         host = data.get("HostConfig") if isinstance(data.get("HostConfig"), dict) else {}
         pid = self.state_of(data).get("Pid", 0)
-        parent = _text(host.get("CgroupParent"))
-        # cgroupfs driver: PARENT/ID; systemd: docker-ID.scope in the slice.
-        if parent.endswith(".slice"):
-            cgroup = runtime_cgroup_path(parent, "docker", data["Id"])
-        else:
-            cgroup = "/%s/%s" % (parent.strip("/"), data["Id"]) if parent.strip("/") else ""
+        cgroup = docker_cgroup(_text(host.get("CgroupParent")), data["Id"])
         graph = data.get("GraphDriver") if isinstance(data.get("GraphDriver"), dict) else {}
         layers = graph.get("Data") if isinstance(graph.get("Data"), dict) else {}
         dirs = tuple(_text(layers.get(k)).rstrip("/") for k in ("UpperDir", "MergedDir")
@@ -294,7 +324,7 @@ class CRIOAPI:
 
     runtime = "cri-o"
 
-    def __init__(self, socket_path="/var/run/crio/crio.sock", timeout=0.5):
+    def __init__(self, socket_path=CRIO_SOCKET, timeout=0.5):
         self.socket_path = socket_path
         self.timeout = timeout
 
@@ -316,23 +346,82 @@ class CRIOAPI:
                              pod_of(CRIO_KEYS, labels, data.get("annotations")))
 
 
+def read_json(path, want=dict):
+    """A state file's JSON, if it is a WANT (dict or list); else None: gone,
+    half-written, or not what the runtime writes."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, want) else None
+
+
+def _spec_cgroup(spec, cid):
+    """The cgroup v2 path an OCI spec (config.json) gives its container."""
+    return runtime_cgroup_path(_text(_dict(spec, "linux").get("cgroupsPath")), "", cid)
+
+
+_HEX_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+class StateFiles:
+    """A runtime's own state on disk, as StateWatcher follows it: below each
+    of ROOTS, directories down to DEPTH levels (those descend() accepts),
+    and in them the files (wants()) that read() turns into ContainerInfos.
+    The runtime writes them before the container's first process runs."""
+
+    runtime = ""
+    roots = ()
+    depth = 0
+
+    def descend(self, depth, name):
+        """Is NAME, a directory DEPTH levels below a root, worth following?"""
+        return True
+
+    def wants(self, depth, name):
+        """Is NAME, a file DEPTH levels below a root, one read() reads?"""
+        return False
+
+    def read(self, path):
+        """[ContainerInfo] that the state file PATH tells of ([]: unreadable)."""
+        return []
+
+
 # Where containerd keeps its running tasks' OCI bundles: a containerd of its
 # own, and the one dockerd starts (whose "moby" namespace is Docker's).
 CONTAINERD_TASK_ROOTS = ("/run/containerd/io.containerd.runtime.v2.task",
                          "/var/run/docker/containerd/daemon/io.containerd.runtime.v2.task")
-_CRI_ID = re.compile(r"^[0-9a-f]{64}$")
+# Their metadata databases (bbolt), where a container's image is kept.
+CONTAINERD_DATABASES = ("/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db",
+                        "/var/lib/docker/containerd/daemon/io.containerd.metadata.v1.bolt/meta.db")
 
 
-class ContainerdState:
+class ContainerdState(StateFiles):
     """containerd keeps each running task's OCI bundle under /run, at
     ROOT/NAMESPACE/ID; its annotations carry the names the CRI plugin and
     nerdctl gave the container.  A container made with ctr has none: its id
-    is the name its user gave it."""
+    is the name its user gave it, and its image is read from containerd's
+    metadata database (DATABASES, one per root)."""
 
     runtime = "containerd"
+    depth = 2
 
-    def __init__(self, roots=CONTAINERD_TASK_ROOTS):
+    def __init__(self, roots=CONTAINERD_TASK_ROOTS, databases=None):
         self.roots = roots
+        if databases is None:
+            databases = CONTAINERD_DATABASES if roots == CONTAINERD_TASK_ROOTS else ()
+        self._databases = dict(zip(roots, databases))
+
+    def descend(self, depth, name):
+        return depth != 0 or name != "moby"     # Docker's own tasks: Docker names them
+
+    def wants(self, depth, name):
+        return depth == 2 and name == "config.json"
+
+    def read(self, path):
+        info = self._read(path, os.path.basename(os.path.dirname(path)))
+        return [info] if info is not None else []
 
     def _bundles(self, cid=None):
         """(namespace, id, config.json path) of task CID's bundles, or of
@@ -375,28 +464,167 @@ class ContainerdState:
         return None
 
     def _read(self, path, cid):
-        try:
-            with open(path) as f:
-                spec = json.load(f)
-        except (OSError, ValueError):
+        spec = read_json(path)
+        if spec is None:
             return None
-        if not isinstance(spec, dict):
-            return None
-        return self.info_of(cid, spec)
+        info = self.info_of(cid, spec)
+        info.image = info.image or self._image(os.path.dirname(path), cid)
+        return info
+
+    def _image(self, task_dir, cid):
+        """The image of task CID (bundle TASK_DIR) in containerd's database."""
+        namespace_dir = os.path.dirname(task_dir)
+        database = self._databases.get(os.path.dirname(namespace_dir))
+        if not database:
+            return ""
+        image = bolt.lookup(database, [b"v1", os.fsencode(os.path.basename(namespace_dir)),
+                                       b"containers", os.fsencode(cid), b"image"])
+        return image.decode("utf-8", "replace") if image else ""
 
     def info_of(self, cid, spec):
         """ContainerInfo from a task's OCI spec SPEC (config.json)."""
-        ann = spec.get("annotations") if isinstance(spec.get("annotations"), dict) else {}
+        ann = _dict(spec, "annotations")
         pod = pod_of(CRI_CONTAINERD_KEYS, ann)
         name = _text(ann.get("io.kubernetes.cri.container-name")) or _text(ann.get("nerdctl/name"))
         if pod is not None:
             name = "%s/%s" % (pod.name, name or "POD")
-        if not name and not _CRI_ID.match(cid):
+        if not name and not _HEX_ID.match(cid):
             name = cid
-        linux = spec.get("linux") if isinstance(spec.get("linux"), dict) else {}
         return ContainerInfo(self.runtime, cid, name,
                              _text(ann.get("io.kubernetes.cri.image-name")), pod=pod,
-                             cgroup=runtime_cgroup_path(_text(linux.get("cgroupsPath")), "", cid))
+                             cgroup=_spec_cgroup(spec, cid))
+
+
+# Docker's containers: DATA_ROOT/containers/ID.
+DOCKER_CONTAINERS = ("/var/lib/docker/containers",)
+
+
+class DockerState(StateFiles):
+    """Docker writes a container's config.v2.json (name, image, labels,
+    state) and hostconfig.json (cgroup parent) in ROOT/ID when it creates
+    the container, and again when it starts, stops or renames it."""
+
+    runtime = "docker"
+    depth = 1
+
+    def __init__(self, roots=DOCKER_CONTAINERS):
+        self.roots = roots
+
+    def descend(self, depth, name):
+        return bool(_HEX_ID.match(name))
+
+    def wants(self, depth, name):
+        return depth == 1 and name == "config.v2.json"
+
+    def read(self, path):
+        info = self._read(os.path.dirname(path))
+        return [info] if info is not None else []
+
+    def inspect(self, cid):
+        """The container of id CID, or None."""
+        if not _HEX_ID.match(cid):
+            return None
+        return next((info for info in (self._read(os.path.join(root, cid))
+                                       for root in self.roots) if info is not None), None)
+
+    def _read(self, directory):
+        config = read_json(os.path.join(directory, "config.v2.json"))
+        if config is None or not _text(config.get("ID")):
+            return None
+        return self.info_of(config, read_json(os.path.join(directory, "hostconfig.json")) or {})
+
+    def info_of(self, config, host):
+        """ContainerInfo from config.v2.json CONFIG and hostconfig.json HOST."""
+        cid, conf, state = config["ID"], _dict(config, "Config"), _dict(config, "State")
+        pid = state.get("Pid") if state.get("Running") is True else 0
+        return ContainerInfo(self.runtime, cid, _text(config.get("Name")).lstrip("/"),
+                             _text(conf.get("Image")), pid if isinstance(pid, int) else 0,
+                             pod_of(DOCKERSHIM_KEYS, conf.get("Labels")),
+                             docker_cgroup(_text(host.get("CgroupParent")), cid))
+
+
+# containers/storage's containers (podman's and CRI-O's), of its overlay
+# driver (every current distribution's default).
+CONTAINERS_STORAGE = ("/var/lib/containers/storage/overlay-containers",)
+
+
+class ContainersStorage(StateFiles):
+    """podman and CRI-O keep their containers in containers/storage, written
+    before the container starts: ROOT/containers.json lists them (id, names,
+    and the runtime's metadata as a JSON string: image-name and name;
+    CRI-O's also pod-name, pod-id, metadata-name), and ROOT/ID/userdata/
+    config.json is each one's OCI spec (the cgroup; the annotations: whose
+    it is, CRI-O's pod)."""
+
+    depth = 2
+    runtime = "podman"              # or CRI-O: told per container
+
+    def __init__(self, roots=CONTAINERS_STORAGE):
+        self.roots = roots
+
+    def descend(self, depth, name):
+        return name == "userdata" if depth == 1 else bool(_HEX_ID.match(name))
+
+    def wants(self, depth, name):
+        return (depth, name) in ((0, "containers.json"), (2, "config.json"))
+
+    def read(self, path):
+        if os.path.basename(path) == "containers.json":
+            return self._listed(path)
+        spec = read_json(path)
+        return [self.spec_info(path.split("/")[-3], spec)] if spec is not None else []
+
+    def _listed(self, path):
+        infos = (self.entry_info(entry) for entry in read_json(path, list) or ())
+        return [info for info in infos if info is not None]
+
+    def inspect(self, cid):
+        """The container of id CID, named from containers.json, with what
+        its config.json adds; or None."""
+        for root in self.roots:
+            for info in self._listed(os.path.join(root, "containers.json")):
+                if info.id != cid:
+                    continue
+                spec = read_json(os.path.join(root, cid, "userdata", "config.json"))
+                if spec is not None:
+                    told = self.spec_info(cid, spec)
+                    info.pod, info.cgroup = told.pod, told.cgroup
+                return info
+        return None
+
+    @staticmethod
+    def entry_info(entry):
+        """ContainerInfo from one entry of containers.json, or None."""
+        if not isinstance(entry, dict) or not _HEX_ID.match(_text(entry.get("id"))):
+            return None
+        try:
+            meta = json.loads(_text(entry.get("metadata")) or "{}")
+        except ValueError:
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        names = entry.get("names") if isinstance(entry.get("names"), list) else [""]
+        crio = "pod-name" in meta or "pod-id" in meta
+        name = _text(meta.get("metadata-name")) if crio else ""
+        return ContainerInfo("cri-o" if crio else "podman", entry["id"],
+                             name or _text(meta.get("name")) or _text(names[0]),
+                             _text(meta.get("image-name")))
+
+    @staticmethod
+    def spec_info(cid, spec):
+        """ContainerInfo from a container's OCI spec: its cgroup, and for
+        CRI-O its pod (kubelet's labels, which CRI-O keeps in an annotation
+        as JSON) and image."""
+        ann = _dict(spec, "annotations")
+        if ann.get("io.container.manager") != "cri-o":
+            return ContainerInfo("podman", cid, cgroup=_spec_cgroup(spec, cid))
+        try:
+            labels = json.loads(_text(ann.get("io.kubernetes.cri-o.Labels")) or "{}")
+        except ValueError:
+            labels = {}
+        labels = labels if isinstance(labels, dict) else {}
+        return ContainerInfo("cri-o", cid, _text(labels.get("io.kubernetes.container.name")),
+                             _text(ann.get("io.kubernetes.cri-o.ImageName")),
+                             pod=pod_of(CRIO_KEYS, labels, ann), cgroup=_spec_cgroup(spec, cid))
 
 
 # podman's own names for the Docker events the watcher follows.
@@ -470,8 +698,13 @@ class Inotify:
             raise OSError(ctypes.get_errno(), "inotify_init1")
 
     def watch(self, path, mask):
-        """A watch descriptor for directory PATH, or -1 (it is gone)."""
-        return self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask | self.ONLYDIR)
+        """A watch descriptor for directory PATH; OSError if it cannot be
+        watched (ENOENT: it is gone)."""
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask | self.ONLYDIR)
+        if wd < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), path)
+        return wd
 
     def read(self, timeout):
         """Events that arrive within TIMEOUT seconds: [(wd, mask, name)]."""
@@ -496,92 +729,129 @@ class Inotify:
         os.close(self.fd)
 
 
-class BundleWatcher(threading.Thread):
-    """Learns containerd's tasks as their bundles appear (Inspektor
-    Gadget's way: the node's files, no socket): a bundle exists only while
-    its task does, so a container that exits within milliseconds is named
-    only if its config.json is read as soon as it is written.  Watches
-    ROOT (new namespaces), ROOT/NAMESPACE (new tasks) and each new task's
-    directory (its config.json); roots that appear later are picked up."""
+# Every host path the runtimes are read from: deploy/ mounts them all
+# (tests/test_deploy.py checks).
+STATE_PATHS = ((DOCKER_SOCKET, PODMAN_SOCKET, CRIO_SOCKET) + CONTAINERD_TASK_ROOTS +
+               tuple(os.path.dirname(db) for db in CONTAINERD_DATABASES) +
+               DOCKER_CONTAINERS + CONTAINERS_STORAGE)
+
+
+class StateWatcher(threading.Thread):
+    """Follows runtimes' state on disk (StateFiles) with inotify, Inspektor
+    Gadget's way (the node's files, no socket): a container that lives for
+    a millisecond is named only if its files are read as soon as they are
+    written.  A directory is watched as soon as it is created, then listed
+    (nothing made in between is missed); roots that appear later are picked
+    up within RESCAN_SECONDS.  PUT(ContainerInfo) receives what a file
+    tells that differs from what it told before; REPORT(text) an error,
+    after which the watcher goes on."""
 
     RESCAN_SECONDS = 1.0
+    MASK = Inotify.CREATE | Inotify.CLOSE_WRITE | Inotify.MOVED_TO
+    WRITTEN = Inotify.CLOSE_WRITE | Inotify.MOVED_TO
+    TOLD_MAX = 16384
 
-    def __init__(self, state, on_info):
-        super().__init__(name="ctrace-containerd-bundles", daemon=True)
-        self.state = state
-        self.on_info = on_info          # (ContainerInfo)
+    def __init__(self, sources, put, report):
+        super().__init__(name="ctrace-state-files", daemon=True)
+        self.sources = sources
+        self.put = put
+        self.report = report
         self.stop = threading.Event()
-        self.tried = threading.Event()  # the roots there are, watched
+        self.tried = threading.Event()  # the roots there are, watched and read
         self._inotify = None
-        self._dirs = {}                 # wd -> (kind, path)
-        self._roots = set()
-
-    def _watch(self, kind, path):
-        mask = Inotify.CREATE | (Inotify.CLOSE_WRITE | Inotify.MOVED_TO if kind == "task" else 0)
-        wd = self._inotify.watch(path, mask)
-        if wd >= 0:
-            self._dirs[wd] = (kind, path)
-        return wd >= 0
-
-    def _added(self, kind, path):
-        """A directory appeared (or was there at the start): watch it, then
-        look at what it holds already (nothing made in between is missed)."""
-        if kind == "namespace" and os.path.basename(path) == "moby":
-            return                      # Docker's own tasks: Docker names them
-        if not self._watch(kind, path):
-            return
-        if kind == "task":
-            self._config(path)
-            return
-        try:
-            entries = os.listdir(path)
-        except OSError:
-            return
-        for entry in entries:
-            self._added("namespace" if kind == "root" else "task", os.path.join(path, entry))
-
-    def _config(self, task_dir):
-        info = self.state._read(os.path.join(task_dir, "config.json"),
-                                os.path.basename(task_dir))
-        if info is not None:
-            self.on_info(info)
-
-    def _rescan(self):
-        for root in self.state.roots:
-            if root not in self._roots and os.path.isdir(root):
-                self._roots.add(root)
-                self._added("root", root)
+        self._dirs = {}                 # wd -> (source, depth, path)
+        self._roots = set()             # (source, root) watched
+        self._told = {}                 # (file, runtime, id) -> what PUT was told last
+        self._rescanned = 0.0
 
     def run(self):
         try:
-            self._inotify = Inotify()
-        except OSError:
-            self.tried.set()
-            return
-        try:
-            self._rescan()
-            self.tried.set()
-            last = 0.0
-            while not self.stop.is_set():
-                for wd, mask, name in self._inotify.read(self.RESCAN_SECONDS):
-                    if mask & Inotify.IGNORED:          # its directory is gone
-                        self._dirs.pop(wd, None)
-                        continue
-                    kind, path = self._dirs.get(wd, (None, None))
-                    if kind is None or not name:
-                        continue
-                    if kind == "task":
-                        if name == "config.json":
-                            self._config(path)
-                    elif mask & Inotify.CREATE:
-                        self._added("namespace" if kind == "root" else "task",
-                                    os.path.join(path, name))
-                now = time.monotonic()
-                if now - last >= self.RESCAN_SECONDS:
-                    last = now
-                    self._rescan()
-        except Exception:       # naming must never kill the tool
-            pass
+            self.open()
+            try:
+                while not self.stop.is_set():
+                    self.step(self.RESCAN_SECONDS)
+            finally:
+                self._inotify.close()
+        except Exception as exc:
+            self.report("cannot follow the runtimes' state files: %s" % exc)
         finally:
             self.tried.set()
-            self._inotify.close()
+
+    def open(self):
+        self._inotify = Inotify()
+
+    def step(self, timeout):
+        """Look for new roots (at most every RESCAN_SECONDS), then handle
+        what inotify says within TIMEOUT seconds."""
+        if time.monotonic() - self._rescanned >= self.RESCAN_SECONDS:
+            self._rescanned = time.monotonic()
+            self._guarded(self._rescan)
+            self.tried.set()
+        for wd, mask, name in self._inotify.read(timeout):
+            self._guarded(self._event, wd, mask, name)
+
+    def _guarded(self, step, *args):
+        try:
+            step(*args)
+        except Exception as exc:        # said, and the watcher goes on
+            self.report("reading the runtimes' state files: %s: %s" % (type(exc).__name__, exc))
+
+    def _rescan(self):
+        for source in self.sources:
+            for root in source.roots:
+                if (source, root) not in self._roots and os.path.isdir(root):
+                    self._roots.add((source, root))
+                    self._added(source, 0, root)
+
+    def _added(self, source, depth, path):
+        """Directory PATH appeared (or was there at the start): watch it,
+        then take what it holds already."""
+        try:
+            wd = self._inotify.watch(path, self.MASK)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):     # not gone already
+                self.report("cannot watch the runtimes' state directories: %s%s" % (
+                    exc.strerror, " (fs.inotify.max_user_watches)"
+                    if exc.errno == errno.ENOSPC else ""))
+            return
+        self._dirs[wd] = (source, depth, path)
+        try:
+            names = os.listdir(path)
+        except OSError:
+            return
+        for name in names:
+            self._entry(source, depth, path, name, Inotify.MOVED_TO)
+
+    def _event(self, wd, mask, name):
+        if mask & Inotify.IGNORED:      # its directory is gone
+            source, depth, path = self._dirs.pop(wd, (None, None, None))
+            if depth == 0:
+                self._roots.discard((source, path))
+        elif wd in self._dirs and name:
+            self._entry(*self._dirs[wd], name, mask)
+
+    def _entry(self, source, depth, path, name, mask):
+        """NAME in PATH, DEPTH levels below a root of SOURCE, was created,
+        written or moved there (MASK)."""
+        full = os.path.join(path, name)
+        if source.wants(depth, name):
+            if mask & self.WRITTEN:
+                self._read(source, full)
+        elif depth < source.depth and mask & (Inotify.CREATE | Inotify.MOVED_TO) \
+                and source.descend(depth, name) and os.path.isdir(full):
+            self._added(source, depth + 1, full)
+
+    def _read(self, source, path):
+        try:
+            infos = source.read(path)
+        except Exception as exc:        # said; the other files are read
+            self.report("reading %s: %s: %s" % (path, type(exc).__name__, exc))
+            return
+        for info in infos:
+            key = (os.path.basename(path), info.runtime, info.id)   # per kind of file
+            told = (info.name, info.image, info.pid, info.pod, info.cgroup)
+            if self._told.get(key) != told:
+                if len(self._told) > self.TOLD_MAX:
+                    self._told.clear()
+                self._told[key] = told
+                self.put(info)

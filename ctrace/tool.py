@@ -6,7 +6,6 @@ import ctypes
 import os
 import socket
 import sys
-import threading
 
 from ctrace.bpf import (FOLLOW_TRACEPOINTS, WORKLOAD_TRACEPOINTS, Runner, c_string,
                         check_root, header_constants)
@@ -89,13 +88,8 @@ def pod_follower(ctx, bpf, sel):
     and its pod's cgroup is followed for the containers to come."""
     seen = set()
     followed = collections.deque()      # containers' paths, oldest first
-    lock = threading.Lock()             # called from the runtimes' watchers
 
     def on_member(info):
-        with lock:
-            follow_member(info)
-
-    def follow_member(info):
         dirs = set(sel.pod_dirs)
         path = sel.add_member(info)
         if path is None:
@@ -252,6 +246,7 @@ def run(tool, parser, setup, argv=None):
             else:
                 ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))
         ctx.registry.start()
+        ctx.runner.each_wake.append(ctx.registry.apply_pending)
         start(ctx)
         return 0
     except UsageError as exc:

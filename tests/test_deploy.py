@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import DOCKER, ROOT, TOOLS, Tool, docker, unavailable, unique
+from ctrace.runtimes import STATE_PATHS
 
 FLAGS_FILE = os.path.join(ROOT, "deploy", "docker-run-flags")
 MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "ctrace-daemonset.yaml")
@@ -132,6 +133,19 @@ def test_least_privilege():
     assert spec["cap_add"] <= {"SYS_ADMIN", "SYS_PTRACE"}, "a capability the tools do not need"
     assert all(ro for _, ro in spec["mounts"].values()), "host mounts are read-only"
     assert spec["host_pid"]
+
+
+def test_every_state_path_read_is_mounted():
+    """What ctrace/runtimes.py reads from the host (sockets, state files) is
+    mounted read-only at the same path, by the flags and so by the
+    DaemonSet (test_pod_spec_asks_for_what_the_docker_flags_ask_for)."""
+    mounts = docker_spec(docker_flags())["mounts"]
+    for path in STATE_PATHS:
+        path = re.sub(r"^/var/run/", "/run/", path)     # a link to /run in the image too
+        found = [target for target in mounts if path == target or path.startswith(target + "/")]
+        assert found, "%s is read by ctrace/runtimes.py but not mounted" % path
+        source, read_only = mounts[max(found, key=len)]
+        assert read_only and path.startswith(source), (path, source)
 
 
 def test_manifest_image_and_tool():

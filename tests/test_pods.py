@@ -22,9 +22,8 @@ from conftest import IMAGE, ctr_command, docker, unique
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, runtime_cgroup_path
 from ctrace.containers import (CONTAINER_FIELDS, Container, Registry, Selection, pod_ref,
                                ref_matches)
-from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, BundleWatcher,
-                             ContainerdState, ContainerInfo, DockerAPI, DockerWatcher, Pod,
-                             pod_of)
+from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, ContainerdState,
+                             ContainerInfo, DockerAPI, DockerWatcher, Pod, StateWatcher, pod_of)
 from test_registry import Event, Names
 
 CTR_IMAGE = "docker.io/library/" + IMAGE
@@ -190,9 +189,7 @@ def test_pod_references():
 
 @pytest.fixture
 def registry(tmp_path):
-    r = Registry(warn=lambda msg: None)
-    r.docker = DockerAPI("docker", str(tmp_path / "no-docker.sock"))
-    r.podman = DockerAPI("podman", str(tmp_path / "no-podman.sock"))
+    r = Registry(warn=lambda msg: None, root=str(tmp_path / "host"))
     r.containerd = ContainerdState(roots=(str(tmp_path / "tasks"),))
     r._names_map = Names({5: (ID, "pod" + UID), 6: (OTHER, "pod" + UID)})
     return r
@@ -218,8 +215,8 @@ def test_bundle_watcher_names_a_container_after_its_bundle_is_gone(registry, tmp
     root = registry.containerd.roots[0]
     os.makedirs(os.path.join(root, "k8s.io"))
     learnt = threading.Event()
-    watcher = BundleWatcher(registry.containerd,
-                            lambda info: (registry._learn(info), learnt.set()))
+    watcher = StateWatcher([registry.containerd],
+                           lambda info: (registry._learn(info), learnt.set()), pytest.fail)
     watcher.start()
     try:
         assert watcher.tried.wait(10)
@@ -285,15 +282,17 @@ class K8sContainers:
         return subprocess.run(self.base + list(args), capture_output=True, text=True,
                               timeout=120)
 
-    def run_ctr(self, ns, pod, uid, name, *cmd, kind="container"):
+    def run_ctr(self, ns, pod, uid, name, *cmd, kind="container", annotate_uid=True):
         """ctr -n k8s.io run --rm: returns once the container has exited
-        (and its bundle is gone)."""
+        (and its bundle is gone).  ANNOTATE_UID false: the pod's UID only
+        in the cgroup path, as an older CRI plugin writes it."""
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         self.ctr_ids.append(cid)
         self.pod_dirs.add("/kubepods/besteffort/pod" + uid)
         args = ["run", "--rm", "--cgroup", "/kubepods/besteffort/pod%s/%s" % (uid, cid)]
-        for k, v in cri_annotations(ns, pod, uid, name, kind).items():
-            args += ["--annotation", "%s=%s" % (k, v)]
+        for k, v in cri_annotations(ns, pod, uid if annotate_uid else "", name, kind).items():
+            if v:
+                args += ["--annotation", "%s=%s" % (k, v)]
         r = self.ctr(*(args + [CTR_IMAGE, cid] + list(cmd)))
         assert r.returncode == 0, r.stderr
         return cid, r.stdout
@@ -391,6 +390,16 @@ def test_docker_cri_dockerd_labels(tool, k8s):
         what="the summary row of the pod's open")
     row = next(r for r in found["rows"] if r["container_name"] == name)
     assert {k: row[k] for k in want} == want
+
+
+@pod_tests
+def test_pod_uid_from_the_cgroup_when_the_annotations_lack_it(tool, k8s):
+    uid, ns, pod = new_uid(), unique("ns"), unique("web")
+    t = tool("containerexec", "-j")
+    k8s.run_ctr(ns, pod, uid, "app", "/bin/echo", "uid-" + pod, annotate_uid=False)
+    ev = exec_of(t, ["/bin/echo", "uid-" + pod])
+    assert (ev["k8s_namespace"], ev["k8s_pod"], ev["k8s_pod_uid"], ev["k8s_container"]) == \
+        (ns, pod, uid, "app")
 
 
 @pod_tests

@@ -93,11 +93,10 @@ def api(tmp_path):
 
 
 @pytest.fixture
-def registry(api):
+def registry(api, tmp_path):
     warnings = []
-    r = Registry(warn=warnings.append)
+    r = Registry(warn=warnings.append, root=str(tmp_path / "host"))   # no runtime's files
     r.docker = DockerAPI("docker", api.path)
-    r.podman = DockerAPI("podman", "/nonexistent/podman.sock")
     r.warnings = warnings
     r._names_map = Names({7: (CID, "docker"), 8: ("lxc.payload.box", "lxc.monitor"),
                           9: ("session-1.scope", "user.slice")})

@@ -155,8 +155,10 @@ def test_clean_exit_leaves_nothing_loaded(bpf_ok, name, how):
 
 def test_runtime_down_keeps_ids_and_recovers_names(tool, containers):
     """dockerd stopped while a tool runs (--live-restore keeps containers):
-    events keep their container ids, the tool says once that names are
-    unavailable, and names come back with dockerd."""
+    events keep their container ids and names (Docker's state files name
+    them without dockerd); the tool says once that dockerd does not answer
+    if its socket is left behind (not if it is gone: a runtime that does not
+    run is no fault), and that it answers again when it is back."""
     live = docker("info", "--format", "{{.LiveRestoreEnabled}}").stdout.strip()
     if live != "true":
         if REQUIRE:
@@ -174,26 +176,27 @@ def test_runtime_down_keeps_ids_and_recovers_names(tool, containers):
         while subprocess.run(["pidof", "dockerd"], capture_output=True).returncode == 0:
             assert time.monotonic() < deadline, "dockerd did not stop"
             time.sleep(0.1)
-        # A tool started while dockerd is down knows the id, not the name.
+        socket_left = os.path.exists("/var/run/docker.sock")
+        # A tool started while dockerd is down: named from the state files.
         fresh = tool("containerexec", "-j")
         ev = fresh.wait_for(lambda e: e["event"] == "exec" and e["container_id"] == cid)
-        assert ev["container_name"] is None and ev["container"] == cid[:12]
-        assert ev["host"] is False
-        fresh.wait_stderr("docker at ")
-        assert "did not answer" in fresh.err[-1] or any("did not answer" in l for l in fresh.err)
+        assert (ev["container_name"], ev["container_image"], ev["host"]) == (name, IMAGE, False)
+        if socket_left:
+            fresh.wait_stderr("docker at ")
         down = time.time()
         ev = running.wait_for(lambda e: e["event"] == "exec" and e["timestamp"] > down,
                               what="an exec after dockerd stopped")
         assert ev["container_id"] == cid and ev["container_name"] == name   # cached name kept
     finally:
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "start-dockerd.sh")], check=True)
-    fresh.wait_stderr("docker answers again", timeout=30)
+    if socket_left:
+        fresh.wait_stderr("docker answers again", timeout=30)
     mark = time.time()
     ev = fresh.wait_for(lambda e: e["event"] == "exec" and e["container_id"] == cid and
                         e["timestamp"] > mark and e["container_name"] == name, timeout=30)
     assert ev["container_image"] == IMAGE
     warnings = [l for l in fresh.err if "did not answer" in l]
-    assert len(warnings) == 1, fresh.err
+    assert len(warnings) == int(socket_left), fresh.err
 
 
 def rss_kb(pid):

@@ -19,9 +19,14 @@ CTR_IMAGE = "docker.io/library/" + IMAGE
 PODMAN_SOCKET = "/run/podman/podman.sock"       # where ctrace looks for podman
 PODMAN_IMAGE = "localhost/" + IMAGE
 # This machine's hard nofile/nproc limits are below podman's defaults, which
-# runc may not raise: ask for less.
-PODMAN_RUN = ["run", "--network", "none", "--ulimit", "nofile=1024:1024",
+# runc may not raise: ask for less.  podman prefers crun once it is
+# installed, and crun 1.8 refuses this machine's hybrid cgroups: runc.
+PODMAN_RUN = ["run", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024",
               "--ulimit", "nproc=1024:1024"]
+# Containers per runtime in the --rm tests below: 50 where the test takes
+# under a minute on a loaded 2-core machine (podman ~40 s, ctr ~30 s);
+# `docker run` takes ~1.7 s there (86 s for 50), so 20.
+RM_RUNS = {"docker": 20, "podman": 50, "containerd": 50}
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +120,7 @@ def test_containerd_container_filter(tool, ctr):
 
 def test_short_lived_podman_container_is_named(tool, podman):
     """podman run --rm: gone before its exec is formatted; named all the
-    same, from podman's event stream."""
+    same, from podman's state files (its event stream tells too late)."""
     t = tool("containerexec", "-j")
     name = unique("pmrm")
     r = podman(*PODMAN_RUN, "--rm", "--name", name, PODMAN_IMAGE, "/bin/echo", "from-" + name)
@@ -146,6 +151,70 @@ def test_podman_container_is_named_through_its_api(tool, podman):
         assert {e["container_name"] for e in only.json_events() if e["event"] == "exec"} == {name}
     finally:
         podman("rm", "-f", "-t", "0", name, other)
+
+
+def all_named(t, run_one, runtime, image):
+    """RM_RUNS[RUNTIME] containers, each made by RUN_ONE(name, marker) to run
+    one /bin/echo MARKER and be removed: every exec is named, with its image."""
+    names = []
+    for i in range(RM_RUNS[runtime]):
+        name = unique("rm%d" % i)
+        r = run_one(name, "from-" + name)
+        assert r.returncode == 0 and r.stdout.strip() == "from-" + name, r.stderr
+        names.append(name)
+    wrong = []
+    for name in names:
+        ev = exec_of(t, ["/bin/echo", "from-" + name])
+        got = (ev["container_runtime"], ev["container_name"], ev["container_image"])
+        if got != (runtime, name, image):
+            wrong.append(got)
+    assert not wrong, "%d of %d named: %s" % (len(names) - len(wrong), len(names), wrong[:5])
+
+
+def test_rm_docker_containers_are_all_named(tool, docker_ok):
+    t = tool("containerexec", "-j")
+    all_named(t, lambda name, marker: docker("run", "--rm", "--network", "none", "--name", name,
+                                             IMAGE, "/bin/echo", marker, check=False),
+              "docker", IMAGE)
+
+
+@pytest.mark.parametrize("service", [True, False], ids=["api", "no-api"])
+def test_rm_podman_containers_are_all_named(tool, podman, service):
+    """With podman's API service and without it (CONTAINER_HOST names a
+    socket that does not exist): its state files name every container."""
+    env = None if service else {"CONTAINER_HOST": "unix:///nonexistent/podman.sock"}
+    t = tool("containerexec", "-j", env=env)
+    all_named(t, lambda name, marker: podman(*PODMAN_RUN, "--rm", "--name", name, PODMAN_IMAGE,
+                                             "/bin/echo", marker),
+              "podman", PODMAN_IMAGE)
+
+
+def test_rm_ctr_containers_are_all_named(tool, ctr):
+    """ctr run --rm: the bundle names it, containerd's database its image."""
+    t = tool("containerexec", "-j")
+    all_named(t, lambda name, marker: ctr("run", "--rm", CTR_IMAGE, name, "/bin/echo", marker),
+              "containerd", CTR_IMAGE)
+
+
+def test_renamed_docker_container_is_shown_under_its_new_name(tool, containers):
+    t = tool("containerexec", "-j")
+    old, new = unique("before"), unique("after")
+    containers.run("sleep", "600", name=old, opts=["--network", "none"])
+    containers.names.append(new)
+    containers.exec(old, "/bin/echo", "one")
+    assert exec_of(t, ["/bin/echo", "one"])["container_name"] == old
+    docker("rename", old, new)
+    containers.exec(new, "/bin/echo", "two")
+    assert exec_of(t, ["/bin/echo", "two"])["container_name"] == new
+
+
+def test_no_warning_for_a_runtime_that_is_not_there(tool):
+    """Docker's and podman's sockets elsewhere, as on a host without them:
+    the tool says nothing about them."""
+    t = tool("containerexec", "-d", "1", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                                               "CONTAINER_HOST": "unix:///nonexistent/p.sock"})
+    assert t.wait(60) == 0
+    assert [line for line in t.err if "ctrace:" in line] == [], t.err
 
 
 @pytest.fixture
