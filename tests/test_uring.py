@@ -1,0 +1,96 @@
+"""io_uring (issue 18): operations that no syscall tracepoint sees, done by
+the test image's static client (tests/image/src/uring.c) in real Docker
+containers, traced by the real tools: inline, in io workers (-a,
+IOSQE_ASYNC), by a polling thread (-q, IORING_SETUP_SQPOLL) and with fixed
+files (-f)."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+MODES = {"inline": [], "async": ["-a"], "sqpoll": ["-q"], "fixed": ["-f"],
+         "sqpoll-fixed": ["-q", "-f"]}
+FIXED_SLOT = 2          # the client's direct descriptor slot (uring.c)
+
+
+def uring(containers, name, *args, check=True):
+    """Run the client in container NAME: {operation: result} from its lines
+    ("open res=3", "open res=-2 ENOENT")."""
+    r = containers.exec(name, "uring", *args, check=False)
+    if check:
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+) res=(-?\d+)", r.stdout, re.M)}
+
+
+def uring_opens(t, name, path):
+    return [e for e in t.json_events() if e.get("event") == "open" and
+            e.get("via") == "io_uring" and e["container_name"] == name and e["path"] == path]
+
+
+# -- containeropen ------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_containeropen_shows_io_uring_opens_in_every_mode(tool, containers, mode):
+    name = containers.run("sleep", "600")
+    tj = tool("containeropen", "-j", "-c", name)
+    tt = tool("containeropen", "-c", name)
+    res = uring(containers, name, *MODES[mode], "open", "/etc/hostname")
+    ev = tj.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname",
+                     what="io_uring open (%s)" % mode)
+    assert ev["via"] == "io_uring" and ev["io_uring_op"] == "OPENAT" and ev["syscall"] is None
+    assert ev["container_name"] == name and ev["host"] is False
+    # Workers and pollers are named by their process, never iou-wrk/iou-sqp.
+    assert ev["comm"] == "uring"
+    assert ev["retval"] == res["open"] and ev["error"] is None
+    assert ev["flags_decoded"].startswith("O_RDONLY")
+    if "-f" in MODES[mode]:
+        assert ev["fixed_slot"] == FIXED_SLOT and ev["fd"] is None and ev["retval"] == 0
+        mark = "iou#%d" % FIXED_SLOT
+    else:
+        assert ev["fixed_slot"] is None and ev["fd"] == res["open"] >= 0
+        mark = "iou:%d" % ev["fd"]
+    line = tt.wait_for(lambda l: isinstance(l, str) and l.endswith(" /etc/hostname"),
+                       what="table line")
+    assert line.split()[3:] == ["uring", mark, "/etc/hostname"] and len(line) < 80
+    assert len(uring_opens(tj, name, "/etc/hostname")) == 1, "one open, one event"
+
+
+def test_containeropen_io_uring_failure_write_intent_and_x(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-j", "-c", name)
+    tx = tool("containeropen", "-j", "-x", "-c", name)
+    res = uring(containers, name, "-a", "open", "/no/such/file", check=False)
+    assert res["open"] == -2
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "/no/such/file",
+                    what="failed io_uring open")
+    assert ev["via"] == "io_uring" and ev["error"] == "ENOENT" and ev["retval"] == -2
+    assert ev["fd"] is None and ev["container_name"] == name
+    # Write intent on a file that exists (Docker's bind-mounted hostname):
+    # never created, never written.
+    uring(containers, name, "open", "/etc/hostname", "w")
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname",
+                    what="io_uring write-open")
+    assert ev["flags_decoded"].startswith("O_WRONLY") and ev["retval"] >= 0
+    tx.wait_for(lambda e: e["event"] == "open" and e["path"] == "/no/such/file")
+    assert all(e["retval"] < 0 for e in tx.json_events() if e.get("event") == "open")
+
+
+def test_containeropen_io_uring_full_path_and_summary(tool, containers):
+    name = containers.run("sleep", "600")
+    tf = tool("containeropen", "-j", "-F", "-c", name)
+    ts = tool("containeropen", "-j", "-s", "0.5", "-c", name)
+    containers.exec(name, "sh", "-c", "cd /etc && uring -q open hostname")
+    ev = tf.wait_for(lambda e: e["event"] == "open" and e["path"] == "hostname",
+                     what="relative io_uring open")
+    assert ev["via"] == "io_uring" and ev["full_path"] == "/etc/hostname"
+    assert ev["full_path_complete"] is True
+    r = containers.exec(name, "uring", "-n", "40", "open", "/etc/hostname")
+    assert "ops=40 " in r.stdout
+
+    def counted(obj):
+        rows = [row for row in obj["rows"] if row["path"] == "/etc/hostname" and
+                row["via"] == "io_uring" and row["container_name"] == name]
+        return rows and rows[0]["opens"] == 40
+    ts.wait_for(counted, what="40 io_uring opens counted in the kernel")
