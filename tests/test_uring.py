@@ -94,3 +94,53 @@ def test_containeropen_io_uring_full_path_and_summary(tool, containers):
                 row["via"] == "io_uring" and row["container_name"] == name]
         return rows and rows[0]["opens"] == 40
     ts.wait_for(counted, what="40 io_uring opens counted in the kernel")
+
+
+# -- containersyscall ----------------------------------------------------------
+
+def test_containersyscall_counts_io_uring_operations_by_opcode(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containersyscall", "-j", "0.5", "-t", "0", "-e", "-c", name)
+    uring(containers, name, "-q", "open", "/etc/hostname")
+    uring(containers, name, "-a", "open", "/no/such/file", check=False)
+    uring(containers, name, "udp", "127.0.0.1", "9")
+
+    def totals():
+        out = {}
+        for obj in t.json_events():
+            for row in obj.get("rows", ()):
+                if row["container_name"] == name and row["syscall"].startswith("io_uring:"):
+                    calls, errors = out.get(row["syscall"], (0, 0))
+                    out[row["syscall"]] = (calls + row["calls"], errors + row["errors"])
+        return out
+    t.wait_for(lambda _l: totals().get("io_uring:SENDMSG") == (1, 0),
+               what="the three operations counted")
+    got = totals()
+    assert got["io_uring:OPENAT"] == (2, 1) and got["io_uring:CLOSE"] == (1, 0), got
+    failed = [r for o in t.json_events() for r in o.get("rows", ())
+              if r["syscall"] == "io_uring:OPENAT" and r["errors"]]
+    assert failed[0]["nr"] is None and failed[0]["top_errno"] == "ENOENT", failed
+    assert t.stop() == 0
+    # The table names them the same way (the calls that set the ring up are
+    # system calls: counted as such).
+    t2 = tool("containersyscall", "0.5", "-t", "0", "-c", name)
+    uring(containers, name, "-f", "open", "/etc/hostname")
+    line = t2.wait_for(lambda l: isinstance(l, str) and " io_uring:OPENAT " in l)
+    assert line.split()[:3] == [name[:16], "io_uring:OPENAT", "1"], line
+
+
+def test_containersyscall_seccomp_warns_about_io_uring(tool, containers, tmp_path):
+    profile = str(tmp_path / "uring.json")
+    name = containers.run("sleep", "600")
+    t = tool("containersyscall", "-j", "--seccomp", profile, "-c", name)
+    uring(containers, name, "open", "/etc/hostname")
+    uring(containers, name, "udp", "127.0.0.1", "9")
+    assert t.stop() == 0, "\n".join(t.err)
+    warning = [l for l in t.err if "io_uring" in l and "warning" in l]
+    assert len(warning) == 1 and "(CLOSE, OPENAT, SENDMSG)" in warning[0], t.err
+    assert "does not filter io_uring" in warning[0]
+    summary = [e for e in t.json_events() if e.get("event") == "seccomp"][0]
+    assert summary["io_uring_ops"] == ["CLOSE", "OPENAT", "SENDMSG"]
+    with open(profile) as f:
+        text = f.read()
+    assert "io_uring_setup" in text and "io_uring:" not in text and "OPENAT" not in text
