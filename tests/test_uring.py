@@ -144,3 +144,54 @@ def test_containersyscall_seccomp_warns_about_io_uring(tool, containers, tmp_pat
     with open(profile) as f:
         text = f.read()
     assert "io_uring_setup" in text and "io_uring:" not in text and "OPENAT" not in text
+
+
+# -- containernet ---------------------------------------------------------------
+
+NET_MODES = {"inline": [], "async": ["-a"], "sqpoll": ["-q"], "fixed": ["-f"]}
+
+
+@pytest.mark.parametrize("mode", list(NET_MODES))
+def test_containernet_names_both_ends_of_an_io_uring_connection(tool, containers, mode):
+    from test_containernet import container_ip, make_network, wait_listening
+    t = tool("containernet", "-j")
+    net = make_network(containers)
+    flags = NET_MODES[mode]
+    server = containers.run("uring", *flags, "accept", "7100", opts=["--network", net])
+    wait_listening(server)
+    ip = container_ip(server, net)
+    client = containers.run("sleep", "600", opts=["--network", net])
+    res = uring(containers, client, *flags, "connect", ip, "7100")
+    assert res == {"connect": 0, "send": 5}, res
+    conn = t.wait_for(lambda e: e["event"] == "connect" and e["container_name"] == client,
+                      what="client connect (%s)" % mode)
+    acc = t.wait_for(lambda e: e["event"] == "accept" and e["container_name"] == server,
+                     what="server accept (%s)" % mode)
+    assert conn["comm"] == "uring" and acc["comm"] == "uring"
+    assert conn["remote_addr"] == ip and conn["remote_port"] == 7100
+    assert conn["peer_container_name"] == server and acc["peer_container_name"] == client
+    assert acc["local_port"] == 7100 and acc["remote_port"] == conn["local_port"]
+    for who, other in ((client, server), (server, client)):
+        ev = t.wait_for(lambda e: e["event"] == "close" and e["container_name"] == who,
+                        what="close in %s" % who)
+        assert ev["peer_container_name"] == other
+    for e in t.json_events():
+        if e.get("remote_port") == 7100 or e.get("local_port") == 7100:
+            assert e["container_name"] in (client, server), e
+
+
+@pytest.mark.parametrize("mode", ["inline", "sqpoll"])
+def test_containernet_counts_udp_sent_through_io_uring(tool, containers, mode):
+    t = tool("containernet", "-j", "-s", "0.5")
+    name = containers.run("sleep", "600")
+    for _ in range(3):
+        uring(containers, name, *NET_MODES[mode], "udp", "127.0.0.1", "9")
+
+    def row(e):
+        for rw in e.get("rows", []):
+            if rw["client"] == name and rw["proto"] == "udp" and rw["server"] == "127.0.0.1:9":
+                return rw
+        return None
+    ev = t.wait_for(lambda e: e["event"] == "summary" and row(e) and row(e)["connections"] == 3,
+                    what="3 datagrams counted")
+    assert row(ev)["tx_bytes"] == 15
