@@ -36,6 +36,7 @@ def test_containeropen_shows_io_uring_opens_in_every_mode(tool, containers, mode
     name = containers.run("sleep", "600")
     tj = tool("containeropen", "-j", "-c", name)
     tt = tool("containeropen", "-c", name)
+    tn = tool("containeropen", "-j", "-n", "uring", "-c", name)    # -n: the process's name
     res = uring(containers, name, *MODES[mode], "open", "/etc/hostname")
     ev = tj.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname",
                      what="io_uring open (%s)" % mode)
@@ -43,6 +44,10 @@ def test_containeropen_shows_io_uring_opens_in_every_mode(tool, containers, mode
     assert ev["container_name"] == name and ev["host"] is False
     # Workers and pollers are named by their process, never iou-wrk/iou-sqp.
     assert ev["comm"] == "uring"
+    if "-q" in MODES[mode]:
+        # Submitted by the polling thread: a thread of the process (its
+        # tgid, cgroup and namespaces), not the process's main thread.
+        assert ev["tid"] != ev["pid"]
     assert ev["retval"] == res["open"] and ev["error"] is None
     assert ev["flags_decoded"].startswith("O_RDONLY")
     if "-f" in MODES[mode]:
@@ -55,6 +60,8 @@ def test_containeropen_shows_io_uring_opens_in_every_mode(tool, containers, mode
                        what="table line")
     assert line.split()[3:] == ["uring", mark, "/etc/hostname"] and len(line) < 80
     assert len(uring_opens(tj, name, "/etc/hostname")) == 1, "one open, one event"
+    tn.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname",
+                what="the same open with -n uring")
 
 
 def test_containeropen_io_uring_failure_write_intent_and_x(tool, containers):
