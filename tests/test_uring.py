@@ -202,3 +202,18 @@ def test_containernet_counts_udp_sent_through_io_uring(tool, containers, mode):
     ev = t.wait_for(lambda e: e["event"] == "summary" and row(e) and row(e)["connections"] == 3,
                     what="3 datagrams counted")
     assert row(ev)["tx_bytes"] == 15
+
+
+def test_containeropen_io_uring_open_without_completion(tool, containers):
+    """IOSQE_CQE_SKIP_SUCCESS: a successful open posts no completion; it is
+    still shown, at submit, its result unknown."""
+    name = containers.run("sleep", "600")
+    tj = tool("containeropen", "-j", "-c", name)
+    tt = tool("containeropen", "-c", name)
+    assert uring(containers, name, "-k", "-f", "open", "/etc/hostname") == {}
+    ev = tj.wait_for(lambda e: e["event"] == "open" and e["path"] == "/etc/hostname",
+                     what="open without completion")
+    assert ev["via"] == "io_uring" and ev["retval"] is None and ev["fd"] is None
+    assert ev["fixed_slot"] == FIXED_SLOT and ev["container_name"] == name
+    line = tt.wait_for(lambda l: isinstance(l, str) and l.endswith(" /etc/hostname"))
+    assert line.split()[3:] == ["uring", "iou:?", "/etc/hostname"]
