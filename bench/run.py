@@ -20,6 +20,8 @@ from common import BENCH, OUT, PYTHON, ROOT, bpftrace_run, tool_run  # noqa: E40
 
 TOOLS = ["containerexec", "containeropen", "containernet", "containersyscall",
          "containerescape"]
+# Further benchmarks of a tool (bench/<name>.py, the tool's name first).
+EXTRA_BENCHES = ["containeropen_uring"]
 # bpftrace one-liners doing each tool's job, for start-up comparison.
 BPFTRACE_JOBS = {
     "containerexec": 'tracepoint:sched:sched_process_exec { printf("%d %s\\n", pid, comm); }',
@@ -40,6 +42,10 @@ FLOORS = {
     "containeropen": [("ratio_noop_floor", "ratio_tool", "empty programs on the 8 open "
                        "tracepoints, container loop"),
                       ("ratio_host_noop_floor", "ratio_host", "the same, host loop")],
+    "containeropen_uring": [("ratio_noop_floor", "ratio_tool", "empty programs on the 2 "
+                             "io_uring tracepoints, io_uring open loop"),
+                            ("ratio_syscall_loop_uring_floor", "ratio_syscall_loop_uring_floor",
+                             "the same programs, syscall open loop (no io_uring)")],
     "containersyscall": [("ratio_noop_program", "ratio_tool", "an empty program on "
                           "raw_syscalls:sys_exit"),
                          ("ratio_number_program", "ratio_tool", "a program that only reads "
@@ -115,9 +121,10 @@ def chart(results, path):
 def main():
     os.makedirs(OUT, exist_ok=True)
     results = {}
-    for name in TOOLS:
+    for name in TOOLS + EXTRA_BENCHES:
         script = os.path.join(BENCH, name + ".py")
-        if not os.path.exists(script) or not os.path.exists(os.path.join(ROOT, "tools", name)):
+        tool = name.split("_")[0]
+        if not os.path.exists(script) or not os.path.exists(os.path.join(ROOT, "tools", tool)):
             continue
         print("== %s" % name, flush=True)
         r = subprocess.run([PYTHON, script], timeout=1800)

@@ -17,6 +17,7 @@
  * datagrams sent are counted too.
  */
 #include "containernet.h"
+#include "ct_uring.h"
 
 CT_BTF_OFFSET(NET_OFF_SK_CGRP_DATA, sock.sk_cgrp_data)
 CT_BTF_OFFSET(NET_OFF_SCD_CGROUP, sock_cgroup_data.cgroup)
@@ -509,12 +510,10 @@ static __always_inline void *net_fd_sock(long fd)
     return ct_read_ptr(sock, CT_OFF_SOCKET_SK);
 }
 
-/* accept() returned a connection: its owner is the accepting task. */
-static __always_inline int net_on_accept(long ret)
+/* accept() (or io_uring's ACCEPT) returned a connection, socket SK: its
+ * owner is the accepting task. */
+static __always_inline int net_on_accept_sk(u64 sk)
 {
-    if (ret < 0)
-        return 0;
-    u64 sk = (u64)net_fd_sock(ret);
     if (!sk)
         return 0;
     struct sock_info *s = socks.lookup(&sk);
@@ -539,6 +538,11 @@ static __always_inline int net_on_accept(long ret)
     return 0;
 }
 
+static __always_inline int net_on_accept(long ret)
+{
+    return ret < 0 ? 0 : net_on_accept_sk((u64)net_fd_sock(ret));
+}
+
 TRACEPOINT_PROBE(syscalls, sys_exit_accept4)
 {
     return net_on_accept(args->ret);
@@ -558,9 +562,9 @@ TRACEPOINT_PROBE(syscalls, sys_exit_accept)
 #define UDP_SENDMMSG 2
 #define UDP_MMSG_MAX 8          /* messages of one sendmmsg() counted singly */
 
-static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
+/* Is SK a UDP socket of a wanted family, sending from a task in scope? */
+static __always_inline int udp_wanted(void *sk)
 {
-    void *sk = net_fd_sock(fd);
     if (!sk)
         return 0;
     u16 proto = 0, family = 0;
@@ -570,7 +574,13 @@ static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
     bpf_probe_read_kernel(&family, sizeof(family), sk + NET_OFF_SKC_FAMILY);
     if ((family != NET_AF_INET && family != NET_AF_INET6) || !NET_FAMILY_MATCH(family))
         return 0;
-    if (!ct_traced())
+    return ct_traced();
+}
+
+static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
+{
+    void *sk = net_fd_sock(fd);
+    if (!udp_wanted(sk))
         return 0;
     struct ct_args *a = ct_args_save();
     if (a) {
@@ -625,12 +635,9 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
     }
 }
 
-static __always_inline int udp_exit(long ret)
+/* A send of KIND (UDP_*: user pointer PTR) on SK returned RET > 0. */
+static __always_inline int udp_sent(struct ct_args st, long ret)
 {
-    struct ct_args st;
-    if (!ct_args_take(&st) || ret <= 0)
-        return 0;
-
     /* The sender: its context (and its cgroup's names) as for TCP. */
     int zero = 0;
     struct ct_ctx *c = (struct ct_ctx *)scratch.lookup(&zero);
@@ -670,6 +677,14 @@ static __always_inline int udp_exit(long ret)
     return 0;
 }
 
+static __always_inline int udp_exit(long ret)
+{
+    struct ct_args st;
+    if (!ct_args_take(&st) || ret <= 0)
+        return 0;
+    return udp_sent(st, ret);
+}
+
 TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
 {
     return udp_enter(args->fd, (u64)args->addr, UDP_SENDTO);
@@ -700,3 +715,33 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg)
     return udp_exit(args->ret);
 }
 #endif
+
+/* -- io_uring (ct_uring.h): its ACCEPT, SEND and SENDMSG, at completion ----
+ * (in a task of the ring's process, which owns the socket; its CONNECT is
+ * seen by inet_sock_set_state in whichever thread does it, as any connect). */
+#if CT_URING
+TRACEPOINT_PROBE(io_uring, io_uring_complete)
+{
+    s32 res = args->res;
+    if (res < 0)
+        return 0;
+    void *req = args->req;
+    u32 op = ct_uring_opcode(req);
+    if (op == CT_IORING_OP_ACCEPT)
+        return net_on_accept_sk((u64)ct_uring_sock(ct_uring_file(req, res)));
+#if NET_SUMMARY
+    if ((op == CT_IORING_OP_SENDMSG || op == CT_IORING_OP_SEND) && res > 0) {
+        void *sk = ct_uring_sock(ct_uring_req_file(req));
+        if (!udp_wanted(sk))
+            return 0;
+        struct ct_args st = {.sk = (u64)sk, .kind = UDP_SENDTO};
+        if (op == CT_IORING_OP_SENDMSG) {
+            st.kind = UDP_SENDMSG;
+            st.ptr = (u64)ct_uring_sr_msg(req);
+        }
+        return udp_sent(st, res);
+    }
+#endif
+    return 0;
+}
+#endif /* CT_URING */

@@ -245,10 +245,7 @@ static __always_inline struct open_event *open_build(const char *filename, int k
     if (open_prefix_applies((char *)e->data) && !open_prefix_match((char *)e->data))
         return NULL;
 #endif
-    if (kernel)
-        ct_uring_fill((struct ct_ctx *)e);
-    else
-        ct_fill((struct ct_ctx *)e);
+    ct_fill((struct ct_ctx *)e);
     e->syscall = sc;
     e->flags = flags;
     e->mode = mode;

@@ -33,8 +33,14 @@
  *
  * Record mode (--seccomp, SC_RECORD) counts only the calls the container's
  * seccomp filter sees: recorded() below.  Live mode compiles none of it.
+ *
+ * io_uring operations, which no seccomp filter sees, are counted beside the
+ * calls (SC_NR_URING | opcode): at submit, by the submitting task or the
+ * ring's polling thread (a thread of the same process); their failures at
+ * completion.  These hooks fire only for io_uring requests.
  */
 #include "containersyscall.h"
+#include "ct_uring.h"
 
 /* Only where the kernel keeps an ia32 marker there (x86_64). */
 CT_BTF_OFFSET_IF(SC_OFF_TASK_TI_STATUS, task_struct.thread_info.status)
@@ -291,3 +297,33 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
         return 0;
     return count_call(task, nr, 0, 0);
 }
+
+#if CT_URING
+TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
+{
+    return count_call(bpf_get_current_task_btf(), SC_NR_URING | args->opcode, 0, 0);
+}
+
+/* A failed operation: its submit made the key (a request completes in a
+ * task of the process that submitted it). */
+TRACEPOINT_PROBE(io_uring, io_uring_complete)
+{
+    long res = args->res;
+    if (res >= 0)
+        return 0;
+    void *task = bpf_get_current_task_btf();
+    u32 mntns;
+    if (!task_scope(task, &mntns))
+        return 0;
+    struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns,
+                       .nr = SC_NR_URING | ct_uring_opcode(args->req)};
+    struct sc_val *v = counts.lookup(&k);
+    if (!v)
+        return 0;
+    __sync_fetch_and_add(&v->errors, 1);
+#if SC_ERRNO
+    count_errno(&k, res);
+#endif
+    return 0;
+}
+#endif /* CT_URING */

@@ -41,12 +41,16 @@
  * current_call() returns (x86 keeps ~vector, at most ~0x20, for an
  * interrupt; arm64 only -1). */
 #define SC_NR_ABSENT 0xfffffffeu
+/* io_uring operations (no system call: ct_uring.h) are counted beside the
+ * calls, under SC_NR_URING | opcode. */
+#define SC_NR_URING 0x40000000u
 
 /* One counter per container (cgroup v2 id + mount namespace) and syscall. */
 struct sc_key {
     u64 cgroup_id;
     u32 mntns;
-    u32 nr;             /* syscall number (| SC_NR_COMPAT: ia32) */
+    u32 nr;             /* syscall number (| SC_NR_COMPAT: ia32), or
+                           SC_NR_URING | io_uring opcode */
 };
 
 struct sc_val {

@@ -18,9 +18,10 @@
  *
  * - ct_traced() applies as it is: an io thread is in its process's cgroup
  *   and namespaces, and -n matches its process's comm (ct_named_task()).
- * - ct_uring_fill(c): ct_fill() with the process's comm (its group leader's)
- *   in place of an io thread's (iou-wrk-*, iou-sqp-*).
- * - ct_uring_opcode(req), ct_uring_ring(req): a request's opcode and ring.
+ * - ct_fill() names an io thread (iou-wrk-*, iou-sqp-*) by its process's
+ *   comm (its group leader's), wherever it runs (a connect's SYN_SENT too).
+ * - ct_uring_opcode(req), ct_uring_ring(req): a request's opcode and ring;
+ *   ct_uring_sr_msg(req): a SENDMSG's user msghdr.
  * - Opens (IORING_OP_OPENAT, OPENAT2), from struct io_open in the request:
  *   ct_uring_open_path(req)  the kernel's copy of the path: AT SUBMIT ONLY
  *                            (the open frees it before it completes);
@@ -78,22 +79,13 @@ CT_BTF_OFFSET(CT_OFF_IO_OPEN_FILENAME, io_open.filename)
 CT_BTF_OFFSET(CT_OFF_IO_OPEN_HOW_FLAGS, io_open.how.flags)
 CT_BTF_OFFSET(CT_OFF_IO_OPEN_HOW_MODE, io_open.how.mode)
 CT_BTF_OFFSET(CT_OFF_IO_ACCEPT_FILE_SLOT, io_accept.file_slot)
+CT_BTF_OFFSET(CT_OFF_IO_SR_MSG_UMSG, io_sr_msg.umsg)
 CT_BTF_OFFSET(CT_OFF_FILENAME_NAME, filename.name)
 CT_BTF_OFFSET(CT_OFF_RING_FILES_NR, io_ring_ctx.file_table.data.nr)
 CT_BTF_OFFSET(CT_OFF_RING_FILES_NODES, io_ring_ctx.file_table.data.nodes)
 CT_BTF_OFFSET(CT_OFF_RSRC_NODE_FILE_PTR, io_rsrc_node.file_ptr)
 /* io_rsrc_node.file_ptr keeps flags in its low bits (FFS_NOWAIT, FFS_ISREG) */
 #define CT_URING_FILE_PTR_MASK (~3UL)
-
-/* -- who: the submitting task, named by its process ---------------------- */
-
-static __always_inline void ct_uring_fill(struct ct_ctx *c)
-{
-    char *named = ct_named_task(ct_current());
-    ct_fill(c);
-    *(u64 *)&c->comm[0] = *(u64 *)(named + CT_OFF_TASK_COMM);
-    *(u64 *)&c->comm[8] = *(u64 *)(named + CT_OFF_TASK_COMM + 8);
-}
 
 /* -- what: the request's fields ------------------------------------------ */
 
@@ -112,6 +104,12 @@ static __always_inline void *ct_uring_ring(void *req)
 static __always_inline int ct_uring_skips_success(u64 req_flags)
 {
     return (req_flags & CT_REQ_F_CQE_SKIP) != 0;
+}
+
+/* A SENDMSG's struct user_msghdr (user memory of the ring's process). */
+static __always_inline void *ct_uring_sr_msg(void *req)
+{
+    return ct_read_ptr(req + CT_OFF_IOU_REQ_CMD, CT_OFF_IO_SR_MSG_UMSG);
 }
 
 /* struct io_open lives in the request's command area (io_kiocb.cmd). */

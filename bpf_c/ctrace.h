@@ -546,9 +546,11 @@ static __always_inline void ct_fill(struct ct_ctx *c)
     c->pid = pid_tgid >> 32;
     c->uid = (u32)bpf_get_current_uid_gid();
     c->ppid = CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
-    /* task->comm in two loads (cheaper than bpf_get_current_comm). */
-    *(u64 *)&c->comm[0] = *(u64 *)(t + CT_OFF_TASK_COMM);
-    *(u64 *)&c->comm[8] = *(u64 *)(t + CT_OFF_TASK_COMM + 8);
+    /* task->comm in two loads (cheaper than bpf_get_current_comm); an io
+     * thread's (io_uring's) is its process's. */
+    char *named = ct_named_task(t);
+    *(u64 *)&c->comm[0] = *(u64 *)(named + CT_OFF_TASK_COMM);
+    *(u64 *)&c->comm[8] = *(u64 *)(named + CT_OFF_TASK_COMM + 8);
 
     char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
     c->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);

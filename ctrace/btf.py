@@ -15,7 +15,7 @@ from ctrace.errors import SetupError
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 # BTF kinds (include/uapi/linux/btf.h)
-_KIND_PTR, _KIND_ARRAY, _KIND_STRUCT, _KIND_UNION = 2, 3, 4, 5
+_KIND_PTR, _KIND_ARRAY, _KIND_STRUCT, _KIND_UNION, _KIND_ENUM = 2, 3, 4, 5, 6
 _KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT = 8, 9, 10, 11
 _KIND_TYPE_TAG = 18
 _MODIFIERS = (_KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT,
@@ -30,6 +30,10 @@ class _BtfType(ctypes.Structure):
 class _BtfMember(ctypes.Structure):
     _fields_ = [("name_off", ctypes.c_uint32), ("type", ctypes.c_uint32),
                 ("offset", ctypes.c_uint32)]
+
+
+class _BtfEnum(ctypes.Structure):
+    _fields_ = [("name_off", ctypes.c_uint32), ("val", ctypes.c_int32)]
 
 
 class _BtfArray(ctypes.Structure):
@@ -135,6 +139,17 @@ class KernelBTF:
         if bits % 8:
             raise SetupError("field %s is a bit field" % path)
         return bits // 8
+
+    def enum(self, name):
+        """{value: name} of the kernel's enum NAME ({} if it has none)."""
+        type_id = self._lib.btf__find_by_name_kind(self._btf, name.encode(), _KIND_ENUM)
+        if type_id <= 0:
+            return {}
+        t = self._type(type_id)
+        values = ctypes.cast(ctypes.addressof(t) + ctypes.sizeof(_BtfType),
+                             ctypes.POINTER(_BtfEnum))
+        return {values[i].val: self._lib.btf__name_by_offset(self._btf, values[i].name_off)
+                .decode() for i in range(_vlen(t))}
 
     def sizeof(self, name):
         return self._lib.btf__resolve_size(self._btf, self._struct_id(name))

@@ -223,9 +223,11 @@ def observed(totals, arch=None):
     return names, unknown, ran
 
 
-def write_recording(ctx, ref, ids, totals):
+def write_recording(ctx, ref, ids, totals, uring_ops=()):
     """containersyscall --seccomp: write the profile of the calls in TOTALS
-    recorded for container REF (runtime ids IDS), and say what it allows."""
+    recorded for container REF (runtime ids IDS), and say what it allows;
+    warn about the io_uring operations URING_OPS it used, which no profile
+    filters."""
     args, tool = ctx.args, ctx.tool
     names, unknown, ran = observed(totals)
     if unknown:
@@ -250,7 +252,8 @@ def write_recording(ctx, ref, ids, totals):
                          "file": args.seccomp, "container": ref, "container_ids": sorted(ids),
                          "observed": sorted(names), "allowed": len(allows),
                          "docker_default_allowed": len(docker),
-                         "beyond_docker_default": refused, "merged": args.merge})
+                         "beyond_docker_default": refused, "merged": args.merge,
+                         "io_uring_ops": list(uring_ops)})
         ctx.output.flush()
     sys.stderr.write("%s: wrote %s: %d syscalls observed, %d allowed; Docker's default "
                      "profile allows %d of this machine's %d\n"
@@ -260,6 +263,11 @@ def write_recording(ctx, ref, ids, totals):
         sys.stderr.write("%s: warning: %s allows %s, which Docker's default profile "
                          "refuses to an ordinary container\n"
                          % (tool, escape(args.seccomp), name))
+    if uring_ops:
+        sys.stderr.write("%s: warning: %s used io_uring (%s): a seccomp profile does not "
+                         "filter io_uring operations, whatever it allows; Docker 25 and "
+                         "later refuse io_uring_setup by default\n"
+                         % (tool, escape(ref), ", ".join(uring_ops)))
 
 
 # -- profile files --------------------------------------------------------
