@@ -1,17 +1,19 @@
 /* containeropen: every open(), openat(), openat2() and creat() in a
  * container, from the syscall tracepoints.
  *
- * sys_enter_*: the cheap filters first (flags, scope, a path prefix when the
- * path can already be read), then the arguments are kept per thread.
+ * sys_enter_*: the cheap filters first (flags, scope, the workload: not the
+ * runtime's set-up unless --runtime; a path prefix when the path can
+ * already be read), then the arguments are kept per thread.
  * sys_exit_*: the result; the path is read now, when the kernel has copied
  * it and its page is certainly present.  Then either one small event into
  * the ring buffer (path sent with its real length, no wakeup unless the
  * buffer fills: the reader drains it on a short timer), or, with -s, a
  * count in a hash map keyed by container and path: no event at all.
  *
- * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_FLAGS_MATCH(f),
- * OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN, OPEN_FULL_PATH, OPEN_SUMMARY,
- * OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS, OPEN_CREAT_FLAGS, CT_NO_TIMESTAMP,
+ * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_RUNTIME,
+ * OPEN_FLAGS_MATCH(f), OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN,
+ * OPEN_FULL_PATH, OPEN_SUMMARY, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS,
+ * OPEN_CREAT_FLAGS, CT_NO_TIMESTAMP, CT_WORKLOAD_RULE, CT_STICKY_WORKLOAD
  * (offsets from BTF: CT_BTF_OFFSET lines).
  */
 #include "containeropen.h"
@@ -30,6 +32,9 @@
 #endif
 #ifndef OPEN_SUMMARY
 #define OPEN_SUMMARY 0
+#endif
+#ifndef OPEN_RUNTIME
+#define OPEN_RUNTIME 0
 #endif
 
 #define OPEN_AT_FDCWD (-100)
@@ -79,8 +84,16 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     if (!how && !(OPEN_FLAGS_MATCH(flags)))
         return 0;
 #endif
-    if (!ct_traced())
+    char *t = ct_current();
+    if (!ct_traced_task(t))
         return 0;
+    /* The runtime's set-up (runc init's mounts, cgroup files, ...): its
+     * paths are the host's, as if the container opened them. */
+    u32 setup = ct_runtime_setup(t);
+#if !OPEN_RUNTIME
+    if (setup)
+        return 0;
+#endif
 #ifdef OPEN_PATH_PREFIX
     /* Early only when decidable: the path's page may not be present yet
      * (then the exit decides, when the kernel has read it). */
@@ -101,6 +114,7 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     s->mode = mode;
     s->dfd = dfd;
     s->syscall = sc;
+    s->runtime_setup = setup;
     return 0;
 }
 
@@ -129,7 +143,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_creat)
 
 #if OPEN_SUMMARY
 
-static __always_inline void open_count(long ret, const char *filename)
+static __always_inline void open_count(long ret, const char *filename, u32 setup)
 {
     int zero = 0;
     struct open_key *k = open_keyscratch.lookup(&zero);
@@ -148,6 +162,8 @@ static __always_inline void open_count(long ret, const char *filename)
     k->mntns = ct_cur_mntns(t);
     if (k->mntns == CT_HOST_NS_MNT && ct_cur_in_host_pidns(t))
         k->key_flags |= OPEN_K_HOST;
+    if (setup)
+        k->key_flags |= OPEN_K_RUNTIME;
 
     struct open_count *c = open_counts.lookup(k);
     if (!c) {
@@ -263,7 +279,7 @@ static __always_inline int on_exit(long ret)
         return 0;
 #endif
     u64 flags = s.flags, mode = s.mode;
-    u32 capture_flags = 0;
+    u32 capture_flags = s.runtime_setup ? OPEN_F_RUNTIME : 0;
     if (s.how) {
         /* struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel
          * has copied it by now, so its page is present. */
@@ -280,7 +296,7 @@ static __always_inline int on_exit(long ret)
 #endif
     }
 #if OPEN_SUMMARY
-    open_count(ret, s.filename);
+    open_count(ret, s.filename, s.runtime_setup);
 #else
     open_emit(&s, ret, flags, mode, capture_flags);
 #endif

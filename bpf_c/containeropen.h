@@ -17,6 +17,7 @@ struct ct_args {
     u64 mode;
     s32 dfd;
     u32 syscall;            /* OPEN_SYS_* */
+    u32 runtime_setup;      /* by the runtime's set-up (ct_runtime_setup) */
 };
 #define CT_SAVE_ARGS 1
 #include "ctrace.h"
@@ -50,10 +51,12 @@ struct ct_args {
 #define OPEN_F_HOW_UNREAD 4       /* openat2: struct open_how unreadable */
 #define OPEN_F_DIR 8              /* -F: dir names follow the path */
 #define OPEN_F_DIR_COMPLETE 16    /* -F: the walk reached the task's root */
+#define OPEN_F_RUNTIME 32         /* by the runtime's set-up (--runtime) */
 
 /* open_key.key_flags */
 #define OPEN_K_HOST CT_F_HOST_NS
 #define OPEN_K_TRUNCATED 2
+#define OPEN_K_RUNTIME 4          /* the runtime's set-up (--runtime) */
 
 struct open_event {
     CT_CONTEXT_FIELDS

@@ -144,16 +144,19 @@ def containers(docker_ok):
 # SCHEMA_ALL_OBJECTS in one run (an open storm), an object is checked when
 # its shape (keys and value types, rows included) is new.
 SCHEMA_ALL_OBJECTS = 2000
-_validators = {}
+# One validator per schema and thread: jsonschema's reference resolver keeps
+# state while it validates (each Tool checks its lines in its reader thread).
+_validators = threading.local()
 
 
 def schema_validator(name):
-    if name not in _validators:
+    mine = _validators.__dict__.setdefault("by_name", {})
+    if name not in mine:
         try:
-            _validators[name] = schema.validator(name)
+            mine[name] = schema.validator(name)
         except Exception as exc:        # SetupError: python3-jsonschema missing
             unavailable("cannot check output against its schema: %s" % exc)
-    return _validators[name]
+    return mine[name]
 
 
 def _shape(value):
@@ -174,6 +177,7 @@ class OutputContract:
     """Checks what one run of tool NAME (argv ARGS) prints and writes."""
 
     def __init__(self, name, args):
+        schema_validator(name)          # here, not in a reader thread, it may skip
         self.name = name
         self.profile = args[args.index("--seccomp") + 1] if "--seccomp" in args[:-1] else None
         self.objects = 0
@@ -197,7 +201,10 @@ class OutputContract:
                 if shape in self.shapes:
                     return
                 self.shapes.add(shape)
-        problems = schema_errors(self.name, obj)
+        try:
+            problems = schema_errors(self.name, obj)
+        except Exception as exc:        # never the reader thread's end
+            problems = ["cannot check it: %r" % exc]
         if problems:
             with self._lock:
                 self.errors.append("%s\n    %s" % (line[:400], "\n    ".join(problems)))
