@@ -10,13 +10,13 @@ import re
 import shutil
 import subprocess
 
-import jsonschema
 import pytest
 
 from conftest import ROOT, OutputContract, schema_errors
 from test_docs import TOOL_NAMES
 from ctrace import __version__, schema, seccomp
 
+jsonschema = pytest.importorskip("jsonschema", reason="python3-jsonschema (make test-deps)")
 SCHEMA_NAMES = TOOL_NAMES + ["common", schema.SECCOMP_PROFILE]
 # A man page's field names: bold (\% keeps them whole), in FIELDS from its
 # "JSON (-j)" paragraph on.
