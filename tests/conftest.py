@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -180,6 +181,7 @@ class OutputContract:
         schema_validator(name)          # here, not in a reader thread, it may skip
         self.name = name
         self.profile = args[args.index("--seccomp") + 1] if "--seccomp" in args[:-1] else None
+        self.profile_before = self._profile_state()
         self.objects = 0
         self.shapes = set()
         self.errors = []
@@ -213,9 +215,19 @@ class OutputContract:
         for line in text.splitlines():
             self.line(line)
 
+    def _profile_state(self):
+        """The --seccomp path's file, if a regular file (the tool writes a
+        new one and renames it into place)."""
+        try:
+            st = os.lstat(self.profile) if self.profile else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns) if st and stat.S_ISREG(st.st_mode) else None
+
     def finished(self):
         """The run is over: its --seccomp profile, if it wrote one."""
-        if self.profile and os.path.isfile(self.profile):
+        state = self._profile_state()
+        if state is not None and state != self.profile_before:
             try:
                 with open(self.profile) as f:
                     profile = json.load(f)
