@@ -23,6 +23,8 @@ setup(
                 "containers on a Linux host",
     license="Apache-2.0",
     packages=["ctrace"],
+    # The JSON Schema of each tool's output (ctrace/schema.py).
+    package_data={"ctrace": ["schemas/*.schema.json"]},
     scripts=sorted(p for p in glob.glob("tools/container*") if "." not in p.split("/")[-1]),
     data_files=[
         ("share/ctrace/bpf_c", sorted(glob.glob("bpf_c/*.h") + glob.glob("bpf_c/*.c"))),

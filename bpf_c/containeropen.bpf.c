@@ -1,8 +1,9 @@
 /* containeropen: every open(), openat(), openat2() and creat() in a
  * container, from the syscall tracepoints.
  *
- * sys_enter_*: the cheap filters first (flags, scope, a path prefix when the
- * path can already be read), then the arguments are kept per thread.
+ * sys_enter_*: the cheap filters first (flags, scope, the workload: not the
+ * runtime's set-up unless --runtime; a path prefix when the path can
+ * already be read), then the arguments are kept per thread.
  * io_uring's opens (IORING_OP_OPENAT, OPENAT2) come from its own tracepoints
  * (ct_uring.h), at the end of this file.
  *
@@ -12,9 +13,10 @@
  * buffer fills: the reader drains it on a short timer), or, with -s, a
  * count in a hash map keyed by container and path: no event at all.
  *
- * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_FLAGS_MATCH(f),
- * OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN, OPEN_FULL_PATH, OPEN_SUMMARY,
- * OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS, OPEN_CREAT_FLAGS, CT_NO_TIMESTAMP,
+ * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_RUNTIME,
+ * OPEN_FLAGS_MATCH(f), OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN,
+ * OPEN_FULL_PATH, OPEN_SUMMARY, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS,
+ * OPEN_CREAT_FLAGS, CT_NO_TIMESTAMP, CT_WORKLOAD_RULE, CT_STICKY_WORKLOAD
  * (offsets from BTF: CT_BTF_OFFSET lines).
  */
 #include "containeropen.h"
@@ -33,6 +35,9 @@
 #endif
 #ifndef OPEN_SUMMARY
 #define OPEN_SUMMARY 0
+#endif
+#ifndef OPEN_RUNTIME
+#define OPEN_RUNTIME 0
 #endif
 
 #if OPEN_SUMMARY
@@ -89,8 +94,16 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     if (!how && !(OPEN_FLAGS_MATCH(flags)))
         return 0;
 #endif
-    if (!ct_traced())
+    char *t = ct_current();
+    if (!ct_traced_task(t))
         return 0;
+    /* The runtime's set-up (runc init's mounts, cgroup files, ...): its
+     * paths are the host's, as if the container opened them. */
+    u32 setup = ct_runtime_setup(t);
+#if !OPEN_RUNTIME
+    if (setup)
+        return 0;
+#endif
 #ifdef OPEN_PATH_PREFIX
     /* Early only when decidable: the path's page may not be present yet
      * (then the exit decides, when the kernel has read it). */
@@ -111,6 +124,7 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     s->mode = mode;
     s->dfd = dfd;
     s->syscall = sc;
+    s->runtime_setup = setup;
     return 0;
 }
 
@@ -140,8 +154,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_creat)
 #if OPEN_SUMMARY
 
 /* The -s key of an open of FILENAME (a user or, through io_uring, a kernel
- * pointer) by the current task, in the per-CPU scratch: NULL if filtered. */
-static __always_inline struct open_key *open_key_build(const char *filename, int kernel)
+ * pointer) by the current task, in the per-CPU scratch: NULL if filtered.
+ * SETUP: by the runtime's set-up (--runtime). */
+static __always_inline struct open_key *open_key_build(const char *filename, int kernel,
+                                                       u32 setup)
 {
     int zero = 0;
     struct open_key *k = open_keyscratch.lookup(&zero);
@@ -161,6 +177,8 @@ static __always_inline struct open_key *open_key_build(const char *filename, int
     k->mntns = ct_cur_mntns(t);
     if (k->mntns == CT_HOST_NS_MNT && ct_cur_in_host_pidns(t))
         k->key_flags |= OPEN_K_HOST;
+    if (setup)
+        k->key_flags |= OPEN_K_RUNTIME;
     return k;
 }
 
@@ -188,9 +206,9 @@ static __always_inline void open_count_key(struct open_key *k, long ret)
     c->last_pid = bpf_get_current_pid_tgid() >> 32;
 }
 
-static __always_inline void open_count(long ret, const char *filename)
+static __always_inline void open_count(long ret, const char *filename, u32 setup)
 {
-    struct open_key *k = open_key_build(filename, 0);
+    struct open_key *k = open_key_build(filename, 0, setup);
     if (k)
         open_count_key(k, ret);
 }
@@ -305,7 +323,7 @@ static __always_inline int on_exit(long ret)
         return 0;
 #endif
     u64 flags = s.flags, mode = s.mode;
-    u32 capture_flags = 0;
+    u32 capture_flags = s.runtime_setup ? OPEN_F_RUNTIME : 0;
     if (s.how) {
         /* struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel
          * has copied it by now, so its page is present. */
@@ -322,7 +340,7 @@ static __always_inline int on_exit(long ret)
 #endif
     }
 #if OPEN_SUMMARY
-    open_count(ret, s.filename);
+    open_count(ret, s.filename, s.runtime_setup);
 #else
     open_emit(&s, ret, flags, mode, capture_flags);
 #endif
@@ -374,7 +392,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     int skips = ct_uring_skips_success(args->flags);
     const char *path = ct_uring_open_path(req);
 #if OPEN_SUMMARY
-    struct open_key *k = open_key_build(path, 1);
+    struct open_key *k = open_key_build(path, 1, 0);
     if (!k)
         return 0;
     k->key_flags |= OPEN_K_URING;

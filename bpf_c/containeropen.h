@@ -17,6 +17,7 @@ struct ct_args {
     u64 mode;
     s32 dfd;
     u32 syscall;            /* OPEN_SYS_* */
+    u32 runtime_setup;      /* by the runtime's set-up (ct_runtime_setup) */
 };
 #define CT_SAVE_ARGS 1
 #include "ctrace.h"
@@ -55,11 +56,13 @@ struct ct_args {
 #define OPEN_F_URING 32           /* an io_uring request (IORING_OP_OPENAT*) */
 #define OPEN_F_NO_RESULT 64       /* io_uring: IOSQE_CQE_SKIP_SUCCESS, result
                                      not reported by the kernel */
+#define OPEN_F_RUNTIME 128        /* by the runtime's set-up (--runtime) */
 
 /* open_key.key_flags */
 #define OPEN_K_HOST CT_F_HOST_NS
 #define OPEN_K_TRUNCATED 2
 #define OPEN_K_URING 4            /* opens through io_uring */
+#define OPEN_K_RUNTIME 8          /* the runtime's set-up (--runtime) */
 
 struct open_event {
     CT_CONTEXT_FIELDS

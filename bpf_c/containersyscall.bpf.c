@@ -32,7 +32,9 @@
  * counts as rt_sigreturn.
  *
  * Record mode (--seccomp, SC_RECORD) counts only the calls the container's
- * seccomp filter sees: recorded() below.  Live mode compiles none of it.
+ * seccomp filter sees: recorded() below.  Live mode leaves out the runtime's
+ * set-up (ctrace.h's ct_runtime_setup(), judged once per task in the cache
+ * and again after an exec), or counts it under SC_K_RUNTIME (--runtime).
  *
  * io_uring operations, which no seccomp filter sees, are counted beside the
  * calls (SC_NR_URING | opcode): at submit, by the submitting task or the
@@ -79,7 +81,7 @@ static __always_inline void count_dropped(void)
 static __always_inline void count_errno(struct sc_key *k, long ret)
 {
     struct sc_ekey ek = {.cgroup_id = k->cgroup_id, .mntns = k->mntns, .nr = k->nr,
-                         .err = (u32)(-ret)};
+                         .err = (u32)(-ret), .key_flags = k->key_flags};
     u64 *n = errnos.lookup(&ek);
     if (n) {
         __sync_fetch_and_add(n, 1);
@@ -176,41 +178,65 @@ static __always_inline int recorded(void *task, u32 nr, long ret)
 }
 #endif
 
-/* One call of NR that returned RET, by the current task (TASK, from
- * bpf_get_current_task_btf()). */
-static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
+#define SC_T_SETUP 4        /* the runtime's set-up (until its exec) */
+
+/* Live mode: is the current task (TASK) the runtime's set-up? */
+static __always_inline u32 setup_of(void *task)
 {
-    u32 mntns = 0;
+#if SC_LIVE_RULE
+    return ct_runtime_setup(task) ? SC_T_SETUP : 0;
+#else
+    return 0;
+#endif
+}
+
+/* Is the current task (TASK) in scope: its mount namespace in *MNTNS, and
+ * SC_T_SETUP in *SETUP for the runtime's set-up.  CACHED: through the
+ * per-task cache, where there is one. */
+static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *setup)
+{
 #if SC_TASK_CACHE
     if (cached) {
         struct sc_task *tc = task_cache.task_storage_get(task, 0,
                                                          BPF_LOCAL_STORAGE_GET_F_CREATE);
         if (tc && (tc->flags & SC_T_VALID)) {
-            if (!(tc->flags & SC_T_TRACED))
-                return 0;
-            mntns = tc->mntns;
-        } else {
-            int traced = task_scope(task, &mntns);
-            if (tc) {
-                tc->mntns = mntns;
-                tc->flags = SC_T_VALID | (traced ? SC_T_TRACED : 0);
-            }
-            if (!traced)
-                return 0;
+            *mntns = tc->mntns;
+            *setup = tc->flags & SC_T_SETUP;
+            return tc->flags & SC_T_TRACED;
         }
-    } else if (!task_scope(task, &mntns)) {
-        return 0;
+        int traced = task_scope(task, mntns);
+        *setup = traced ? setup_of(task) : 0;
+        if (tc) {
+            tc->mntns = *mntns;
+            tc->flags = SC_T_VALID | (traced ? SC_T_TRACED : 0) | *setup;
+        }
+        return traced;
     }
-#else
-    if (!task_scope(task, &mntns))
-        return 0;
 #endif
+    if (!task_scope(task, mntns))
+        return 0;
+    *setup = setup_of(task);
+    return 1;
+}
+
+/* One call of NR that returned RET, by the current task (TASK, from
+ * bpf_get_current_task_btf()). */
+static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
+{
+    u32 mntns = 0, setup = 0;
+    if (!in_scope(task, cached, &mntns, &setup))
+        return 0;
 #if SC_RECORD
     if (!recorded(task, nr, ret))
         return 0;
 #endif
+#if !SC_RUNTIME
+    if (setup)
+        return 0;
+#endif
 
-    struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns, .nr = nr};
+    struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns, .nr = nr,
+                       .key_flags = setup ? SC_K_RUNTIME : 0};
     u64 failed = ret < 0 && ret >= -4095;
     struct sc_val *v = counts.lookup(&k);
     if (v) {
@@ -280,6 +306,12 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     else if (nr == SC_NR_SETNS || nr == SC_NR_UNSHARE ||
              nr == SC_NR_COMPAT_SETNS || nr == SC_NR_COMPAT_UNSHARE)
         task_cache.task_storage_delete(task);
+#if SC_LIVE_RULE
+    /* An exec ends the runtime's set-up (ctrace.h's rule): judged again. */
+    else if (ret == 0 && (nr == SC_NR_EXECVE || nr == SC_NR_EXECVEAT ||
+                          nr == SC_NR_COMPAT_EXECVE || nr == SC_NR_COMPAT_EXECVEAT))
+        task_cache.task_storage_delete(task);
+#endif
 #endif
     return count_call(task, nr, ret, 1);
 }

@@ -6,14 +6,19 @@
 
 /* --seccomp: count only what the container's seccomp filter will see (see
  * recorded() in containersyscall.bpf.c), through ctrace.h's
- * runtime-or-workload rule (the tool defines both).  Live mode compiles
- * none of it. */
+ * runtime-or-workload rule (the tool defines both).  Live mode uses the
+ * same rule to leave the runtime's set-up out, or with --runtime
+ * (SC_RUNTIME) to count it apart (SC_K_RUNTIME). */
 #ifndef SC_RECORD
 #define SC_RECORD 0
+#endif
+#ifndef SC_RUNTIME
+#define SC_RUNTIME 0
 #endif
 #if SC_RECORD && !CT_WORKLOAD_RULE
 #error "SC_RECORD needs CT_WORKLOAD_RULE (its offsets and hooks: ctrace/bpf.py)"
 #endif
+#define SC_LIVE_RULE (CT_WORKLOAD_RULE && !SC_RECORD)
 
 #include "ctrace.h"
 
@@ -45,12 +50,17 @@
  * calls, under SC_NR_URING | opcode. */
 #define SC_NR_URING 0x40000000u
 
+/* sc_key.key_flags, sc_ekey.key_flags */
+#define SC_K_RUNTIME 1  /* the runtime's set-up (--runtime) */
+
 /* One counter per container (cgroup v2 id + mount namespace) and syscall. */
 struct sc_key {
     u64 cgroup_id;
     u32 mntns;
     u32 nr;             /* syscall number (| SC_NR_COMPAT: ia32), or
                            SC_NR_URING | io_uring opcode */
+    u32 key_flags;      /* SC_K_* */
+    u32 _pad;
 };
 
 struct sc_val {
@@ -64,7 +74,7 @@ struct sc_ekey {
     u32 mntns;
     u32 nr;
     u32 err;            /* positive errno */
-    u32 _pad;
+    u32 key_flags;      /* SC_K_* */
 };
 
 #endif

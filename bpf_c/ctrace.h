@@ -15,8 +15,8 @@
  * - ct_args_save() / ct_args_take(): syscall arguments kept from enter to
  *   exit, per thread, in task storage (a tool defines struct ct_args and
  *   CT_SAVE_ARGS before including this file).
- * - ct_workload() / ct_filter_governs(): is this task the runtime's set-up
- *   or the container's workload (with CT_WORKLOAD_RULE).
+ * - ct_workload() / ct_runtime_setup() / ct_filter_governs(): is this task
+ *   the runtime's set-up or the container's workload (with CT_WORKLOAD_RULE).
  * - ct_count_lost(): every event a ring buffer could not take is counted.
  *   (BCC cannot expand map calls inside macros, so each program writes
  *   `if (events.ringbuf_output(...)) ct_count_lost();` itself.)
@@ -403,6 +403,13 @@ static __always_inline int ct_comm_matches(const char *comm)
     return 1;
 }
 
+/* A workload task that joins the host's namespaces stays in scope (the
+ * escape containerescape reports): a map lookup for every host event, which
+ * a tool that need not follow it turns off. */
+#ifndef CT_STICKY_WORKLOAD
+#define CT_STICKY_WORKLOAD CT_WORKLOAD_RULE
+#endif
+
 #if CT_WORKLOAD_RULE
 /* The runtime-or-workload rule's per-task marks (see below). */
 #ifndef CT_STAGE_ENTRIES
@@ -420,7 +427,8 @@ static __always_inline int ct_marked_workload(void)
     u8 *s = ct_stage.lookup(&tid);
     return s && (*s & CT_W_WORKLOAD);
 }
-#else
+#endif
+#if !CT_STICKY_WORKLOAD
 #define ct_marked_workload() 0
 #endif
 
@@ -621,8 +629,9 @@ static __always_inline int ct_args_take(struct ct_args *out)
  * already running when the tool started are judged by their namespaces.
  *
  * Kept per task (tid) in ct_stage, written at fork (the child takes its
- * parent's), at exec, and removed at exit: raw tracepoints, whose names
- * cannot clash with a tool's own TRACEPOINT_PROBEs on the same events.
+ * parent's), at exec, and removed when the task is freed: raw tracepoints,
+ * whose names cannot clash with a tool's own TRACEPOINT_PROBEs on the same
+ * events.
  *
  * The seccomp view (containersyscall --seccomp): a runtime installs the
  * container's filter on its init task late in the set-up (no TSYNC), so
@@ -671,6 +680,19 @@ static __always_inline u32 ct_stage_flags(void)
 static __always_inline int ct_workload(void)
 {
     return ct_stage_flags() & CT_W_WORKLOAD;
+}
+
+/* The runtime's set-up (runc init and the like), for the current task T in
+ * scope: not the workload, unless --host and T is a host process (the
+ * host's own, not a container's set-up).  A map lookup: call it only for
+ * events already in scope. */
+static __always_inline int ct_runtime_setup(char *t)
+{
+#if CT_INCLUDE_HOST
+    if (!ct_cur_in_container_ns(t))
+        return 0;
+#endif
+    return !(ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_WORKLOAD);
 }
 
 static __always_inline int ct_filter_governs(void)
@@ -722,9 +744,12 @@ RAW_TRACEPOINT_PROBE(sched_process_exec)
     return 0;
 }
 
-RAW_TRACEPOINT_PROBE(sched_process_exit)
+/* args: struct task_struct *p.  Not at sched_process_exit, where a tool's
+ * own hook (containersyscall's exit_group count) may run after this one and
+ * must still find the task's mark. */
+RAW_TRACEPOINT_PROBE(sched_process_free)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 tid = ct_read_u32((void *)ctx->args[0], CT_OFF_TASK_PID);
     ct_stage.delete(&tid);
     return 0;
 }

@@ -27,7 +27,7 @@ FIX = "run 'make install' in the ctrace source tree"
 # spellings across kernel versions.
 # The runtime-or-workload rule (CT_WORKLOAD_RULE): its hooks.
 WORKLOAD_TRACEPOINTS = ["sched:sched_process_fork", "sched:sched_process_exec",
-                        "sched:sched_process_exit"]
+                        "sched:sched_process_free"]
 # -c's following of cgroups (CT_FILTER_CONTAINERS): its hooks.
 FOLLOW_TRACEPOINTS = ["cgroup:cgroup_mkdir", "cgroup:cgroup_rmdir"]
 # io_uring's requests (bpf_c/ct_uring.h): hooked where the kernel has them

@@ -106,8 +106,11 @@ def container_ref(text):
     return text
 
 
-def add_common_args(parser, duration=True, timestamp=True, json_output=True):
-    """The scope and filter options every tool has (README: "Options every tool shares")."""
+def add_common_args(parser, duration=True, timestamp=True, json_output=True,
+                    runtime=False):
+    """The scope and filter options every tool has (README: "Options every
+    tool shares"); RUNTIME: --runtime, for a tool that tells the runtime's
+    set-up from the workload (bpf_c/ctrace.h, ct_runtime_setup())."""
     g = parser.add_argument_group("scope and filters")
     g.add_argument("-c", "--container", action="append", type=container_ref,
                    metavar="NAME|ID", default=[],
@@ -122,6 +125,10 @@ def add_common_args(parser, duration=True, timestamp=True, json_output=True):
                    help="trace only this user id (as the host sees it)")
     g.add_argument("-n", "--name", type=comm_name, metavar="COMM",
                    help="trace only processes whose command name is COMM")
+    if runtime:
+        g.add_argument("--runtime", action="store_true",
+                       help="also trace the runtime's set-up of a container "
+                            "(runc init, before the entrypoint runs), marked")
     o = parser.add_argument_group("output")
     if timestamp:
         o.add_argument("-T", "--timestamp", action="store_true",

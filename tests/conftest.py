@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -25,6 +26,8 @@ IMAGE = os.environ.get("CTRACE_TEST_IMAGE", "ctrace-test:latest")
 REQUIRE = os.environ.get("CTRACE_REQUIRE_BPF") == "1"
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 READY_TIMEOUT = 60
+sys.path.insert(0, ROOT)
+from ctrace import schema  # noqa: E402
 
 
 def unavailable(reason):
@@ -136,6 +139,112 @@ def containers(docker_ok):
     c.cleanup()
 
 
+# -- the output contract: every JSON object a tool prints in a test, and
+# every seccomp profile it writes, is checked against its schema
+# (ctrace/schemas/).  jsonschema takes about a millisecond an object: past
+# SCHEMA_ALL_OBJECTS in one run (an open storm), an object is checked when
+# its shape (keys and value types, rows included) is new.
+SCHEMA_ALL_OBJECTS = 2000
+# One validator per schema and thread: jsonschema's reference resolver keeps
+# state while it validates (each Tool checks its lines in its reader thread).
+_validators = threading.local()
+
+
+def schema_validator(name):
+    mine = _validators.__dict__.setdefault("by_name", {})
+    if name not in mine:
+        try:
+            mine[name] = schema.validator(name)
+        except Exception as exc:        # SetupError: python3-jsonschema missing
+            unavailable("cannot check output against its schema: %s" % exc)
+    return mine[name]
+
+
+def _shape(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("list", frozenset(_shape(v) for v in value))
+    return type(value).__name__
+
+
+def schema_errors(name, obj):
+    """Why OBJ does not follow NAME's schema: [] when it does."""
+    return ["%s: %s" % ("/".join(str(p) for p in e.absolute_path) or "(top)", e.message)
+            for e in schema_validator(name).iter_errors(obj)]
+
+
+class OutputContract:
+    """Checks what one run of tool NAME (argv ARGS) prints and writes."""
+
+    def __init__(self, name, args):
+        schema_validator(name)          # here, not in a reader thread, it may skip
+        self.name = name
+        self.profile = args[args.index("--seccomp") + 1] if "--seccomp" in args[:-1] else None
+        self.profile_before = self._profile_state()
+        self.objects = 0
+        self.shapes = set()
+        self.errors = []
+        self._lock = threading.Lock()
+
+    def line(self, line):
+        """A stdout line: an object is checked; anything else (a table, a
+        cut line) is the test's business."""
+        if not line.startswith("{"):
+            return
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return
+        with self._lock:
+            self.objects += 1
+            if self.objects > SCHEMA_ALL_OBJECTS:
+                shape = _shape(obj)
+                if shape in self.shapes:
+                    return
+                self.shapes.add(shape)
+        try:
+            problems = schema_errors(self.name, obj)
+        except Exception as exc:        # never the reader thread's end
+            problems = ["cannot check it: %r" % exc]
+        if problems:
+            with self._lock:
+                self.errors.append("%s\n    %s" % (line[:400], "\n    ".join(problems)))
+
+    def lines(self, text):
+        for line in text.splitlines():
+            self.line(line)
+
+    def _profile_state(self):
+        """The --seccomp path's file, if a regular file (the tool writes a
+        new one and renames it into place)."""
+        try:
+            st = os.lstat(self.profile) if self.profile else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns) if st and stat.S_ISREG(st.st_mode) else None
+
+    def finished(self):
+        """The run is over: its --seccomp profile, if it wrote one."""
+        state = self._profile_state()
+        if state is not None and state != self.profile_before:
+            try:
+                with open(self.profile) as f:
+                    profile = json.load(f)
+            except ValueError as exc:
+                self.errors.append("%s is not JSON: %s" % (self.profile, exc))
+                return
+            problems = schema_errors(schema.SECCOMP_PROFILE, profile)
+            if problems:
+                self.errors.append("%s\n    %s" % (self.profile, "\n    ".join(problems)))
+
+    def check(self):
+        if self.errors:
+            raise AssertionError("%s printed output its schema (ctrace/schemas/%s.schema.json) "
+                                 "does not allow:\n%s"
+                                 % (self.name, self.name, "\n".join(self.errors[:5])))
+
+
 class Tool:
     """A tool running for real. Reads stdout and stderr in threads; start()
     returns once the tool says on stderr that it is tracing; stop() returns
@@ -152,6 +261,7 @@ class Tool:
         self._readers = []
         self._open_streams = 0
         self.proc = None
+        self.contract = OutputContract(name, [str(a) for a in args])
 
     def start(self, timeout=READY_TIMEOUT):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -168,8 +278,11 @@ class Tool:
     def _read(self, stream, sink):
         try:
             for raw in stream:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if sink is self.lines:
+                    self.contract.line(line)
                 with self._new:
-                    sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                    sink.append(line)
                     self._new.notify_all()
         finally:
             with self._new:
@@ -218,9 +331,11 @@ class Tool:
             raise AssertionError("timed out waiting for %s (rc=%s); last lines:\n%s\nstderr:\n%s"
                                  % (what, self.proc.poll(), "\n".join(self.lines[-20:]),
                                     "\n".join(self.err[-20:])))
+        self.contract.check()
         return found[0]
 
     def json_events(self):
+        self.contract.check()
         return [json.loads(l) for l in self.lines if l.startswith("{")]
 
     def stop(self, sig=signal.SIGINT, timeout=10):
@@ -244,6 +359,8 @@ class Tool:
             if reader.is_alive():
                 raise AssertionError("tool exited but its output did not end within %ss "
                                      "(a child still holds it?)" % timeout)
+        self.contract.finished()
+        self.contract.check()
         return rc
 
     def kill(self):
@@ -297,6 +414,13 @@ def header_define(header, name):
 
 
 def run_tool(name, *args, timeout=60):
-    """Run a tool to completion (for argument and error checks)."""
-    return subprocess.run([PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args],
-                          capture_output=True, text=True, timeout=timeout)
+    """Run a tool to completion (for argument and error checks); its JSON
+    output and --seccomp profile are checked against their schemas."""
+    args = [str(a) for a in args]
+    r = subprocess.run([PYTHON, os.path.join(TOOLS, name)] + args,
+                       capture_output=True, text=True, timeout=timeout)
+    contract = OutputContract(name, args)
+    contract.lines(r.stdout)
+    contract.finished()
+    contract.check()
+    return r

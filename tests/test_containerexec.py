@@ -290,3 +290,18 @@ def test_executable_written_at_run_time_is_marked(tool, containers):
     containers.exec(name, "/tmp/echo", "again")
     line = table.wait_for(lambda l: "again" in l)
     assert "[upper] /tmp/echo again" in line
+
+
+def test_first_exec_of_a_container_start_is_its_entrypoint(tool, containers):
+    """containerexec has no --runtime: the runtime's set-up (runc init)
+    execs nothing but the entrypoint, the boundary of the runtime-or-workload
+    rule (bpf_c/ctrace.h), so nothing of the set-up shows."""
+    t = tool("containerexec", "-j")
+    name = unique()
+    containers.run("sh", "-c", "cat /etc/hostname", name=name)
+    t.wait_for(lambda e: e["event"] == "exec" and e["container_name"] == name and
+               e["args"] == ["cat", "/etc/hostname"], what="the entrypoint's child")
+    mine = [e for e in t.json_events() if e.get("container_name") == name]
+    assert [e["args"] for e in mine if e["event"] == "exec"] == \
+        [["sh", "-c", "cat /etc/hostname"], ["cat", "/etc/hostname"]]
+    assert not [e for e in mine if e["comm"].startswith("runc")]

@@ -386,7 +386,7 @@ def test_json_lines_carry_documented_fields(tool, containers):
               "container_image", "container_runtime", "host", "pid", "tid", "vpid",
               "ppid", "uid", "comm", "cgroup_id", "mntns", "pidns", "netns"}
     own = {"syscall", "retval", "fd", "error", "path", "path_truncated", "dirfd",
-           "flags", "flags_decoded", "mode", "mode_octal"}
+           "flags", "flags_decoded", "mode", "mode_octal", "runtime_setup"}
     for line in t.lines:
         obj = json.loads(line)
         assert common | own <= set(obj)
@@ -487,3 +487,75 @@ def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers
     lost = int(re.search(r"(\d+) events lost", final[-1]).group(1))
     assert lost > 0 and printed > 0
     assert printed + lost == count
+
+
+# -- the runtime's set-up (--runtime) ----------------------------------------
+
+def container_opens(t, name):
+    return [e for e in t.json_events() if e.get("event") == "open" and
+            e.get("container_name") == name]
+
+
+def entrypoint_open(t, name, what):
+    return t.wait_for(lambda e: e["event"] == "open" and e["container_name"] == name and
+                      e["path"] == "/etc/hostname" and e["comm"] == "cat", what=what)
+
+
+@integration
+def test_runtime_setup_opens_only_with_runtime_and_marked(tool, containers):
+    """A container start: runc init's ~70 opens of its set-up (host paths
+    under /var/lib/docker/overlay2, cgroup files) are not the container's;
+    shown only with --runtime, marked; the entrypoint's opens always."""
+    default = tool("containeropen", "-j")
+    runtime = tool("containeropen", "-j", "--runtime")
+    table = tool("containeropen", "--runtime")
+    name = unique()
+    containers.run("cat", "/etc/hostname", name=name)
+    ev = entrypoint_open(default, name, "the entrypoint's open (default)")
+    assert ev["runtime_setup"] is False
+    assert entrypoint_open(runtime, name, "the entrypoint's open (--runtime)")["runtime_setup"] is False
+    # The ring buffer is in order: the set-up's opens came before the
+    # entrypoint's exec, so each run has shown every one it will.
+    shown = container_opens(default, name)
+    assert [e["path"] for e in shown] == ["/etc/hostname"]
+    assert not [e for e in shown if e["comm"].startswith("runc")]
+    setup = [e for e in container_opens(runtime, name) if e["runtime_setup"]]
+    assert len(setup) >= 20, "runc init's opens missing with --runtime"
+    assert all(e["comm"].startswith("runc:[") for e in setup), \
+        {e["comm"] for e in setup}
+    assert any(e["path"].startswith("/var/lib/docker/overlay2/") for e in setup)
+    assert not [e for e in container_opens(runtime, name)
+                if e["comm"].startswith("runc:[") and not e["runtime_setup"]]
+    # The table marks it in a SETUP column, its fixed part under 80 columns.
+    header = table.wait_for(lambda l: isinstance(l, str) and l.startswith("CONTAINER"))
+    assert header.split()[-2:] == ["SETUP", "PATH"]
+    cat = table.wait_for(lambda l: isinstance(l, str) and l.startswith(name) and
+                         l.endswith(" -     /etc/hostname"), what="the entrypoint's line")
+    init = [l for l in table.lines if l.startswith(name) and " runc:[2:INIT] " in l]
+    assert init and all(" yes   " in l for l in init)
+    for line in [header, cat] + init:
+        assert len(line.rsplit(" ", 1)[0]) < 80, line
+    for t in (default, runtime, table):
+        assert t.stop() == 0
+
+
+@integration
+def test_runtime_setup_counted_apart_with_runtime_in_summary(tool, containers):
+    default = tool("containeropen", "-j", "-s", "0.2", "--rows", "0")
+    runtime = tool("containeropen", "-j", "-s", "0.2", "--rows", "0", "--runtime")
+    name = unique()
+    containers.run("cat", "/etc/hostname", name=name)
+    assert docker("wait", name).stdout.strip() == "0"
+    rows = {}
+    for label, t in (("default", default), ("runtime", runtime)):
+        t.wait_for(lambda e: e["event"] == "summary" and any(
+            r["container_name"] == name and r["path"] == "/etc/hostname" for r in e["rows"]),
+            what="the entrypoint's row")
+        assert t.stop() == 0
+        rows[label] = [r for e in t.json_events() if e["event"] == "summary"
+                       for r in e["rows"] if r["container_name"] == name]
+    assert {r["path"] for r in rows["default"]} == {"/etc/hostname"}
+    assert not [r for r in rows["default"] if r["runtime_setup"]]
+    setup = {r["path"] for r in rows["runtime"] if r["runtime_setup"]}
+    assert any(p.startswith("/var/lib/docker/overlay2/") for p in setup), setup
+    assert "/etc/hostname" not in setup

@@ -399,8 +399,8 @@ def test_json_lines_are_valid_with_documented_fields(tool, containers):
     t.wait_for(lambda e: e["event"] == "summary" and
                any(r["container_name"] == name for r in e["rows"]), what="row of %s" % name)
     assert t.stop() == 0
-    keys = {"container", "syscall", "calls", "errors", "top_errno", "top_errno_count",
-            "nr", "compat", "container_id", "container_name", "container_image",
+    keys = {"container", "runtime_setup", "syscall", "calls", "errors", "top_errno",
+            "top_errno_count", "nr", "compat", "container_id", "container_name", "container_image",
             "container_runtime", "host", "k8s_namespace", "k8s_pod", "k8s_pod_uid",
             "k8s_container", "k8s_sandbox"}
     for line in t.lines:
@@ -509,6 +509,7 @@ def test_seccomp_without_observation_writes_nothing(bpf_ok, docker_ok, tmp_path)
     ["--wait", "web"], ["--merge", "x.json"], ["--seccomp", "p.json"],
     ["--seccomp", "p.json", "--wait", "a", "-c", "b"],
     ["--seccomp", "p.json", "--wait", "a", "--host"],
+    ["--seccomp", "p.json", "--wait", "a", "--runtime"],
     ["--seccomp", "p.json", "--wait", "a", "--merge", "/nonexistent.json"],
     ["--seccomp", "p.json", "--wait", "a", "--merge", "/etc/hostname"],
     ["--host", "-c", "x"], ["--bogus"],
@@ -534,3 +535,26 @@ def test_sigint_and_sigterm_exit_zero(tool):
         t = tool(TOOL)
         assert t.stop(sig) == 0
         assert not any("Traceback" in l for l in t.err)
+
+
+@pytest.mark.integration
+def test_runtime_setup_calls_only_with_runtime(tool, containers):
+    """runc init's set-up (mounts, pivot_root, sethostname, ...) runs in the
+    container's namespaces before the entrypoint: counted only with
+    --runtime, in rows of their own."""
+    default = tool(TOOL, "-j", "-t", "0")
+    runtime = tool(TOOL, "-j", "-t", "0", "--runtime")
+    name = unique()
+    containers.run("cat", "/etc/hostname", name=name)
+    assert docker("wait", name).stdout.strip() == "0"
+    assert default.stop() == 0 and runtime.stop() == 0
+    mine = [r for r in summary_rows(default) if r["container_name"] == name]
+    assert not [r for r in mine if r["runtime_setup"]]
+    assert {"execve", "openat", "exit_group"} <= {r["syscall"] for r in mine}
+    assert not {"pivot_root", "sethostname", "mount"} & {r["syscall"] for r in mine}
+    rows = [r for r in summary_rows(runtime) if r["container_name"] == name]
+    setup = {r["syscall"] for r in rows if r["runtime_setup"]}
+    assert {"pivot_root", "mount"} <= setup, setup
+    # The workload's rows are the same in both runs.
+    work = {r["syscall"]: r["calls"] for r in rows if not r["runtime_setup"]}
+    assert work == {r["syscall"]: r["calls"] for r in mine}

@@ -13,7 +13,7 @@ import pytest
 from conftest import PYTHON, ROOT, TOOLS
 
 SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "REQUIREMENTS", "OPTIONS", "EXAMPLES",
-            "FIELDS", "OVERHEAD", "SOURCE", "SEE ALSO"]
+            "FIELDS", "FILES", "OVERHEAD", "SOURCE", "SEE ALSO"]
 # Sections a tool's man page adds to SECTIONS, each after the one named.
 EXTRA_SECTIONS = {"containerescape": [("TECHNIQUES", "DESCRIPTION"), ("RESPONSE", "TECHNIQUES")]}
 TOOL_NAMES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(TOOLS, "container*"))
