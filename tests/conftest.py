@@ -61,6 +61,25 @@ def docker_ok(bpf_ok):
     return IMAGE
 
 
+# The OCI runtimes Docker runs the test containers with: its default, and
+# crun as scripts/start-dockerd.sh registers it (make docker-up).
+RUNTIMES = ("runc", "crun")
+
+
+def docker_runtimes():
+    r = docker("info", "--format", "{{json .Runtimes}}", check=False)
+    return set(json.loads(r.stdout or "{}")) if r.returncode == 0 else set()
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request, docker_ok):
+    """Each runtime of RUNTIMES in turn, registered with dockerd and
+    installed for podman (--runtime NAME)."""
+    if request.param not in docker_runtimes() or not shutil.which(request.param):
+        unavailable("dockerd has no runtime %s (make test-deps docker-up)" % request.param)
+    return request.param
+
+
 def docker(*args, check=True, timeout=120, input=None):
     r = subprocess.run([DOCKER] + list(args), capture_output=True, text=True,
                        timeout=timeout, input=input)

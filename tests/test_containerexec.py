@@ -19,8 +19,8 @@ def execs(t, container=None):
             (container is None or e["container_name"] == container)]
 
 
-def test_exec_in_running_container_has_name_id_and_image(tool, containers):
-    name = containers.run("sleep", "600")
+def test_exec_in_running_container_has_name_id_and_image(tool, containers, runtime):
+    name = containers.run("sleep", "600", opts=["--runtime", runtime])
     t = tool("containerexec", "-j")
     marker = unique("marker")
     containers.exec(name, "echo", marker)
@@ -36,11 +36,11 @@ def test_exec_in_running_container_has_name_id_and_image(tool, containers):
     assert ev["vpid"] != ev["pid"]
 
 
-def test_short_lived_container_is_named(tool, containers):
+def test_short_lived_container_is_named(tool, containers, runtime):
     t = tool("containerexec", "-j")
     name = unique()
     containers.names.append(name)
-    docker("run", "--name", name, IMAGE, "true")
+    docker("run", "--name", name, "--runtime", runtime, IMAGE, "true")
     ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["true"] and
                     e["container_id"] and e["container_name"] == name,
                     what="exec of true in %s" % name)
@@ -158,12 +158,13 @@ def test_huge_argv_is_marked_truncated(tool, containers):
     assert ev["args"] == argv[:len(ev["args"])] or ev["args"][:-1] == argv[:len(ev["args"]) - 1]
 
 
-def test_docker_exec_is_attributed_to_its_container(tool, containers):
-    name = containers.run("sleep", "600")
+def test_docker_exec_is_attributed_to_its_container(tool, containers, runtime):
+    name = containers.run("sleep", "600", opts=["--runtime", runtime])
     t = tool("containerexec", "-j")
     containers.exec(name, "cat", "/etc/hostname")
     ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["cat", "/etc/hostname"])
     assert ev["container_name"] == name and ev["container_runtime"] == "docker"
+    assert ev["vpid"] != 1 and ev["host"] is False
 
 
 def test_nsenter_without_cgroup_is_attributed_to_the_container(tool, containers):

@@ -77,28 +77,30 @@ def record(tool, containers, tmp_path, cmd, opts=(), extra=()):
         return json.load(f), profile, started.stdout, t.err
 
 
-def run_under(profile_path, cmd):
-    return docker("run", "--rm", "--security-opt", "seccomp=" + profile_path, IMAGE, *cmd,
-                  check=False)
+def run_under(profile_path, cmd, runtime="runc"):
+    return docker("run", "--rm", "--runtime", runtime, "--security-opt",
+                  "seccomp=" + profile_path, IMAGE, *cmd, check=False)
 
 
-def check_shell_profile(p, path):
+def check_shell_profile(p, path, runtime):
     allowed = seccomp.allowed(p)
     assert SETUP_ONLY.isdisjoint(allowed), SETUP_ONLY & allowed
     assert "seccomp" not in allowed         # the call installing the filter
     assert {"execve", "exit_group", "capset", "wait4"} <= allowed
     for i in range(RUNS):
-        r = run_under(path, ["sh", "-c", SHELL])
+        r = run_under(path, ["sh", "-c", SHELL], runtime)
         assert r.returncode == 0 and r.stdout.endswith("done\n"), (i, r.stderr)
-    refused = run_under(path, ["mkdir", "/tmp/x"])
+    refused = run_under(path, ["mkdir", "/tmp/x"], runtime)
     assert refused.returncode != 0 and "Operation not permitted" in refused.stderr
 
 
 @pytest.mark.integration
-def test_shell_workload_profile_has_no_setup_calls_and_runs(tool, containers, tmp_path):
-    p, path, out, err = record(tool, containers, tmp_path, ["sh", "-c", SHELL])
+def test_shell_workload_profile_has_no_setup_calls_and_runs(tool, containers, tmp_path,
+                                                            runtime):
+    p, path, out, err = record(tool, containers, tmp_path, ["sh", "-c", SHELL],
+                               opts=["--runtime", runtime])
     assert out.endswith("done\n")
-    check_shell_profile(p, path)
+    check_shell_profile(p, path, runtime)
     summary = [l for l in err if "wrote" in l]
     allowed = len(seccomp.allowed(p))
     assert summary and ("%d allowed; Docker's default profile allows %d"
@@ -107,13 +109,13 @@ def test_shell_workload_profile_has_no_setup_calls_and_runs(tool, containers, tm
 
 
 @pytest.mark.integration
-def test_recorded_without_a_filter(tool, containers, tmp_path):
+def test_recorded_without_a_filter(tool, containers, tmp_path, runtime):
     """seccomp=unconfined: the mode stays 0; from the entrypoint's exec,
     plus the runtime's fixed set."""
     p, path, out, _ = record(tool, containers, tmp_path, ["sh", "-c", SHELL],
-                             opts=["--security-opt", "seccomp=unconfined"])
+                             opts=["--runtime", runtime, "--security-opt", "seccomp=unconfined"])
     assert out.endswith("done\n")
-    check_shell_profile(p, path)
+    check_shell_profile(p, path, runtime)
 
 
 @pytest.mark.integration
@@ -127,9 +129,9 @@ def test_workload_that_makes_a_directory_gets_mkdir(tool, containers, tmp_path):
 
 
 @pytest.mark.integration
-def test_docker_exec_records_the_command_not_runcs_setup(tool, containers, tmp_path):
+def test_docker_exec_records_the_command_not_runcs_setup(tool, containers, tmp_path, runtime):
     profile = str(tmp_path / "exec.json")
-    name = containers.run("sleep", "600")
+    name = containers.run("sleep", "600", opts=["--runtime", runtime])
     t = tool(TOOL, "--seccomp", profile, "-c", name)
     containers.exec(name, "mkdir", "/tmp/made-by-exec")
     assert t.stop() == 0, "\n".join(t.err)
@@ -174,13 +176,13 @@ def test_container_that_fails_to_start_gives_no_profile(tool, containers, tmp_pa
 
 
 @pytest.mark.integration
-def test_podman_wait_recording(podman, tool, tmp_path):
+def test_podman_wait_recording(podman, tool, tmp_path, runtime):
     name = unique("pmrec")
     profile = tmp_path / "podman.json"
     t = tool(TOOL, "--seccomp", str(profile), "--wait", name)
     # Not --rm: podman's API then says when it ended, however short it was.
     try:
-        r = podman(*PODMAN_RUN, "--name", name, PODMAN_IMAGE, "sh", "-c",
+        r = podman(*PODMAN_RUN, "--runtime", runtime, "--name", name, PODMAN_IMAGE, "sh", "-c",
                    "cat /etc/hostname; echo done")
         assert r.returncode == 0, r.stderr
         assert t.wait(60) == 0, "\n".join(t.err)
@@ -299,18 +301,20 @@ def test_the_call_installing_the_filter_is_left_out(tool, tmp_path):
 
 
 @pytest.mark.integration
-def test_runtime_set_covers_what_runc_does_after_the_filter(tool, containers, tmp_path):
-    """The fixed set is right for this machine's runtime: what a recording
+def test_runtime_set_covers_what_the_runtime_does_after_the_filter(tool, containers, tmp_path,
+                                                                  runtime):
+    """The fixed set is right for this machine's runtimes: what a recording
     under Docker's filter sees beyond the same workload recorded without a
-    filter (runc's calls after installing it) is all in it."""
+    filter (the runtime's calls after installing it) is all in it."""
     seen = {}
     for opts in ((), ("--security-opt", "seccomp=unconfined")):
-        name = create(containers, ["true"], opts)
+        name = create(containers, ["true"], ("--runtime", runtime) + opts)
         t = tool(TOOL, "--seccomp", str(tmp_path / (name + ".json")), "--wait", name, "-j")
         docker("start", "-a", name)
         assert t.wait(60) == 0, "\n".join(t.err)
         done = [json.loads(l) for l in t.lines if '"seccomp"' in l]
         seen[bool(opts)] = set(done[0]["observed"])
-    runc = seen[False] - seen[True]
-    assert {"capset", "setuid"} <= runc
-    assert runc <= seccomp.RUNTIME_AFTER_FILTER, runc - seccomp.RUNTIME_AFTER_FILTER
+    after_filter = seen[False] - seen[True]
+    assert "capset" in after_filter and after_filter & {"setuid", "setresuid"}, after_filter
+    assert after_filter <= seccomp.RUNTIME_AFTER_FILTER, \
+        after_filter - seccomp.RUNTIME_AFTER_FILTER
