@@ -356,7 +356,9 @@ def test_sigint_and_sigterm_exit_zero(tool):
         t = tool("containerescape")
         assert t.stop(sig) == 0
         assert not any("Traceback" in l for l in t.err)
-        assert not os.path.exists("/proc/%d" % t.proc.pid)
+        # Its summary: it ended through its own exit path, not the signal's.
+        assert "containerescape: no findings" in t.err or \
+            any("escape attempts per container" in l for l in t.lines), (t.err, t.lines)
 
 
 @pytest.mark.parametrize("argv", [["-t", "nothing"], ["--all", "-t", "mount"],
