@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -319,3 +320,15 @@ def run_tool(name, *args, timeout=60):
     """Run a tool to completion (for argument and error checks)."""
     return subprocess.run([PYTHON, os.path.join(TOOLS, name)] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=timeout)
+
+
+def pipe_into_head(name, lines=3, timeout=60):
+    """`NAME | head -n LINES` in a shell: (head's output, the tool's stderr,
+    the tool's exit status, not head's)."""
+    script = ('"$0" "$1" 2>"$2" | head -n %d; echo "${PIPESTATUS[0]}" >"$3"' % lines)
+    with tempfile.TemporaryDirectory() as tmp:
+        err, status = os.path.join(tmp, "err"), os.path.join(tmp, "status")
+        p = subprocess.run(["bash", "-c", script, PYTHON, os.path.join(TOOLS, name), err, status],
+                           capture_output=True, text=True, timeout=timeout)
+        with open(err) as f, open(status) as g:
+            return p.stdout, f.read(), int(g.read())

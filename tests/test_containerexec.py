@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import IMAGE, docker, unique
+from conftest import IMAGE, docker, pipe_into_head, unique
 from ctrace.containers import CGROUP2_ROOTS
 
 pytestmark = pytest.mark.integration
@@ -247,11 +247,10 @@ def test_unshare_process_is_a_container(tool):
 
 def test_pipe_into_head_ends_quietly(bpf_ok, containers):
     containers.run("sh", "-c", "while true; do /bin/true; done")
-    from conftest import PYTHON, TOOLS
-    p = subprocess.run("%s %s/containerexec | head -n 3" % (PYTHON, TOOLS), shell=True,
-                       capture_output=True, text=True, timeout=60)
-    assert len(p.stdout.splitlines()) == 3
-    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+    out, err, status = pipe_into_head("containerexec")
+    assert len(out.splitlines()) == 3
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert ": tracing " in err and status == 0, (status, err)
 
 
 def test_duration_ends_the_run(bpf_ok):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, TOOLS, Tool, docker, header_define, run_tool, unique
+from conftest import PYTHON, TOOLS, Tool, docker, header_define, pipe_into_head, run_tool, unique
 
 integration = pytest.mark.integration
 
@@ -404,10 +404,10 @@ def test_sigint_exits_zero_promptly(tool):
 @integration
 def test_pipe_into_head_ends_quietly(bpf_ok, containers):
     containers.run("openloop", "/etc/hostname", "0", "60")
-    p = subprocess.run("%s %s/containeropen | head -n 3" % (PYTHON, TOOLS), shell=True,
-                       capture_output=True, text=True, timeout=60)
-    assert len(p.stdout.splitlines()) == 3
-    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+    out, err, status = pipe_into_head("containeropen")
+    assert len(out.splitlines()) == 3
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert ": tracing " in err and status == 0, (status, err)
 
 
 @integration
