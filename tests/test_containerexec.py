@@ -274,7 +274,7 @@ def test_name_and_uid_filters_in_kernel(tool, containers):
     ev = by_uid.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "as-1234"])
     assert ev["uid"] == 1234
     assert {e["comm"] for e in by_comm.json_events() if e["event"] == "exec"} == {"cat"}
-    by_uid.stop()
+    assert by_uid.stop() == 0, by_uid.err
     assert {e["uid"] for e in by_uid.json_events() if e["event"] == "exec"} == {1234}
 
 

@@ -326,7 +326,7 @@ def test_host_connections_only_with_host(tool, containers):
     containers.names.append(name)
     docker("run", "--name", name, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7997", "1")
     default.wait_for(lambda e: e["event"] == "failed" and e["container_name"] == name)
-    default.stop()
+    assert default.stop() == 0, default.err
     assert not [e for e in default.json_events()
                 if port in (e.get("local_port"), e.get("remote_port"))]
     assert not [e for e in default.json_events() if e.get("host")]
@@ -340,7 +340,7 @@ def test_port_filter(tool, containers):
     docker("run", "--name", name, "ctrace-test:latest", "sh", "-c",
            "tcpclient 127.0.0.1 7400 1; tcpclient 127.0.0.1 7401 1")
     t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7401)
-    t.stop()
+    assert t.stop() == 0, t.err
     assert not [e for e in t.json_events() if e.get("remote_port") == 7400]
 
 
@@ -413,7 +413,7 @@ def test_container_filter(tool, containers):
     containers.exec(b, "tcpclient", "127.0.0.1", "7601", "1")
     containers.exec(a, "tcpclient", "127.0.0.1", "7602", "1")
     t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7602)
-    t.stop()
+    assert t.stop() == 0, t.err
     assert {e["container_name"] for e in t.json_events() if e.get("event") == "failed"} == {a}
 
 
