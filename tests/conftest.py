@@ -272,6 +272,17 @@ class Tool:
             self.proc.wait()
 
 
+# What a busy machine may make a tool say on stderr without anything being
+# wrong with the tool: a runtime's API slow to answer, and answering again.
+RUNTIME_NOTICE = re.compile(r"^ctrace: \S+ (at \S+ did not answer \(|answers again: )")
+
+
+def unexpected_stderr(t):
+    """T's stderr lines other than its ready line and runtime notices: a
+    check that fails on any new warning, whatever its wording."""
+    return [l for l in t.err if ": tracing " not in l and not RUNTIME_NOTICE.match(l)]
+
+
 def _parse(line):
     if line.startswith("{"):
         try:

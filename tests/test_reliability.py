@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker, unique
+from conftest import (DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker,
+                      unexpected_stderr, unique)
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,8 @@ def test_container_churn_every_exec_named(tool, docker_ok):
         assert seen[name]["container_name"] == name
         assert seen[name]["container_image"] == IMAGE
     assert t.stop() == 0
-    assert not any("lost" in l for l in t.err)
+    assert not [e for e in t.json_events() if e.get("event") == "lost"]
+    assert unexpected_stderr(t) == [], t.err
 
 
 def bpf_ids():
