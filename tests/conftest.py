@@ -26,6 +26,9 @@ IMAGE = os.environ.get("CTRACE_TEST_IMAGE", "ctrace-test:latest")
 REQUIRE = os.environ.get("CTRACE_REQUIRE_BPF") == "1"
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 READY_TIMEOUT = 60
+# How soon an idle tool must end after SIGINT/SIGTERM: generous for a busy
+# 2-core machine, yet far below stop()'s own wait (a loop that never wakes).
+PROMPT_EXIT = 5.0
 
 
 def unavailable(reason):

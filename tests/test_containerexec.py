@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import IMAGE, docker, pipe_into_head, unique
+from conftest import IMAGE, PROMPT_EXIT, docker, pipe_into_head, unique
 from ctrace.containers import CGROUP2_ROOTS
 
 pytestmark = pytest.mark.integration
@@ -225,7 +225,7 @@ def test_sigint_exits_zero_promptly(tool):
     start = time.monotonic()
     rc = t.stop(signal.SIGINT)
     assert rc == 0
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < PROMPT_EXIT
     assert not any("Traceback" in l for l in t.err)
 
 
@@ -233,7 +233,7 @@ def test_sigterm_exits_zero_promptly(tool):
     t = tool("containerexec")
     start = time.monotonic()
     assert t.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < PROMPT_EXIT
 
 
 def test_unshare_process_is_a_container(tool):
