@@ -6,6 +6,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -68,31 +69,53 @@ def wait_gone(before, timeout=10):
     return bpf_ids() - before
 
 
-TOOL_NAMES = ["containerexec", "containeropen", "containernet", "containersyscall"]
-# Arguments under which each tool prints soon on a busy host (closed stdout).
-CHATTY = {"containerexec": ["--host"], "containeropen": ["--host"]}
+TOOL_NAMES = ["containerexec", "containeropen", "containernet", "containersyscall",
+              "containerescape"]
 
 
-ENDINGS = [(name, how) for name in TOOL_NAMES for how in ("SIGINT", "SIGTERM", "duration")] + \
-    [(name, "closed-stdout") for name in CHATTY]
+def host_exec():
+    subprocess.run(["/bin/true"])
+
+
+def host_refused_connect():
+    with socket.socket() as s:
+        s.connect_ex(("127.0.0.1", 9))      # discard: nothing listens here
+
+
+def host_release_agent_open(path="/tmp/ctrace-reliability-release_agent"):
+    """A file named release_agent opened for writing (never written)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+# Arguments under which each tool prints soon (closed stdout), with the host
+# activity that makes it print.
+CHATTY = {"containerexec": (["--host"], host_exec),
+          "containeropen": (["--host"], host_exec),
+          "containernet": (["--host"], host_refused_connect),
+          "containersyscall": (["0.2", "--host"], host_exec),
+          "containerescape": (["--host"], host_release_agent_open)}
+
+
+ENDINGS = [(name, how) for name in TOOL_NAMES
+           for how in ("SIGINT", "SIGTERM", "SIGHUP", "duration", "closed-stdout")]
 
 
 def loaded_programs(before):
     return {i for kind, i in bpf_ids() - before if kind == "prog"}
 
 
-class HostExecs:
-    """/bin/true run on the host in a loop (bounded): events for the chatty
-    tools while a test waits for something else."""
+class HostActivity:
+    """ACTION (host_exec, ...) run on the host in a loop (bounded): events for
+    the chatty tools while a test waits for something else."""
 
-    def __init__(self, limit=60):
+    def __init__(self, action=host_exec, limit=60):
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(limit,), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(action, limit), daemon=True)
 
-    def _run(self, limit):
+    def _run(self, action, limit):
         deadline = time.monotonic() + limit
         while not self.done.is_set() and time.monotonic() < deadline:
-            subprocess.run(["/bin/true"])
+            action()
             self.done.wait(0.05)
 
     def __enter__(self):
@@ -139,8 +162,9 @@ def test_clean_exit_leaves_nothing_loaded(bpf_ok, name, how):
     each way ends with status 0 after tracing had started."""
     before = bpf_ids()
     if how == "closed-stdout":
-        with HostExecs():
-            rc, err = run_with_closed_stdout([PYTHON, os.path.join(TOOLS, name)] + CHATTY[name])
+        args, action = CHATTY[name]
+        with HostActivity(action):
+            rc, err = run_with_closed_stdout([PYTHON, os.path.join(TOOLS, name)] + args)
         assert ": tracing " in err, err
         assert rc == 0, err
         assert "Traceback" not in err and "BrokenPipe" not in err, err
