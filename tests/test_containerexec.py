@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from conftest import IMAGE, PROMPT_EXIT, docker, pipe_into_head, unique
+from conftest import IMAGE, PROMPT_EXIT, docker, pipe_into_head, unavailable, unique
 from ctrace.containers import CGROUP2_ROOTS
+from ctrace.output import json_text_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -291,3 +292,81 @@ def test_executable_written_at_run_time_is_marked(tool, containers):
     containers.exec(name, "/tmp/echo", "again")
     line = table.wait_for(lambda l: "again" in l)
     assert "[upper] /tmp/echo again" in line
+
+
+# execveat(2) of an open fd (AT_EMPTY_PATH), and execve(2) from a thread
+# other than the leader (the kernel gives it the leader's pid).
+EXECKINDS = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static char *const envp[] = { NULL };
+static void *from_thread(void *mark)
+{
+    char *argv[] = { "/bin/echo", mark, NULL };
+    execve(argv[0], argv, envp);
+    _exit(127);
+}
+int main(int argc, char **argv)
+{
+    pthread_t t;
+    if (argc == 3 && !strcmp(argv[1], "execveat")) {
+        char *args[] = { "echo", argv[2], NULL };
+        int fd = open("/bin/busybox", O_RDONLY | O_CLOEXEC);
+        syscall(SYS_execveat, fd, "", args, envp, AT_EMPTY_PATH);
+    } else if (argc == 3 && !strcmp(argv[1], "thread")) {
+        pthread_create(&t, NULL, from_thread, argv[2]);
+        pthread_join(t, NULL);
+    }
+    return 127;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def execkinds(tmp_path_factory):
+    """EXECKINDS, static, for containers to run as /execkinds."""
+    src = tmp_path_factory.mktemp("execkinds") / "execkinds.c"
+    src.write_text(EXECKINDS)
+    exe = str(src)[:-2]
+    r = subprocess.run(["gcc", "-O2", "-static", "-pthread", "-Wall", "-o", exe, str(src)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        unavailable("building the execveat/thread helper failed: %s" % r.stderr[-300:])
+    return exe
+
+
+@pytest.mark.parametrize("kind", ["execveat", "thread"])
+def test_execveat_and_exec_from_a_thread(tool, containers, execkinds, kind):
+    name = containers.run("sleep", "600", opts=["-v", execkinds + ":/execkinds:ro"])
+    t = tool("containerexec", "-j", "-c", name)
+    mark = unique(kind)
+    out = containers.exec(name, "/execkinds", kind, mark).stdout
+    assert out == mark + "\n"
+    helper = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["/execkinds", kind, mark],
+                        what="the helper's exec")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"][-1:] == [mark] and
+                    e["args"][0] != "/execkinds", what="the %s exec" % kind)
+    assert ev["retval"] == 0 and ev["error"] is None, ev
+    assert ev["args"] == (["echo", mark] if kind == "execveat" else ["/bin/echo", mark])
+    assert ev["container_name"] == name
+    assert ev["pid"] == helper["pid"]       # the same process, its leader's pid
+    if kind == "thread":
+        assert ev["filename"] == "/bin/echo"
+
+
+def test_argument_that_is_not_utf8(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j", "-c", name)
+    table = tool("containerexec", "-c", name)
+    containers.exec(name, "sh", "-c", "/bin/echo \"$(printf 'a\\377b')\" >/dev/null")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"][:1] == ["/bin/echo"],
+                    what="the exec of echo")
+    assert ev["args"][1] == "a\\xffb"
+    assert json_text_bytes(ev["args"][1]) == b"a\xffb"
+    line = table.wait_for(lambda l: isinstance(l, str) and " /bin/echo a" in l,
+                          what="table line")
+    assert line.endswith(" /bin/echo a\\xffb"), line
