@@ -197,6 +197,36 @@ def test_full_path_resolves_relative_to_cwd(tool, containers):
 
 
 @integration
+def test_full_path_deeper_than_the_walk_is_marked_incomplete(tool, containers):
+    """A directory 60 levels deep (more than the kernel walk's 48 steps):
+    the path is its deepest part, marked with a leading '...'."""
+    name = containers.run("sleep", "600")
+    deep = "/tmp/" + "/".join(["d%02d" % i for i in range(60)])
+    containers.exec(name, "sh", "-c", "mkdir -p %s && : > %s/f" % (deep, deep))
+    t = tool("containeropen", "-j", "-F", "-c", name)
+    containers.exec(name, "sh", "-c", "cd %s && cat ./f" % deep)
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "./f" and e["comm"] == "cat",
+                    what="the deep relative open")
+    assert ev["full_path_complete"] is False
+    assert ev["full_path"].startswith(".../") and ev["full_path"].endswith("/d58/d59/f")
+    assert deep.endswith(ev["full_path"][3:-2]), ev["full_path"]
+
+
+@integration
+def test_rows_keeps_the_busiest(tool, containers):
+    name = containers.run("sleep", "600")
+    # Well above the opens each docker exec brings (/etc/passwd, /etc/group).
+    counts = {"/tmp/%s-%d" % (unique("rows"), n): n for n in (90, 60, 30, 1)}
+    containers.exec(name, "touch", *counts)
+    tj = tool("containeropen", "-s", "3600", "--rows", "2", "-j", "-c", name)
+    for path, n in counts.items():
+        containers.exec(name, "openloop", path, str(n))
+    assert tj.stop() == 0, tj.err
+    rows = [e for e in tj.json_events() if e["event"] == "summary"][-1]["rows"]
+    assert [(r["path"], r["opens"]) for r in rows] == list(counts.items())[:2], rows
+
+
+@integration
 def test_full_path_from_a_directory_fd(bpf_ok):
     """openat(dirfd, "hostname") on the host, dirfd being /etc."""
     script = ("import os,sys; sys.stdin.readline(); d=os.open('/etc', os.O_RDONLY|os.O_DIRECTORY);"
