@@ -13,11 +13,14 @@ import sys
 import pytest
 
 from conftest import IMAGE, ROOT, TOOLS, docker, header_define, run_tool, unavailable, unique
+import test_runtimes
+from test_runtimes import CTR_IMAGE, ctr_remove
 
 sys.path.insert(0, ROOT)
 from ctrace import seccomp, syscalls  # noqa: E402
 
 TOOL = "containersyscall"
+ctr = test_runtimes.ctr     # its fixture: containerd's ctr with the test image
 
 
 def load_tool():
@@ -536,3 +539,33 @@ def test_sigint_and_sigterm_exit_zero(tool):
         t = tool(TOOL)
         assert t.stop(sig) == 0
         assert not any("Traceback" in l for l in t.err)
+
+
+@pytest.mark.integration
+def test_top_n_keeps_the_n_busiest_rows(tool, containers):
+    name = containers.run("sh", "-c", "while true; do cat /etc/hostname >/dev/null; done")
+    top = tool(TOOL, "-j", "-t", "3", "-c", name, "0.3")
+    every = tool(TOOL, "-j", "-t", "0", "-c", name, "0.3")
+    every.wait_for(lambda e: e["event"] == "summary" and len(e["rows"]) > 3,
+                   what="a refresh with more than 3 rows")
+    top.wait_for(lambda e: e["event"] == "summary" and e["rows"], what="a refresh of -t 3")
+    assert top.stop() == 0 and every.stop() == 0
+    for summary in (e for e in top.json_events() if e["event"] == "summary" and e["rows"]):
+        calls = [r["calls"] for r in summary["rows"]]
+        assert len(calls) == 3 and calls == sorted(calls, reverse=True), summary["rows"]
+
+
+@pytest.mark.integration
+def test_wait_records_a_containerd_container(tool, ctr, tmp_path):
+    cid = unique("ctrrec")
+    profile = tmp_path / "containerd.json"
+    t = tool(TOOL, "--seccomp", str(profile), "--wait", cid)
+    try:
+        r = ctr("run", "--rm", CTR_IMAGE, cid, "sh", "-c", "cat /etc/hostname; echo done")
+        assert r.returncode == 0 and r.stdout.endswith("done\n"), r.stderr
+        assert t.wait(60) == 0, "\n".join(t.err)
+    finally:
+        ctr_remove(ctr, cid)
+    allowed = seccomp.allowed(json.loads(profile.read_text()))
+    assert {"execve", "read", "write"} <= allowed
+    assert {"mount", "pivot_root", "sethostname", "unshare"}.isdisjoint(allowed)
