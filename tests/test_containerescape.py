@@ -220,18 +220,18 @@ def test_release_agent_payload_run_by_kernel_helper(tool, containers):
     if not upper or not os.path.exists(os.path.join(upper, "payload")):
         unavailable("docker's storage driver has no upper directory here: %r" % upper)
     t = tool("containerescape", "-j")
-    hier = "ctrace" + uuid.uuid4().hex[:8]
-    mnt = "/tmp/" + hier
+    before = named_hierarchies()
+    mnt = "/tmp/" + unique(HIERARCHY)
     os.mkdir(mnt)
     try:
-        r = subprocess.run(["mount", "-t", "cgroup", "-o", "none,name=" + hier, "cgroup", mnt],
-                           capture_output=True, text=True)
+        r = subprocess.run(["mount", "-t", "cgroup", "-o", "none,name=" + HIERARCHY, "cgroup",
+                            mnt], capture_output=True, text=True)
         if r.returncode != 0:
             unavailable("cannot mount a named cgroup v1 hierarchy: %s" % r.stderr.strip())
+        child = os.path.join(mnt, unique("x"))
         try:
             with open(os.path.join(mnt, "release_agent"), "w") as f:
                 f.write(os.path.join(upper, "payload"))
-            child = os.path.join(mnt, "x")
             os.mkdir(child)
             with open(os.path.join(child, "notify_on_release"), "w") as f:
                 f.write("1")
@@ -240,11 +240,28 @@ def test_release_agent_payload_run_by_kernel_helper(tool, containers):
             ev = finding(t, name, "host-helper-exec")
             assert ev["path"] == os.path.join(upper, "payload")
             assert ev["host"] is False and ev["comm"] == "payload"
-            os.rmdir(child)
         finally:
+            if os.path.isdir(child):
+                os.rmdir(child)
+            with open(os.path.join(mnt, "release_agent"), "w") as f:
+                f.write("\n")          # no release agent left behind
             subprocess.run(["umount", mnt], check=True)
     finally:
         os.rmdir(mnt)
+    assert named_hierarchies() <= before | {HIERARCHY}
+
+
+# The named cgroup v1 hierarchy the release_agent test mounts.  One name for
+# every run: this kernel keeps a named hierarchy that was mounted for a
+# while even once unmounted with no child cgroup (it shows in every
+# process's /proc/PID/cgroup), and a mount of the same name reuses it, so
+# runs leave at most this one, with no child and no release agent.
+HIERARCHY = "ctrace-test-release-agent"
+
+
+def named_hierarchies():
+    with open("/proc/self/cgroup") as f:
+        return {m.group(1) for m in re.finditer(r"^\d+:name=([^:]+):", f.read(), re.M)}
 
 
 def test_ordinary_container_life_reports_nothing(tool, containers, helper, podman, ctr,
