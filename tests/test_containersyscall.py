@@ -561,7 +561,9 @@ def test_wait_records_a_containerd_container(tool, ctr, tmp_path):
     profile = tmp_path / "containerd.json"
     t = tool(TOOL, "--seccomp", str(profile), "--wait", cid)
     try:
-        r = ctr("run", "--rm", CTR_IMAGE, cid, "sh", "-c", "cat /etc/hostname; echo done")
+        # Not gone within milliseconds: its bundle is read while it exists,
+        # however busy the machine (a bundle lives only as long as its task).
+        r = ctr("run", "--rm", CTR_IMAGE, cid, "sh", "-c", "sleep 1; cat /etc/hostname; echo done")
         assert r.returncode == 0 and r.stdout.endswith("done\n"), r.stderr
         assert t.wait(60) == 0, "\n".join(t.err)
     finally:
