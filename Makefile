@@ -23,7 +23,7 @@ deps:
 headers:
 	@bash scripts/install-headers.sh
 
-TEST_PKGS := docker.io containerd podman lxc busybox-static python3-pytest python3-hypothesis python3-yaml gcc libc6-dev graphviz bpftool python3-jsonschema
+TEST_PKGS := docker.io containerd podman crun lxc busybox-static python3-pytest python3-hypothesis python3-yaml gcc libc6-dev graphviz bpftool python3-jsonschema
 BENCH_PKGS := bpftrace strace python3-matplotlib
 IMAGE_PKGS := mmdebstrap docker.io
 

@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +29,10 @@ DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.whi
 READY_TIMEOUT = 60
 sys.path.insert(0, ROOT)
 from ctrace import schema  # noqa: E402
+
+# How soon an idle tool must end after SIGINT/SIGTERM: generous for a busy
+# 2-core machine, yet far below stop()'s own wait (a loop that never wakes).
+PROMPT_EXIT = 5.0
 
 
 def unavailable(reason):
@@ -62,6 +67,25 @@ def docker_ok(bpf_ok):
     if r.returncode != 0:
         unavailable("building the test image failed: %s" % (r.stderr or r.stdout)[-500:])
     return IMAGE
+
+
+# The OCI runtimes Docker runs the test containers with: its default, and
+# crun as scripts/start-dockerd.sh registers it (make docker-up).
+RUNTIMES = ("runc", "crun")
+
+
+def docker_runtimes():
+    r = docker("info", "--format", "{{json .Runtimes}}", check=False)
+    return set(json.loads(r.stdout or "{}")) if r.returncode == 0 else set()
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request, docker_ok):
+    """Each runtime of RUNTIMES in turn, registered with dockerd and
+    installed for podman (--runtime NAME)."""
+    if request.param not in docker_runtimes() or not shutil.which(request.param):
+        unavailable("dockerd has no runtime %s (make test-deps docker-up)" % request.param)
+    return request.param
 
 
 def docker(*args, check=True, timeout=120, input=None):
@@ -369,6 +393,17 @@ class Tool:
             self.proc.wait()
 
 
+# What a busy machine may make a tool say on stderr without anything being
+# wrong with the tool: a runtime's API slow to answer, and answering again.
+RUNTIME_NOTICE = re.compile(r"^ctrace: \S+ (at \S+ did not answer \(|answers again: )")
+
+
+def unexpected_stderr(t):
+    """T's stderr lines other than its ready line and runtime notices: a
+    check that fails on any new warning, whatever its wording."""
+    return [l for l in t.err if ": tracing " not in l and not RUNTIME_NOTICE.match(l)]
+
+
 def _parse(line):
     if line.startswith("{"):
         try:
@@ -424,3 +459,15 @@ def run_tool(name, *args, timeout=60):
     contract.finished()
     contract.check()
     return r
+
+
+def pipe_into_head(name, lines=3, timeout=60):
+    """`NAME | head -n LINES` in a shell: (head's output, the tool's stderr,
+    the tool's exit status, not head's)."""
+    script = ('"$0" "$1" 2>"$2" | head -n %d; echo "${PIPESTATUS[0]}" >"$3"' % lines)
+    with tempfile.TemporaryDirectory() as tmp:
+        err, status = os.path.join(tmp, "err"), os.path.join(tmp, "status")
+        p = subprocess.run(["bash", "-c", script, PYTHON, os.path.join(TOOLS, name), err, status],
+                           capture_output=True, text=True, timeout=timeout)
+        with open(err) as f, open(status) as g:
+            return p.stdout, f.read(), int(g.read())

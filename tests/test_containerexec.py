@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from conftest import IMAGE, docker, unique
+from conftest import IMAGE, PROMPT_EXIT, docker, pipe_into_head, unavailable, unique
 from ctrace.containers import CGROUP2_ROOTS
+from ctrace.output import json_text_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +20,8 @@ def execs(t, container=None):
             (container is None or e["container_name"] == container)]
 
 
-def test_exec_in_running_container_has_name_id_and_image(tool, containers):
-    name = containers.run("sleep", "600")
+def test_exec_in_running_container_has_name_id_and_image(tool, containers, runtime):
+    name = containers.run("sleep", "600", opts=["--runtime", runtime])
     t = tool("containerexec", "-j")
     marker = unique("marker")
     containers.exec(name, "echo", marker)
@@ -36,11 +37,11 @@ def test_exec_in_running_container_has_name_id_and_image(tool, containers):
     assert ev["vpid"] != ev["pid"]
 
 
-def test_short_lived_container_is_named(tool, containers):
+def test_short_lived_container_is_named(tool, containers, runtime):
     t = tool("containerexec", "-j")
     name = unique()
     containers.names.append(name)
-    docker("run", "--name", name, IMAGE, "true")
+    docker("run", "--name", name, "--runtime", runtime, IMAGE, "true")
     ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["true"] and
                     e["container_id"] and e["container_name"] == name,
                     what="exec of true in %s" % name)
@@ -133,9 +134,11 @@ def test_failed_exec_reports_errno_name(tool, containers):
     assert ev["filename"] == "/no/such/binary"
     assert ev["args"] == ["/no/such/binary", "arg1"]
     t2 = tool("containerexec", "-x")
-    containers.exec(name, "sh", "-c", "/no/such/other; echo ok")
-    line = t2.wait_for(lambda l: "/no/such/other" in l, what="-x line")
-    assert "ENOENT" in line
+    shown = unique("shown")
+    containers.exec(name, "sh", "-c", "/bin/echo %s; /no/such/other; echo ok" % shown)
+    line = t2.wait_for(lambda l: "/no/such/other" in l and "ENOENT" in l, what="-x line")
+    # Every exec before it succeeded (docker exec's sh, the echo): not shown.
+    assert [l for l in t2.lines if name in l] == [line], t2.lines
 
 
 def test_forty_arguments_captured_in_full(tool, containers):
@@ -158,12 +161,13 @@ def test_huge_argv_is_marked_truncated(tool, containers):
     assert ev["args"] == argv[:len(ev["args"])] or ev["args"][:-1] == argv[:len(ev["args"]) - 1]
 
 
-def test_docker_exec_is_attributed_to_its_container(tool, containers):
-    name = containers.run("sleep", "600")
+def test_docker_exec_is_attributed_to_its_container(tool, containers, runtime):
+    name = containers.run("sleep", "600", opts=["--runtime", runtime])
     t = tool("containerexec", "-j")
     containers.exec(name, "cat", "/etc/hostname")
     ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["cat", "/etc/hostname"])
     assert ev["container_name"] == name and ev["container_runtime"] == "docker"
+    assert ev["vpid"] != 1 and ev["host"] is False
 
 
 def test_nsenter_without_cgroup_is_attributed_to_the_container(tool, containers):
@@ -222,7 +226,7 @@ def test_sigint_exits_zero_promptly(tool):
     start = time.monotonic()
     rc = t.stop(signal.SIGINT)
     assert rc == 0
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < PROMPT_EXIT
     assert not any("Traceback" in l for l in t.err)
 
 
@@ -230,7 +234,7 @@ def test_sigterm_exits_zero_promptly(tool):
     t = tool("containerexec")
     start = time.monotonic()
     assert t.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < PROMPT_EXIT
 
 
 def test_unshare_process_is_a_container(tool):
@@ -246,20 +250,18 @@ def test_unshare_process_is_a_container(tool):
 
 def test_pipe_into_head_ends_quietly(bpf_ok, containers):
     containers.run("sh", "-c", "while true; do /bin/true; done")
-    from conftest import PYTHON, TOOLS
-    p = subprocess.run("%s %s/containerexec | head -n 3" % (PYTHON, TOOLS), shell=True,
-                       capture_output=True, text=True, timeout=60)
-    assert len(p.stdout.splitlines()) == 3
-    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+    out, err, status = pipe_into_head("containerexec")
+    assert len(out.splitlines()) == 3
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert ": tracing " in err and status == 0, (status, err)
 
 
-def test_duration_ends_the_run(bpf_ok):
-    from conftest import run_tool
-    start = time.monotonic()
-    r = run_tool("containerexec", "-d", "1")
-    assert r.returncode == 0, r.stderr
-    assert "tracing" in r.stderr
-    assert time.monotonic() - start < 15
+def test_duration_ends_the_run(tool):
+    t = tool("containerexec", "-d", "1")
+    start = time.monotonic()            # it said it is tracing
+    assert t.wait(30, "-d 1") == 0, t.err
+    took = time.monotonic() - start
+    assert 0.9 <= took < 15, took
 
 
 def test_name_and_uid_filters_in_kernel(tool, containers):
@@ -273,7 +275,7 @@ def test_name_and_uid_filters_in_kernel(tool, containers):
     ev = by_uid.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["echo", "as-1234"])
     assert ev["uid"] == 1234
     assert {e["comm"] for e in by_comm.json_events() if e["event"] == "exec"} == {"cat"}
-    by_uid.stop()
+    assert by_uid.stop() == 0, by_uid.err
     assert {e["uid"] for e in by_uid.json_events() if e["event"] == "exec"} == {1234}
 
 
@@ -305,3 +307,81 @@ def test_first_exec_of_a_container_start_is_its_entrypoint(tool, containers):
     assert [e["args"] for e in mine if e["event"] == "exec"] == \
         [["sh", "-c", "cat /etc/hostname"], ["cat", "/etc/hostname"]]
     assert not [e for e in mine if e["comm"].startswith("runc")]
+
+
+# execveat(2) of an open fd (AT_EMPTY_PATH), and execve(2) from a thread
+# other than the leader (the kernel gives it the leader's pid).
+EXECKINDS = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static char *const envp[] = { NULL };
+static void *from_thread(void *mark)
+{
+    char *argv[] = { "/bin/echo", mark, NULL };
+    execve(argv[0], argv, envp);
+    _exit(127);
+}
+int main(int argc, char **argv)
+{
+    pthread_t t;
+    if (argc == 3 && !strcmp(argv[1], "execveat")) {
+        char *args[] = { "echo", argv[2], NULL };
+        int fd = open("/bin/busybox", O_RDONLY | O_CLOEXEC);
+        syscall(SYS_execveat, fd, "", args, envp, AT_EMPTY_PATH);
+    } else if (argc == 3 && !strcmp(argv[1], "thread")) {
+        pthread_create(&t, NULL, from_thread, argv[2]);
+        pthread_join(t, NULL);
+    }
+    return 127;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def execkinds(tmp_path_factory):
+    """EXECKINDS, static, for containers to run as /execkinds."""
+    src = tmp_path_factory.mktemp("execkinds") / "execkinds.c"
+    src.write_text(EXECKINDS)
+    exe = str(src)[:-2]
+    r = subprocess.run(["gcc", "-O2", "-static", "-pthread", "-Wall", "-o", exe, str(src)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        unavailable("building the execveat/thread helper failed: %s" % r.stderr[-300:])
+    return exe
+
+
+@pytest.mark.parametrize("kind", ["execveat", "thread"])
+def test_execveat_and_exec_from_a_thread(tool, containers, execkinds, kind):
+    name = containers.run("sleep", "600", opts=["-v", execkinds + ":/execkinds:ro"])
+    t = tool("containerexec", "-j", "-c", name)
+    mark = unique(kind)
+    out = containers.exec(name, "/execkinds", kind, mark).stdout
+    assert out == mark + "\n"
+    helper = t.wait_for(lambda e: e["event"] == "exec" and e["args"] == ["/execkinds", kind, mark],
+                        what="the helper's exec")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"][-1:] == [mark] and
+                    e["args"][0] != "/execkinds", what="the %s exec" % kind)
+    assert ev["retval"] == 0 and ev["error"] is None, ev
+    assert ev["args"] == (["echo", mark] if kind == "execveat" else ["/bin/echo", mark])
+    assert ev["container_name"] == name
+    assert ev["pid"] == helper["pid"]       # the same process, its leader's pid
+    if kind == "thread":
+        assert ev["filename"] == "/bin/echo"
+
+
+def test_argument_that_is_not_utf8(tool, containers):
+    name = containers.run("sleep", "600")
+    t = tool("containerexec", "-j", "-c", name)
+    table = tool("containerexec", "-c", name)
+    containers.exec(name, "sh", "-c", "/bin/echo \"$(printf 'a\\377b')\" >/dev/null")
+    ev = t.wait_for(lambda e: e["event"] == "exec" and e["args"][:1] == ["/bin/echo"],
+                    what="the exec of echo")
+    assert ev["args"][1] == "a\\xffb"
+    assert json_text_bytes(ev["args"][1]) == b"a\xffb"
+    line = table.wait_for(lambda l: isinstance(l, str) and " /bin/echo a" in l,
+                          what="table line")
+    assert line.endswith(" /bin/echo a\\xffb"), line

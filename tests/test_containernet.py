@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, docker, run_tool, unique
+from conftest import ROOT, docker, run_tool, unavailable, unique
 
 integration = pytest.mark.integration
 
@@ -63,18 +63,26 @@ def test_port_macro():
     assert cn.port_macro([443, 80, 80]) == "((p) == 80 || (p) == 443)"
 
 
-def test_dot_quotes_hostile_names():
+def hostile_dot():
     rows = [('we"ird\\name', "b\nc\x1b[31m", "tcp", 3, 1, 100000, 20),
             ("a", "198.18.0.9:53", "udp", 1, 0, 5, 0)]
     out = io.StringIO()
     cn.write_dot(out, rows, containers={'we"ird\\name', "a"})
-    text = out.getvalue()
+    return out.getvalue()
+
+
+def test_dot_quotes_hostile_names():
+    text = hostile_dot()
     assert "\x1b" not in text and "\nc" not in text
     assert '"we\\"ird\\\\\\\\name"' in text
     assert text.startswith("digraph containernet {") and text.rstrip().endswith("}")
-    if shutil.which("dot"):
-        r = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+
+
+def test_dot_with_hostile_names_is_read_by_graphviz():
+    if not shutil.which("dot"):
+        unavailable("graphviz's dot is not installed (make test-deps)")
+    r = subprocess.run(["dot", "-Tsvg"], input=hostile_dot(), capture_output=True, text=True)
+    assert r.returncode == 0 and "</svg>" in r.stdout, r.stderr
 
 
 @pytest.mark.parametrize("argv", [
@@ -318,7 +326,7 @@ def test_host_connections_only_with_host(tool, containers):
     containers.names.append(name)
     docker("run", "--name", name, "ctrace-test:latest", "tcpclient", "127.0.0.1", "7997", "1")
     default.wait_for(lambda e: e["event"] == "failed" and e["container_name"] == name)
-    default.stop()
+    assert default.stop() == 0, default.err
     assert not [e for e in default.json_events()
                 if port in (e.get("local_port"), e.get("remote_port"))]
     assert not [e for e in default.json_events() if e.get("host")]
@@ -332,7 +340,7 @@ def test_port_filter(tool, containers):
     docker("run", "--name", name, "ctrace-test:latest", "sh", "-c",
            "tcpclient 127.0.0.1 7400 1; tcpclient 127.0.0.1 7401 1")
     t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7401)
-    t.stop()
+    assert t.stop() == 0, t.err
     assert not [e for e in t.json_events() if e.get("remote_port") == 7400]
 
 
@@ -405,7 +413,7 @@ def test_container_filter(tool, containers):
     containers.exec(b, "tcpclient", "127.0.0.1", "7601", "1")
     containers.exec(a, "tcpclient", "127.0.0.1", "7602", "1")
     t.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7602)
-    t.stop()
+    assert t.stop() == 0, t.err
     assert {e["container_name"] for e in t.json_events() if e.get("event") == "failed"} == {a}
 
 
@@ -482,3 +490,124 @@ def test_summary_table_is_narrow(tool, containers):
     line = t.wait_for(lambda l: isinstance(l, str) and l.startswith(name), what="row")
     assert " tcp " in line and "127.0.0.1:7995" in line
     assert all(len(l) < 80 for l in t.lines), [l for l in t.lines if len(l) >= 80]
+
+
+def dual_stack_network(containers):
+    """A fresh bridge network with IPv4 (198.18.0.0/15) and a ULA IPv6
+    subnet of its own."""
+    for _ in range(20):
+        third = random.randint(1, 254)
+        name = unique("ctnet6")
+        r = docker("network", "create", "--ipv6", "--subnet", "198.19.%d.0/24" % third,
+                   "--subnet", "fd00:c7:%x::/64" % third, name, check=False)
+        if r.returncode == 0:
+            containers.networks.append(name)
+            return name
+    raise AssertionError("no free subnet for a dual-stack network: %s" % r.stderr)
+
+
+@integration
+def test_ipv6_between_containers_and_ipv4_only(tool, containers):
+    t = tool("containernet", "-j", "-P", "7801")
+    v4 = tool("containernet", "-j", "-4", "-P", "7801", "-P", "7802")
+    net = dual_stack_network(containers)
+    server = containers.run("tcpserver", "-6", "7801", "1", opts=["--network", net])
+    wait_listening(server)
+    ip = docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"%s\").GlobalIPv6Address}}"
+                % net, server).stdout.strip()
+    assert ":" in ip, ip
+    client = unique("ctcli")
+    containers.names.append(client)
+    r = docker("run", "--name", client, "--network", net, "ctrace-test:latest",
+               "tcpclient", ip, "7801", "1", "10")
+    assert "connected=1" in r.stdout, r.stdout + r.stderr
+    conn = t.wait_for(lambda e: e["event"] == "connect" and e["container_name"] == client)
+    assert conn["family"] == 6 and conn["remote_addr"] == ip
+    assert conn["peer_container_name"] == server
+    acc = t.wait_for(lambda e: e["event"] == "accept" and e["container_name"] == server)
+    assert acc["family"] == 6 and acc["peer_container_name"] == client
+    # -4: an IPv4 connect made after it is shown, the IPv6 connection is not.
+    docker("run", "--rm", "ctrace-test:latest", "tcpclient", "127.0.0.1", "7802", "1")
+    v4.wait_for(lambda e: e["event"] == "failed" and e["remote_port"] == 7802,
+                what="the later IPv4 connect")
+    assert {e.get("family") for e in v4.json_events() if "family" in e} == {4}
+
+
+@integration
+def test_wide_line_has_peer_and_exact_bytes(tool, containers):
+    t = tool("containernet", "-w", "-P", "7803")
+    net, server, ip, client = server_client(containers, 7803, 1)
+    r = docker("run", "--name", client, "--network", net, "ctrace-test:latest",
+               "tcpclient", ip, "7803", "1", "123457")
+    assert "sent=123457" in r.stdout, r.stdout + r.stderr
+    line = t.wait_for(lambda l: isinstance(l, str) and l.startswith(client) and " close " in l,
+                      what="the client's close line")
+    fields = line.split()
+    assert fields[3:5] == ["out", "close"] and fields[6] == "%s:7803" % ip, line
+    assert fields[7] == server, line                        # the peer column
+    tx = int(fields[8])                                     # exact, not 121K
+    assert 123457 <= tx < 123457 + 100, line
+
+
+@integration
+def test_connect_that_times_out(tool, containers):
+    """SYNs to an address on the test's own network that nobody answers
+    (a permanent neighbour entry to no one), one retry: ETIMEDOUT."""
+    t = tool("containernet", "-j", "-P", "7804")
+    net = make_network(containers)
+    sub = docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", net)
+    silent = sub.stdout.strip().rsplit(".", 1)[0] + ".250"
+    name = unique("ctcli")
+    containers.names.append(name)
+    r = docker("run", "--name", name, "--network", net, "--cap-add", "NET_ADMIN",
+               "--sysctl", "net.ipv4.tcp_syn_retries=1", "ctrace-test:latest", "sh", "-c",
+               "arp -s %s 02:00:00:00:00:01 && tcpclient %s 7804 1" % (silent, silent))
+    assert "ETIMEDOUT" in r.stderr, r.stdout + r.stderr
+    ev = t.wait_for(lambda e: e["event"] == "failed" and e["container_name"] == name,
+                    what="the timed-out connect")
+    assert ev["status"] == "timeout" and ev["error"] == "ETIMEDOUT"
+    assert ev["remote_addr"] == silent and ev["remote_port"] == 7804
+
+
+# N datagrams of 100 bytes sent with sendmsg(2) to 127.0.0.1:PORT.
+UDP_SENDMSG = r"""
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+int main(int argc, char **argv)
+{
+    char data[100];
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
+    struct iovec iov = { data, sizeof(data) };
+    struct msghdr msg = { .msg_name = &to, .msg_namelen = sizeof(to),
+                          .msg_iov = &iov, .msg_iovlen = 1 };
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), i, sent = 0;
+    memset(data, 'u', sizeof(data));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    for (i = 0; i < atoi(argv[2]); i++)
+        sent += sendmsg(fd, &msg, 0) == sizeof(data);
+    return sent == atoi(argv[2]) ? 0 : 1;
+}
+"""
+
+
+@integration
+def test_udp_sent_with_sendmsg_is_counted(tool, containers, tmp_path):
+    src = tmp_path / "udpsendmsg.c"
+    src.write_text(UDP_SENDMSG)
+    exe = str(tmp_path / "udpsendmsg")
+    r = subprocess.run(["gcc", "-O2", "-static", "-Wall", "-o", exe, str(src)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        unavailable("building the sendmsg helper failed: %s" % r.stderr[-300:])
+    name = containers.run("sleep", "600", opts=["-v", exe + ":/udpsendmsg:ro"])
+    t = tool("containernet", "-j", "-s", "3600", "-c", name)
+    containers.exec(name, "/udpsendmsg", "7805", "7")
+    assert t.stop() == 0, t.err
+    rows = [r for r in [e for e in t.json_events() if e["event"] == "summary"][-1]["rows"]
+            if r["proto"] == "udp" and r["server"] == "127.0.0.1:7805"]
+    assert len(rows) == 1, rows
+    assert rows[0]["client"] == name
+    assert rows[0]["connections"] == 7 and rows[0]["tx_bytes"] == 700

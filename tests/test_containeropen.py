@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import PYTHON, TOOLS, Tool, docker, header_define, run_tool, unique
+from conftest import (PROMPT_EXIT, PYTHON, TOOLS, Tool, docker, header_define, pipe_into_head,
+                      run_tool, unique)
 
 integration = pytest.mark.integration
 
@@ -193,6 +194,36 @@ def test_full_path_resolves_relative_to_cwd(tool, containers):
     ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "./status")
     assert ev["full_path_complete"] and ev["full_path"].startswith("/proc/")
     assert ev["full_path"].endswith("/status")
+
+
+@integration
+def test_full_path_deeper_than_the_walk_is_marked_incomplete(tool, containers):
+    """A directory 60 levels deep (more than the kernel walk's 48 steps):
+    the path is its deepest part, marked with a leading '...'."""
+    name = containers.run("sleep", "600")
+    deep = "/tmp/" + "/".join(["d%02d" % i for i in range(60)])
+    containers.exec(name, "sh", "-c", "mkdir -p %s && : > %s/f" % (deep, deep))
+    t = tool("containeropen", "-j", "-F", "-c", name)
+    containers.exec(name, "sh", "-c", "cd %s && cat ./f" % deep)
+    ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "./f" and e["comm"] == "cat",
+                    what="the deep relative open")
+    assert ev["full_path_complete"] is False
+    assert ev["full_path"].startswith(".../") and ev["full_path"].endswith("/d58/d59/f")
+    assert deep.endswith(ev["full_path"][3:-2]), ev["full_path"]
+
+
+@integration
+def test_rows_keeps_the_busiest(tool, containers):
+    name = containers.run("sleep", "600")
+    # Well above the opens each docker exec brings (/etc/passwd, /etc/group).
+    counts = {"/tmp/%s-%d" % (unique("rows"), n): n for n in (90, 60, 30, 1)}
+    containers.exec(name, "touch", *counts)
+    tj = tool("containeropen", "-s", "3600", "--rows", "2", "-j", "-c", name)
+    for path, n in counts.items():
+        containers.exec(name, "openloop", path, str(n))
+    assert tj.stop() == 0, tj.err
+    rows = [e for e in tj.json_events() if e["event"] == "summary"][-1]["rows"]
+    assert [(r["path"], r["opens"]) for r in rows] == list(counts.items())[:2], rows
 
 
 @integration
@@ -397,17 +428,17 @@ def test_sigint_exits_zero_promptly(tool):
     t = tool("containeropen")
     start = time.monotonic()
     assert t.stop(signal.SIGINT) == 0
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < PROMPT_EXIT
     assert not any("Traceback" in l for l in t.err)
 
 
 @integration
 def test_pipe_into_head_ends_quietly(bpf_ok, containers):
     containers.run("openloop", "/etc/hostname", "0", "60")
-    p = subprocess.run("%s %s/containeropen | head -n 3" % (PYTHON, TOOLS), shell=True,
-                       capture_output=True, text=True, timeout=60)
-    assert len(p.stdout.splitlines()) == 3
-    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+    out, err, status = pipe_into_head("containeropen")
+    assert len(out.splitlines()) == 3
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert ": tracing " in err and status == 0, (status, err)
 
 
 @integration

@@ -1,6 +1,7 @@
 """containersyscall: the syscall table and profile logic (unit), and the tool
 against real BPF and real Docker containers (integration)."""
 
+import errno
 import importlib.machinery
 import importlib.util
 import json
@@ -12,11 +13,14 @@ import sys
 import pytest
 
 from conftest import IMAGE, ROOT, TOOLS, docker, header_define, run_tool, unavailable, unique
+import test_runtimes
+from test_runtimes import CTR_IMAGE, ctr_remove
 
 sys.path.insert(0, ROOT)
 from ctrace import seccomp, syscalls  # noqa: E402
 
 TOOL = "containersyscall"
+ctr = test_runtimes.ctr     # its fixture: containerd's ctr with the test image
 
 
 def load_tool():
@@ -306,14 +310,15 @@ def ia32_program(tmp_path):
     probe = build32(tmp_path, "probe32", C32_PROBE)
     try:
         r = subprocess.run([probe], capture_output=True, timeout=30)
-        ran = "exit status %d" % r.returncode if r.returncode != 0 else None
     except OSError as exc:
-        ran = exc.strerror
-    if ran is not None:
+        if exc.errno != errno.ENOEXEC:
+            raise
         # A machine limitation, not a BPF one: the kernel (CONFIG_IA32_EMULATION
-        # off, ia32_emulation=0, or a hypervisor that refuses it) runs no
-        # 32-bit program at all, so no ia32 call can be traced here.
-        pytest.skip("this kernel cannot run 32-bit x86 programs (%s)" % ran)
+        # off, ia32_emulation=0, or a hypervisor that refuses it) refuses to
+        # exec a 32-bit program at all, so no ia32 call can be traced here.
+        pytest.skip("this kernel cannot run 32-bit x86 programs (%s)" % exc.strerror)
+    # It ran: anything but its exit(0) (a crash, a signal) is a failure.
+    assert r.returncode == 0, "the 32-bit probe ended with %d" % r.returncode
     return build32(tmp_path, "c32", C32)
 
 
@@ -558,3 +563,34 @@ def test_runtime_setup_calls_only_with_runtime(tool, containers):
     # The workload's rows are the same in both runs.
     work = {r["syscall"]: r["calls"] for r in rows if not r["runtime_setup"]}
     assert work == {r["syscall"]: r["calls"] for r in mine}
+
+
+def test_top_n_keeps_the_n_busiest_rows(tool, containers):
+    name = containers.run("sh", "-c", "while true; do cat /etc/hostname >/dev/null; done")
+    top = tool(TOOL, "-j", "-t", "3", "-c", name, "0.3")
+    every = tool(TOOL, "-j", "-t", "0", "-c", name, "0.3")
+    every.wait_for(lambda e: e["event"] == "summary" and len(e["rows"]) > 3,
+                   what="a refresh with more than 3 rows")
+    top.wait_for(lambda e: e["event"] == "summary" and e["rows"], what="a refresh of -t 3")
+    assert top.stop() == 0 and every.stop() == 0
+    for summary in (e for e in top.json_events() if e["event"] == "summary" and e["rows"]):
+        calls = [r["calls"] for r in summary["rows"]]
+        assert len(calls) == 3 and calls == sorted(calls, reverse=True), summary["rows"]
+
+
+@pytest.mark.integration
+def test_wait_records_a_containerd_container(tool, ctr, tmp_path):
+    cid = unique("ctrrec")
+    profile = tmp_path / "containerd.json"
+    t = tool(TOOL, "--seccomp", str(profile), "--wait", cid)
+    try:
+        # Not gone within milliseconds: its bundle is read while it exists,
+        # however busy the machine (a bundle lives only as long as its task).
+        r = ctr("run", "--rm", CTR_IMAGE, cid, "sh", "-c", "sleep 1; cat /etc/hostname; echo done")
+        assert r.returncode == 0 and r.stdout.endswith("done\n"), r.stderr
+        assert t.wait(60) == 0, "\n".join(t.err)
+    finally:
+        ctr_remove(ctr, cid)
+    allowed = seccomp.allowed(json.loads(profile.read_text()))
+    assert {"execve", "read", "write"} <= allowed
+    assert {"mount", "pivot_root", "sethostname", "unshare"}.isdisjoint(allowed)

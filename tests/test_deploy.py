@@ -250,8 +250,9 @@ def test_image_containerexec_names_a_container_started_after_it(ctrace_image, co
         assert not [e for e in t.json_events() if host_marker in (e.get("args") or [])], \
             "a host process was reported as a container"
         only_json(t)
+        assert t.stop() == 0, t.err
     finally:
-        t.stop()
+        t.kill()
 
 
 @pytest.mark.integration
@@ -268,5 +269,6 @@ def test_image_containeropen_names_a_container_started_after_it(ctrace_image, co
         assert ev["container_runtime"] == "docker" and ev["host"] is False
         assert ev["error"] is None
         only_json(t)
+        assert t.stop() == 0, t.err
     finally:
-        t.stop()
+        t.kill()

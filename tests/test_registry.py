@@ -8,6 +8,7 @@ a dict: no root, BPF or Docker needed."""
 import http.server
 import json
 import socketserver
+import sys
 import threading
 
 import pytest
@@ -28,6 +29,8 @@ class FakeAPI:
         self.path = path
         self.answers = {}
         self.requests = []
+        self.hangups = []       # requests whose client left before the answer
+        self.errors = []        # anything else that went wrong in a handler
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,10 +41,13 @@ class FakeAPI:
                         break
                 else:
                     status, body = 404, b"{}"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    api.hangups.append(self.path)     # a client that stopped waiting
 
             def log_message(self, *args):
                 pass
@@ -52,6 +58,9 @@ class FakeAPI:
             def get_request(self):
                 conn, _ = self.socket.accept()
                 return conn, ("local", 0)
+
+            def handle_error(self, request, client_address):
+                api.errors.append(sys.exc_info()[1])     # close() reports them
 
         self.server = Server(path, Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -64,6 +73,7 @@ class FakeAPI:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+        assert not self.errors, "the fake API server failed: %r" % self.errors
 
 
 class Names:

@@ -6,6 +6,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -13,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker, unique
+from conftest import (DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker,
+                      unexpected_stderr, unique)
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +44,8 @@ def test_container_churn_every_exec_named(tool, docker_ok):
         assert seen[name]["container_name"] == name
         assert seen[name]["container_image"] == IMAGE
     assert t.stop() == 0
-    assert not any("lost" in l for l in t.err)
+    assert not [e for e in t.json_events() if e.get("event") == "lost"]
+    assert unexpected_stderr(t) == [], t.err
 
 
 def bpf_ids():
@@ -55,42 +58,79 @@ def bpf_ids():
     return ids
 
 
-def wait_gone(before, timeout=10):
-    """BPF objects are freed asynchronously (RCU) after the last fd closes."""
+def bpf_ids_of(pid):
+    """(kind, id) of each BPF program and map process PID holds an fd of:
+    the tool's own, not those of other tracers running meanwhile."""
+    ids = set()
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        for kind in ("prog", "map"):
+            m = re.search(r"^%s_id:\s+(\d+)$" % kind, text, re.M)
+            if m:
+                ids.add((kind, int(m.group(1))))
+    return ids
+
+
+def wait_gone(ours, timeout=10):
+    """Those of OURS still loaded after TIMEOUT: BPF objects are freed
+    asynchronously (RCU) after the last fd closes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        left = bpf_ids() - before
+        left = bpf_ids() & ours
         if not left:
             return left
         time.sleep(0.1)
-    return bpf_ids() - before
+    return bpf_ids() & ours
 
 
-TOOL_NAMES = ["containerexec", "containeropen", "containernet", "containersyscall"]
-# Arguments under which each tool prints soon on a busy host (closed stdout).
-CHATTY = {"containerexec": ["--host"], "containeropen": ["--host"]}
+TOOL_NAMES = ["containerexec", "containeropen", "containernet", "containersyscall",
+              "containerescape"]
 
 
-ENDINGS = [(name, how) for name in TOOL_NAMES for how in ("SIGINT", "SIGTERM", "duration")] + \
-    [(name, "closed-stdout") for name in CHATTY]
+def host_exec():
+    subprocess.run(["/bin/true"])
 
 
-def loaded_programs(before):
-    return {i for kind, i in bpf_ids() - before if kind == "prog"}
+def host_refused_connect():
+    with socket.socket() as s:
+        s.connect_ex(("127.0.0.1", 9))      # discard: nothing listens here
 
 
-class HostExecs:
-    """/bin/true run on the host in a loop (bounded): events for the chatty
-    tools while a test waits for something else."""
+def host_release_agent_open(path="/tmp/ctrace-reliability-release_agent"):
+    """A file named release_agent opened for writing (never written)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
-    def __init__(self, limit=60):
+
+# Arguments under which each tool prints soon (closed stdout), with the host
+# activity that makes it print.
+CHATTY = {"containerexec": (["--host"], host_exec),
+          "containeropen": (["--host"], host_exec),
+          "containernet": (["--host"], host_refused_connect),
+          "containersyscall": (["0.2", "--host"], host_exec),
+          "containerescape": (["--host"], host_release_agent_open)}
+
+
+ENDINGS = [(name, how) for name in TOOL_NAMES
+           for how in ("SIGINT", "SIGTERM", "SIGHUP", "duration", "closed-stdout")]
+
+
+class HostActivity:
+    """ACTION (host_exec, ...) run on the host in a loop (bounded): events for
+    the chatty tools while a test waits for something else."""
+
+    def __init__(self, action=host_exec, limit=60):
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(limit,), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(action, limit), daemon=True)
 
-    def _run(self, limit):
+    def _run(self, action, limit):
         deadline = time.monotonic() + limit
         while not self.done.is_set() and time.monotonic() < deadline:
-            subprocess.run(["/bin/true"])
+            action()
             self.done.wait(0.05)
 
     def __enter__(self):
@@ -104,7 +144,8 @@ class HostExecs:
 
 def run_with_closed_stdout(argv, timeout=60):
     """Start ARGV, read its first stdout line, close the pipe as `| head -n 1`
-    does, and return (exit status, stderr) once it has ended by itself."""
+    does, and return (exit status, stderr, the BPF objects it held) once it
+    has ended by itself."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
     err = []
@@ -121,6 +162,7 @@ def run_with_closed_stdout(argv, timeout=60):
             chunk = os.read(proc.stdout.fileno(), 4096)
             assert chunk, "stdout ended before a line: rc=%s %s" % (proc.poll(), "".join(err))
             first += chunk
+        ours = bpf_ids_of(proc.pid)
         proc.stdout.close()
         rc = proc.wait(timeout)
     finally:
@@ -128,29 +170,30 @@ def run_with_closed_stdout(argv, timeout=60):
             proc.kill()
             proc.wait()
     reader.join(timeout)
-    return rc, "".join(err)
+    return rc, "".join(err), ours
 
 
 @pytest.mark.parametrize("name,how", ENDINGS)
 def test_clean_exit_leaves_nothing_loaded(bpf_ok, name, how):
     """After any way of ending, no BPF program or map of the tool remains;
     each way ends with status 0 after tracing had started."""
-    before = bpf_ids()
     if how == "closed-stdout":
-        with HostExecs():
-            rc, err = run_with_closed_stdout([PYTHON, os.path.join(TOOLS, name)] + CHATTY[name])
+        args, action = CHATTY[name]
+        with HostActivity(action):
+            rc, err, ours = run_with_closed_stdout([PYTHON, os.path.join(TOOLS, name)] + args)
         assert ": tracing " in err, err
         assert rc == 0, err
         assert "Traceback" not in err and "BrokenPipe" not in err, err
     else:
         t = Tool(name, *(["-d", "1"] if how == "duration" else [])).start()
-        assert loaded_programs(before), "the tool loaded no program?"
+        ours = bpf_ids_of(t.proc.pid)
         if how == "duration":
             assert t.wait(60, "-d 1") == 0, t.err
         else:
             assert t.stop(getattr(signal, how)) == 0, t.err
         assert not any("Traceback" in l for l in t.err), t.err
-    assert wait_gone(before) == set()
+    assert {kind for kind, _ in ours} == {"prog", "map"}, "the tool held no program?"
+    assert wait_gone(ours) == set()
 
 
 def test_runtime_down_keeps_ids_and_recovers_names(tool, containers):
