@@ -22,9 +22,9 @@ def make_event(containers, tool_name, name, mark):
         containers.exec(name, "touch", "/tmp/" + mark)
     elif tool_name == "containernet":
         containers.exec(name, "tcpclient", "127.0.0.1", mark, "1")
-    else:       # containerescape: a file named release_agent opened for writing
-        containers.exec(name, "sh", "-c", "mkdir -p /tmp/%s && : >> /tmp/%s/release_agent"
-                        % (mark, mark))
+    else:       # containerescape: a write-open of core_pattern, refused (ENOENT):
+        # judged on the name as given, and nothing is created
+        containers.exec(name, "sh", "-c", "(: >> /tmp/%s/core_pattern); true" % mark)
 
 
 @pytest.mark.parametrize("tool_name", ["containerexec", "containeropen", "containernet",
@@ -85,9 +85,9 @@ def test_comm_filter_on_connections(tool, containers):
 def test_comm_filter_on_findings(tool, containers):
     name = containers.run("sleep", "600")
     t = tool("containerescape", "-j", "-n", "tee", "-c", name)
-    containers.exec(name, "sh", "-c", ": >> /tmp/release_agent; "
-                    "echo x | tee -a /tmp/release_agent")
+    containers.exec(name, "sh", "-c", "(: >> /tmp/none/core_pattern); "
+                    "echo x | tee -a /tmp/none/core_pattern; true")
     ev = t.wait_for(lambda e: e["event"] == "finding" and e["comm"] == "tee",
                     what="tee's finding")
-    assert ev["path"] == "/tmp/release_agent"
+    assert ev["path"] == "/tmp/none/core_pattern" and ev["error"] == "ENOENT"
     assert {e["comm"] for e in t.json_events() if e.get("event") == "finding"} == {"tee"}
