@@ -963,15 +963,11 @@ static __always_inline int esc_uring_open_op(u32 op)
            (ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE));
 }
 
-static __always_inline struct esc_event *esc_uring_new(char *t, u32 technique, u32 op, s32 res)
+/* A finding of an io_uring operation (ct_fill names an io thread by its
+ * process's comm, not iou-wrk-*). */
+static __always_inline struct esc_event *esc_uring_new(u32 technique, u32 op, s32 res)
 {
-    struct esc_event *e = esc_new(technique, ESC_NR_URING | op, res);
-    if (e) {
-        char *named = ct_named_task(t);     /* its process's comm, not iou-wrk-* */
-        *(u64 *)&e->comm[0] = *(u64 *)(named + CT_OFF_TASK_COMM);
-        *(u64 *)&e->comm[8] = *(u64 *)(named + CT_OFF_TASK_COMM + 8);
-    }
-    return e;
+    return esc_new(technique, ESC_NR_URING | op, res);
 }
 
 TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
@@ -983,7 +979,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     char *t = ct_current();
     if (!esc_judged(t))
         return 0;
-    struct esc_event *e = esc_uring_new(t, ESC_T_SENSITIVE_WRITE, args->opcode, 0);
+    struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, args->opcode, 0);
     if (!e)
         return 0;
     long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, ct_uring_open_path(req));
@@ -1005,7 +1001,7 @@ static __always_inline struct esc_event *esc_uring_open(char *t, void *req, s32 
         struct esc_event *kept = ct_uring_find(req);
         if (!kept)
             return NULL;
-        struct esc_event *e = esc_uring_new(t, ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
+        struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
         if (!e)
             return NULL;
         __builtin_memcpy(e->data, kept->data, ESC_NAME_MAX);
@@ -1021,7 +1017,7 @@ static __always_inline struct esc_event *esc_uring_open(char *t, void *req, s32 
         return NULL;
     int zero = 0;
     struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
-    struct esc_event *e = esc_uring_new(t, ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
+    struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
     if (!e || !ok)
         return NULL;
     e->arg0 = flags;
@@ -1039,7 +1035,7 @@ static __always_inline struct esc_event *esc_uring_connect(char *t, void *req, s
     if ((res != 0 && res != -ESC_EINPROGRESS) || !esc_judged(t))
         return NULL;
     void *file = ct_uring_req_file(req);
-    struct esc_event *e = esc_uring_new(t, ESC_T_RUNTIME_SOCKET, CT_IORING_OP_CONNECT, res);
+    struct esc_event *e = esc_uring_new(ESC_T_RUNTIME_SOCKET, CT_IORING_OP_CONNECT, res);
     if (!e)
         return NULL;
     esc_peer_name(e, file);
