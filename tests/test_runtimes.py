@@ -6,6 +6,7 @@ service, and LXC.  Their containers must carry their runtime's id and name, and
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -23,10 +24,8 @@ PODMAN_IMAGE = "localhost/" + IMAGE
 # installed, and crun 1.8 refuses this machine's hybrid cgroups: runc.
 PODMAN_RUN = ["run", "--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024",
               "--ulimit", "nproc=1024:1024"]
-# Containers per runtime in the --rm tests below: 50 where the test takes
-# under a minute on a loaded 2-core machine (podman ~40 s, ctr ~30 s);
-# `docker run` takes ~1.7 s there (86 s for 50), so 20.
-RM_RUNS = {"docker": 20, "podman": 50, "containerd": 50}
+# Containers per runtime in the --rm tests below.
+RM_RUNS = {"docker": 50, "podman": 50, "containerd": 50}
 
 pytestmark = pytest.mark.integration
 
@@ -156,12 +155,17 @@ def test_podman_container_is_named_through_its_api(tool, podman):
 def all_named(t, run_one, runtime, image):
     """RM_RUNS[RUNTIME] containers, each made by RUN_ONE(name, marker) to run
     one /bin/echo MARKER and be removed: every exec is named, with its image."""
-    names = []
-    for i in range(RM_RUNS[runtime]):
-        name = unique("rm%d" % i)
+    names, refused = [], []
+    while len(names) < RM_RUNS[runtime]:
+        name = unique("rm%d" % len(names))
         r = run_one(name, "from-" + name)
-        assert r.returncode == 0 and r.stdout.strip() == "from-" + name, r.stderr
-        names.append(name)
+        if r.returncode == 0 and r.stdout.strip() == "from-" + name:
+            names.append(name)
+            continue
+        # The runtime's own failure (seen once in ten busy runs of ctr),
+        # not ctrace's: another container takes its place, a few times.
+        refused.append((r.returncode, r.stdout[-200:], r.stderr[-300:]))
+        assert len(refused) <= 3, refused
     wrong = []
     for name in names:
         ev = exec_of(t, ["/bin/echo", "from-" + name])
@@ -171,7 +175,21 @@ def all_named(t, run_one, runtime, image):
     assert not wrong, "%d of %d named: %s" % (len(names) - len(wrong), len(names), wrong[:5])
 
 
-def test_rm_docker_containers_are_all_named(tool, docker_ok):
+@pytest.fixture(params=["idle", "busy"])
+def load(request):
+    """"busy": both cores kept busy by spinning shells while the test runs
+    (the tool, the runtime and its state files all wait for a core)."""
+    spinners = []
+    if request.param == "busy":
+        spinners = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"])
+                    for _ in range(os.cpu_count() or 2)]
+    yield request.param
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_rm_docker_containers_are_all_named(tool, docker_ok, load):
     t = tool("containerexec", "-j")
     all_named(t, lambda name, marker: docker("run", "--rm", "--network", "none", "--name", name,
                                              IMAGE, "/bin/echo", marker, check=False),
@@ -179,7 +197,7 @@ def test_rm_docker_containers_are_all_named(tool, docker_ok):
 
 
 @pytest.mark.parametrize("service", [True, False], ids=["api", "no-api"])
-def test_rm_podman_containers_are_all_named(tool, podman, service):
+def test_rm_podman_containers_are_all_named(tool, podman, service, load):
     """With podman's API service and without it (CONTAINER_HOST names a
     socket that does not exist): its state files name every container."""
     env = None if service else {"CONTAINER_HOST": "unix:///nonexistent/podman.sock"}
@@ -189,7 +207,7 @@ def test_rm_podman_containers_are_all_named(tool, podman, service):
               "podman", PODMAN_IMAGE)
 
 
-def test_rm_ctr_containers_are_all_named(tool, ctr):
+def test_rm_ctr_containers_are_all_named(tool, ctr, load):
     """ctr run --rm: the bundle names it, containerd's database its image."""
     t = tool("containerexec", "-j")
     all_named(t, lambda name, marker: ctr("run", "--rm", CTR_IMAGE, name, "/bin/echo", marker),
@@ -343,3 +361,87 @@ def test_seccomp_wait_for_a_podman_container(podman, tmp_path, bpf_ok):
     data = json.loads(profile.read_text())
     allowed = {n for rule in data["syscalls"] for n in rule["names"]}
     assert {"execve", "mkdir", "exit_group"} <= allowed or {"execve", "mkdirat"} <= allowed
+
+
+def pids_of(program):
+    r = subprocess.run(["pidof", program], capture_output=True, text=True)
+    return set(r.stdout.split())
+
+
+def wait_until(check, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "no %s after %ss" % (what, timeout)
+        time.sleep(0.1)         # polling a process table: no event to wait on
+
+
+def test_containerd_restart_mid_trace(tool, ctr):
+    """containerd killed while a tool runs (its shim keeps the task alive,
+    dockerd starts a new containerd): the running task's events keep its
+    name, and a container made after the restart is named too."""
+    old = pids_of("containerd")
+    if not old:
+        unavailable("containerd is not running")
+    loop = unique("ctrloop")
+    r = ctr("run", "-d", CTR_IMAGE, loop, "sh", "-c", "while true; do /bin/true; sleep 0.1; done")
+    assert r.returncode == 0, r.stderr
+    try:
+        t = tool("containerexec", "-j")
+        named = lambda e: (e["event"] == "exec" and e["args"] == ["/bin/true"] and
+                           (e["container_runtime"], e["container_name"]) == ("containerd", loop))
+        t.wait_for(named, what="an exec in %s" % loop)
+        for pid in old:
+            os.kill(int(pid), signal.SIGKILL)
+        down = time.time()
+        t.wait_for(lambda e: named(e) and e["timestamp"] > down,
+                   what="an exec in %s after containerd was killed" % loop)
+        wait_until(lambda: pids_of("containerd") - old, "new containerd")
+        wait_until(lambda: ctr("version").returncode == 0, "answer from the new containerd")
+        after = unique("ctrafter")
+        r = ctr("run", "--rm", CTR_IMAGE, after, "/bin/echo", "from-" + after)
+        assert r.returncode == 0 and r.stdout.strip() == "from-" + after, r.stderr
+        ev = exec_of(t, ["/bin/echo", "from-" + after])
+        assert (ev["container_runtime"], ev["container_name"], ev["container_image"]) == \
+            ("containerd", after, CTR_IMAGE)
+        assert t.proc.poll() is None, t.err
+    finally:
+        ctr_remove(ctr, loop)
+
+
+def test_podman_service_restart_mid_trace(tool, podman, tmp_path):
+    """podman's API service (on a socket of this test's own) stopped while
+    a tool runs, its socket left behind: the tool says once that podman does
+    not answer, still names podman's containers from its state files, and
+    says podman answers again once a new service listens there."""
+    sock = str(tmp_path / "podman.sock")
+    serve = lambda: subprocess.Popen([shutil.which("podman"), "system", "service", "--time=0",
+                                      "unix://" + sock],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = DockerAPI("podman", sock)
+    service = serve()
+    try:
+        wait_until(lambda: api_answers(api), "answer from podman's service")
+        t = tool("containerexec", "-j", env={"CONTAINER_HOST": "unix://" + sock})
+        service.kill()
+        service.wait(30)
+        assert os.path.exists(sock), "the killed service took its socket with it"
+        t.wait_stderr("podman at ", timeout=30)
+        first = unique("pmdown")
+        r = podman(*PODMAN_RUN, "--rm", "--name", first, PODMAN_IMAGE, "/bin/echo", "from-" + first)
+        assert r.returncode == 0, r.stderr
+        ev = exec_of(t, ["/bin/echo", "from-" + first])
+        assert (ev["container_runtime"], ev["container_name"], ev["container_image"]) == \
+            ("podman", first, PODMAN_IMAGE)
+        os.unlink(sock)
+        service = serve()
+        wait_until(lambda: api_answers(api), "answer from podman's new service")
+        t.wait_stderr("podman answers again", timeout=30)
+        second = unique("pmup")
+        r = podman(*PODMAN_RUN, "--rm", "--name", second, PODMAN_IMAGE, "/bin/echo", "from-" + second)
+        assert r.returncode == 0, r.stderr
+        ev = exec_of(t, ["/bin/echo", "from-" + second])
+        assert (ev["container_name"], ev["container_image"]) == (second, PODMAN_IMAGE)
+        assert len([l for l in t.err if "did not answer" in l]) == 1, t.err
+    finally:
+        service.kill()
+        service.wait(30)
