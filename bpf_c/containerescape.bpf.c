@@ -82,7 +82,6 @@ CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_NAME, unix_address.name)
 #define ESC_PTRACE_POKEUSR 6
 #define ESC_PTRACE_ATTACH 16
 #define ESC_PTRACE_SEIZE 0x4206
-#define ESC_PF_KTHREAD 0x00200000
 #define ESC_PROC_SUPER_MAGIC 0x9fa0
 
 BPF_RINGBUF_OUTPUT(events, 64);
@@ -1083,7 +1082,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
 static __always_inline int esc_helper_exec(char *t, void *args, u32 loc)
 {
     void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
-    if (!(ct_read_u32(parent, CT_OFF_TASK_FLAGS) & ESC_PF_KTHREAD) ||
+    if (!(ct_read_u32(parent, CT_OFF_TASK_FLAGS) & CT_PF_KTHREAD) ||
         ct_cur_mntns(t) != CT_HOST_NS_MNT)
         return 0;
     struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
