@@ -82,7 +82,6 @@ CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_NAME, unix_address.name)
 #define ESC_PTRACE_POKEUSR 6
 #define ESC_PTRACE_ATTACH 16
 #define ESC_PTRACE_SEIZE 0x4206
-#define ESC_PF_KTHREAD 0x00200000
 #define ESC_PROC_SUPER_MAGIC 0x9fa0
 
 BPF_RINGBUF_OUTPUT(events, 64);
@@ -857,49 +856,19 @@ static __always_inline struct esc_event *esc_module(char *t, char *regs, u32 nr,
 
 /* -- the system calls: dispatch, then one report ---------------------------- */
 
-static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32 nr,
-                                                        long ret, u64 *object)
+/* Calls that work on processes, namespaces and the kernel. */
+static __always_inline struct esc_event *esc_judge_task_call(char *t, char *regs, u32 nr,
+                                                             long ret, u64 *object)
 {
     switch (nr) {
-#if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
-    case ESC_NR_OPENAT:
-        /* The hot path: read-only opens end here, on one load. */
-        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)))
-            return NULL;
-        return esc_open(t, regs, nr, ret, object);
-    case ESC_NR_OPEN:
-        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)))
-            return NULL;
-        return esc_open(t, regs, nr, ret, object);
-    case ESC_NR_CREAT:
-    case ESC_NR_OPENAT2:
-        return esc_open(t, regs, nr, ret, object);
-#endif
-#if ESC_WANTS(ESC_T_FILE_HANDLE)
-    case ESC_NR_OPEN_BY_HANDLE_AT:
-    case ESC_NR_NAME_TO_HANDLE_AT:
-        return esc_file_handle(t, regs, nr, ret, object);
-#endif
 #if ESC_WANTS(ESC_T_HOST_NAMESPACE)
     case ESC_NR_SETNS:
         return esc_setns(t, regs, nr, ret, object);
-#endif
-#if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
-    case ESC_NR_CONNECT:
-        return esc_connect(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_PTRACE)
     case ESC_NR_PTRACE:
     case ESC_NR_PROCESS_VM_WRITEV:
         return esc_ptrace(t, regs, nr, ret, object);
-#endif
-#if ESC_WANTS(ESC_T_MOUNT)
-    case ESC_NR_MOUNT:
-    case ESC_NR_FSOPEN:
-    case ESC_NR_FSMOUNT:
-    case ESC_NR_MOVE_MOUNT:
-    case ESC_NR_OPEN_TREE:
-        return esc_mount(t, regs, nr, ret, object);
 #endif
 #if ESC_WANTS(ESC_T_PRIVILEGE)
     case ESC_NR_SETUID:
@@ -933,6 +902,47 @@ static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32
 #endif
     }
     return NULL;
+}
+
+/* Every call judged: those on files, sockets and mounts here (the open,
+ * the hot path, first), the others in esc_judge_task_call(). */
+static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32 nr,
+                                                        long ret, u64 *object)
+{
+    switch (nr) {
+#if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
+    case ESC_NR_OPENAT:
+        /* The hot path: read-only opens end here, on one load. */
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)))
+            return NULL;
+        return esc_open(t, regs, nr, ret, object);
+    case ESC_NR_OPEN:
+        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)))
+            return NULL;
+        return esc_open(t, regs, nr, ret, object);
+    case ESC_NR_CREAT:
+    case ESC_NR_OPENAT2:
+        return esc_open(t, regs, nr, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_FILE_HANDLE)
+    case ESC_NR_OPEN_BY_HANDLE_AT:
+    case ESC_NR_NAME_TO_HANDLE_AT:
+        return esc_file_handle(t, regs, nr, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
+    case ESC_NR_CONNECT:
+        return esc_connect(t, regs, nr, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_MOUNT)
+    case ESC_NR_MOUNT:
+    case ESC_NR_FSOPEN:
+    case ESC_NR_FSMOUNT:
+    case ESC_NR_MOVE_MOUNT:
+    case ESC_NR_OPEN_TREE:
+        return esc_mount(t, regs, nr, ret, object);
+#endif
+    }
+    return esc_judge_task_call(t, regs, nr, ret, object);
 }
 
 RAW_TRACEPOINT_PROBE(sys_exit)
@@ -1072,7 +1082,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
 static __always_inline int esc_helper_exec(char *t, void *args, u32 loc)
 {
     void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
-    if (!(ct_read_u32(parent, CT_OFF_TASK_FLAGS) & ESC_PF_KTHREAD) ||
+    if (!(ct_read_u32(parent, CT_OFF_TASK_FLAGS) & CT_PF_KTHREAD) ||
         ct_cur_mntns(t) != CT_HOST_NS_MNT)
         return 0;
     struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);

@@ -203,7 +203,6 @@ static __always_inline void open_count_key(struct open_key *k, long ret)
         __sync_fetch_and_add(&c->failures, 1);
         c->last_errno = ret;
     }
-    c->last_pid = bpf_get_current_pid_tgid() >> 32;
 }
 
 static __always_inline void open_count(long ret, const char *filename, u32 setup)
@@ -253,9 +252,8 @@ static __always_inline struct open_event *open_build(const char *filename, int k
     long n = kernel ? bpf_probe_read_kernel_str(e->data, OPEN_PATH_MAX, filename)
                     : bpf_probe_read_user_str(e->data, OPEN_PATH_MAX, filename);
     if (n <= 0) {
-        n = 0;
+        n = 0;                      /* unreadable: shown as an empty path */
         e->data[0] = 0;
-        capture_flags |= OPEN_F_PATH_UNREAD;
     } else if (n == OPEN_PATH_MAX && ret == -OPEN_ENAMETOOLONG) {
         capture_flags |= OPEN_F_PATH_TRUNCATED;
     }

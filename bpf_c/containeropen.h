@@ -49,7 +49,6 @@ struct ct_args {
 
 /* open_event.capture_flags: how the capture went */
 #define OPEN_F_PATH_TRUNCATED 1   /* path longer than OPEN_PATH_MAX - 1 */
-#define OPEN_F_PATH_UNREAD 2      /* the path could not be read */
 #define OPEN_F_HOW_UNREAD 4       /* openat2: struct open_how unreadable */
 #define OPEN_F_DIR 8              /* -F: dir names follow the path */
 #define OPEN_F_DIR_COMPLETE 16    /* -F: the walk reached the task's root */
@@ -90,7 +89,6 @@ struct open_count {
     u64 opens;
     u64 failures;
     s32 last_errno;     /* 0 or -errno of the latest failure */
-    u32 last_pid;
 };
 
 #endif

@@ -110,7 +110,7 @@ def add_common_args(parser, duration=True, timestamp=True, json_output=True,
                     runtime=False):
     """The scope and filter options every tool has (README: "Options every
     tool shares"); RUNTIME: --runtime, for a tool that tells the runtime's
-    set-up from the workload (bpf_c/ctrace.h, ct_runtime_setup())."""
+    set-up from the workload (bpf_c/ct_workload.h, ct_runtime_setup())."""
     g = parser.add_argument_group("scope and filters")
     g.add_argument("-c", "--container", action="append", type=container_ref,
                    metavar="NAME|ID", default=[],

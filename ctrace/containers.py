@@ -33,6 +33,7 @@ import time
 from collections import OrderedDict
 
 from ctrace.addresses import Addresses
+from ctrace.bpf import header_constants
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, pod_uid_of_path
 from ctrace.errors import UsageError
 from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE,
@@ -40,10 +41,9 @@ from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAI
                              ContainersStorage, CRIOAPI, DockerAPI, DockerState, DockerWatcher,
                              Pod, StateWatcher, Unreachable, docker_socket, podman_socket)
 
-CT_F_HOST_NS = 1            # bpf_c/ctrace.h
+CT = header_constants("ctrace.h", "CT_")
 CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 NAMESPACES = ("mnt", "pid", "net", "uts", "ipc", "cgroup", "user", "time")
-PF_KTHREAD = 0x00200000     # include/linux/sched.h
 
 # How long a container that has gone away keeps its name, and how many.
 RETAIN_SECONDS = 600
@@ -63,7 +63,7 @@ def host_namespaces(warn=None):
             # flags, the 9th field after "(comm)": a kernel thread's, which
             # no process can fake (its comm, anyone can).
             flags = int(f.read().rsplit(")", 1)[1].split()[6])
-        if flags & PF_KTHREAD:
+        if flags & CT.PF_KTHREAD:
             return namespace_inums("/proc/2")
     except (OSError, ValueError, IndexError):
         pass
@@ -443,7 +443,7 @@ class Registry:
     # -- resolution ---------------------------------------------------------
     def resolve(self, ev):
         """The Container of an event carrying CT_CONTEXT_FIELDS."""
-        return self.resolve_key(ev.cgroup_id, ev.mntns, ev.ct_flags & CT_F_HOST_NS)
+        return self.resolve_key(ev.cgroup_id, ev.mntns, ev.ct_flags & CT.F_HOST_NS)
 
     def resolve_key(self, cgroup_id, mntns, host=None):
         """The Container of a task known by its cgroup id and mount

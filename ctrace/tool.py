@@ -7,8 +7,7 @@ import os
 import socket
 import sys
 
-from ctrace.bpf import (FOLLOW_TRACEPOINTS, WORKLOAD_TRACEPOINTS, Runner, c_string,
-                        check_root, header_constants)
+from ctrace.bpf import Runner, c_string, check_root, header_constants
 from ctrace.cli import check_common_args
 from ctrace.containers import CGROUP2_ROOTS, Registry, host_namespaces, host_pid_level
 from ctrace.errors import SetupError, UsageError
@@ -229,11 +228,6 @@ def run(tool, parser, setup, argv=None):
         host_ns = ctx.registry.host_ns
         program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
         selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
-        tracepoints = list(tracepoints)
-        if selections:
-            tracepoints += FOLLOW_TRACEPOINTS
-        if program.workload_rule:
-            tracepoints += WORKLOAD_TRACEPOINTS
         ctx.runner = Runner(tool, program, tracepoints, ctx.output)
         bpf = ctx.runner.load()
         ctx.registry.attach(bpf)

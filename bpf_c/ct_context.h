@@ -1,0 +1,355 @@
+/* ct_context.h: the container context of an event, and what reading it takes.
+ *
+ * - CT_CONTEXT_FIELDS: the container context every event starts with (a
+ *   field list, not a nested struct: BCC decodes events from the C struct
+ *   and only understands flat ones).
+ * - ct_fill(): the one context fill, for the current task.  It remembers
+ *   the names of the task's cgroup in ct_cgroups (cgroup id -> leaf and
+ *   parent names), the one map from which user space names containers, so a
+ *   container that is gone by the time an event or a summary row is read is
+ *   still named.  ct_note_cgroup_kn() does the same for a cgroup reached
+ *   otherwise (a socket's).
+ * - ct_count_lost(): every event a ring buffer could not take is counted.
+ *   (BCC cannot expand map calls inside macros, so each program writes
+ *   `if (events.ringbuf_output(...)) ct_count_lost();` itself.)
+ *
+ * Kernel struct fields are read at offsets taken from the running kernel's
+ * BTF, never from headers: no headers package matches the running kernel.
+ * A program declares each offset it uses where it uses it, with
+ * CT_BTF_OFFSET(NAME, struct.field[, alternative.field]) (the first field
+ * the kernel has), CT_BTF_OFFSET_IF(NAME, struct.field) (NAME left undefined
+ * where the kernel lacks the field) or CT_BTF_SIZE(NAME, struct);
+ * ctrace.bpf.Program reads
+ * these lines, looks the fields up in BTF and defines NAME at the top of
+ * the text.  To the compiler the declarations are nothing.
+ *
+ * A header that defines programs (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE)
+ * declares the tracepoint of each beside it, with
+ * CT_NEEDS_TRACEPOINT(CONDITION, category, event): CONDITION is the macro
+ * the program is compiled under (#if CONDITION), or 1.  ctrace.bpf checks
+ * that those in effect exist before loading and that every program loaded
+ * is one declared; tests/test_bpf_headers.py that each header's programs
+ * and declarations agree.  To the compiler the declarations are nothing.
+ */
+#ifndef CT_CONTEXT_H
+#define CT_CONTEXT_H
+
+#define CT_BTF_OFFSET(...)
+#define CT_BTF_OFFSET_IF(...)
+#define CT_BTF_SIZE(...)
+#define CT_NEEDS_TRACEPOINT(...)
+
+#define CT_COMM_LEN 16
+#define CT_CGROUP_NAME_LEN 96
+
+#define CT_CONTEXT_FIELDS                                                    \
+    u64 ts_ns;          /* bpf_ktime_get_ns() at the event */               \
+    u64 cgroup_id;      /* cgroup v2 id (kernfs node id): see ct_cgroups */  \
+    u32 pid;            /* host tgid */                                      \
+    u32 tid;            /* host thread id */                                 \
+    u32 ppid;           /* host tgid of the real parent */                   \
+    u32 uid;                                                                 \
+    u32 vpid;           /* tgid inside the task's pid namespace */           \
+    u32 mntns;          /* mount namespace inum */                           \
+    u32 pidns;          /* pid namespace inum */                             \
+    u32 netns;          /* network namespace inum */                         \
+    u32 ct_flags;       /* CT_F_* */                                         \
+    char comm[CT_COMM_LEN];
+
+struct ct_ctx {
+    CT_CONTEXT_FIELDS
+};
+
+#define CT_F_HOST_NS 1  /* mount and pid namespace are the host's */
+
+#ifndef CT_INCLUDE_HOST
+#define CT_INCLUDE_HOST 0
+#endif
+#ifndef CT_FILTER_CONTAINERS
+#define CT_FILTER_CONTAINERS 0
+#endif
+#ifndef CT_HOST_PID_LEVEL
+#define CT_HOST_PID_LEVEL 0
+#endif
+#ifndef CT_CGROUP_ENTRIES
+#define CT_CGROUP_ENTRIES 8192
+#endif
+
+BPF_PERCPU_ARRAY(ct_lost, u64, 1);
+
+static __always_inline void ct_count_lost(void)
+{
+    int zero = 0;
+    u64 *n = ct_lost.lookup(&zero);
+    if (n)
+        (*n)++;
+}
+
+/* -- reading kernel structs ------------------------------------------------ */
+
+CT_BTF_OFFSET(CT_OFF_TASK_PID, task_struct.pid)
+CT_BTF_OFFSET(CT_OFF_TASK_TGID, task_struct.tgid)
+CT_BTF_OFFSET(CT_OFF_TASK_COMM, task_struct.comm)
+CT_BTF_OFFSET(CT_OFF_TASK_REAL_PARENT, task_struct.real_parent)
+CT_BTF_OFFSET(CT_OFF_TASK_GROUP_LEADER, task_struct.group_leader)
+CT_BTF_OFFSET(CT_OFF_TASK_FLAGS, task_struct.flags)
+CT_BTF_OFFSET(CT_OFF_TASK_NSPROXY, task_struct.nsproxy)
+CT_BTF_OFFSET(CT_OFF_NSPROXY_MNT_NS, nsproxy.mnt_ns)
+CT_BTF_OFFSET(CT_OFF_MNT_NS_INUM, mnt_namespace.ns.inum)
+CT_BTF_OFFSET(CT_OFF_NSPROXY_NET_NS, nsproxy.net_ns)
+CT_BTF_OFFSET(CT_OFF_NET_INUM, net.ns.inum)
+CT_BTF_OFFSET(CT_OFF_TASK_THREAD_PID, task_struct.thread_pid)
+CT_BTF_OFFSET(CT_OFF_PID_LEVEL, pid.level)
+CT_BTF_OFFSET(CT_OFF_PID_NUMBERS, pid.numbers)
+CT_BTF_OFFSET(CT_OFF_UPID_NR, upid.nr)
+CT_BTF_OFFSET(CT_OFF_UPID_NS, upid.ns)
+CT_BTF_SIZE(CT_SIZEOF_UPID, upid)
+CT_BTF_OFFSET(CT_OFF_PID_NS_INUM, pid_namespace.ns.inum)
+CT_BTF_OFFSET(CT_OFF_TASK_CGROUPS, task_struct.cgroups)
+CT_BTF_OFFSET(CT_OFF_CSS_SET_DFL_CGRP, css_set.dfl_cgrp)
+CT_BTF_OFFSET(CT_OFF_CGROUP_KN, cgroup.kn)
+CT_BTF_OFFSET(CT_OFF_KERNFS_NODE_ID, kernfs_node.id)
+CT_BTF_OFFSET(CT_OFF_KERNFS_NODE_NAME, kernfs_node.name)
+CT_BTF_OFFSET(CT_OFF_KERNFS_NODE_PARENT, kernfs_node.__parent, kernfs_node.parent)
+CT_BTF_OFFSET(CT_OFF_TASK_FILES, task_struct.files)
+CT_BTF_OFFSET(CT_OFF_FILES_FDT, files_struct.fdt)
+CT_BTF_OFFSET(CT_OFF_FDT_FD, fdtable.fd)
+CT_BTF_OFFSET(CT_OFF_FDT_MAX_FDS, fdtable.max_fds)
+/* a system call's number and arguments in the task's saved registers
+ * (x86_64; arm64 has the number and the first argument under these names) */
+CT_BTF_OFFSET(CT_OFF_REGS_NR, pt_regs.orig_ax, pt_regs.syscallno)
+CT_BTF_OFFSET(CT_OFF_REGS_ARG0, pt_regs.di, pt_regs.orig_x0)
+CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG1, pt_regs.si)
+CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG2, pt_regs.dx)
+CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG3, pt_regs.r10)
+/* files, paths, mounts: what several programs walk */
+CT_BTF_OFFSET(CT_OFF_TASK_FS, task_struct.fs)
+CT_BTF_OFFSET(CT_OFF_FS_PWD, fs_struct.pwd)
+CT_BTF_OFFSET(CT_OFF_FS_ROOT, fs_struct.root)
+CT_BTF_OFFSET(CT_OFF_PATH_MNT, path.mnt)
+CT_BTF_OFFSET(CT_OFF_PATH_DENTRY, path.dentry)
+CT_BTF_OFFSET(CT_OFF_FILE_F_PATH, file.f_path, file.__f_path)
+CT_BTF_OFFSET(CT_OFF_FILE_F_INODE, file.f_inode)
+CT_BTF_OFFSET(CT_OFF_FILE_PRIVATE_DATA, file.private_data)
+CT_BTF_OFFSET(CT_OFF_INODE_I_MODE, inode.i_mode)
+CT_BTF_OFFSET(CT_OFF_INODE_I_SB, inode.i_sb)
+CT_BTF_OFFSET(CT_OFF_SUPER_BLOCK_S_MAGIC, super_block.s_magic)
+CT_BTF_OFFSET(CT_OFF_DENTRY_D_PARENT, dentry.d_parent)
+CT_BTF_OFFSET(CT_OFF_DENTRY_D_NAME_NAME, dentry.d_name.name)
+CT_BTF_OFFSET(CT_OFF_MOUNT_MNT, mount.mnt)
+CT_BTF_OFFSET(CT_OFF_MOUNT_MNT_PARENT, mount.mnt_parent)
+CT_BTF_OFFSET(CT_OFF_MOUNT_MNT_MOUNTPOINT, mount.mnt_mountpoint)
+CT_BTF_OFFSET(CT_OFF_MOUNT_MNT_NS, mount.mnt_ns)
+CT_BTF_OFFSET(CT_OFF_VFSMOUNT_MNT_ROOT, vfsmount.mnt_root)
+CT_BTF_OFFSET(CT_OFF_TASK_MM, task_struct.mm)
+CT_BTF_OFFSET(CT_OFF_MM_EXE_FILE, mm_struct.exe_file)
+CT_BTF_OFFSET(CT_OFF_SOCKET_SK, socket.sk)
+
+/* Probe reads, for any pointer (cold paths). */
+static __always_inline void *ct_read_ptr(void *base, u64 off)
+{
+    void *p = NULL;
+    if (base)
+        bpf_probe_read_kernel(&p, sizeof(p), base + off);
+    return p;
+}
+
+static __always_inline u32 ct_read_u32(void *base, u64 off)
+{
+    u32 v = 0;
+    if (base)
+        bpf_probe_read_kernel(&v, sizeof(v), base + off);
+    return v;
+}
+
+/* The struct file behind descriptor FD of TASK, or NULL. */
+static __always_inline void *ct_task_file(void *task, long fd)
+{
+    void *fdt = ct_read_ptr(ct_read_ptr(task, CT_OFF_TASK_FILES), CT_OFF_FILES_FDT);
+    u32 max_fds = ct_read_u32(fdt, CT_OFF_FDT_MAX_FDS);
+    if (fd < 0 || (u64)fd >= max_fds)
+        return NULL;
+    return ct_read_ptr(ct_read_ptr(fdt, CT_OFF_FDT_FD), (u64)fd * sizeof(void *));
+}
+
+/* A cgroup's id: its kernfs node's. */
+static __always_inline u64 ct_kn_id(void *kn)
+{
+    u64 id = 0;
+    if (kn)
+        bpf_probe_read_kernel(&id, sizeof(id), kn + CT_OFF_KERNFS_NODE_ID);
+    return id;
+}
+
+/* Loads through the BTF-typed current task (bpf_get_current_task_btf()):
+ * plain loads that the verifier checks against the kernel's BTF at our BTF
+ * offsets, a few times cheaper than bpf_probe_read_kernel() calls on hot
+ * tracepoints (measured on an open+close loop: ~80 ns for three probe reads,
+ * ~15 ns for three such loads).  Offsets must be constants. */
+#define CT_LOAD(type, ptr, off) (*(type *)((char *)(ptr) + (off)))
+
+static __always_inline char *ct_current(void)
+{
+    return (char *)bpf_get_current_task_btf();
+}
+
+static __always_inline u32 ct_cur_mntns(char *t)
+{
+    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
+    return CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+}
+
+/* The task's pid as its own pid namespace numbers it, and that namespace:
+ * pid->numbers[pid->level].  BTF-typed loads need constant offsets, so the
+ * usual levels (host 0, container 1, nested 2, 3) are spelt out; deeper ones
+ * take probe reads. */
+#define CT_UPID(pid, i, off) ((char *)(pid) + CT_OFF_PID_NUMBERS + (i) * CT_SIZEOF_UPID + (off))
+#define CT_PID_LEVEL(i)                                                          \
+    case i:                                                                      \
+        *vpid = *(u32 *)CT_UPID(pid, i, CT_OFF_UPID_NR);                         \
+        return CT_LOAD(u32, *(char **)CT_UPID(pid, i, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+
+static __always_inline u32 ct_pid_in_ns(char *pid, u32 *vpid)
+{
+    u32 level = CT_LOAD(u32, pid, CT_OFF_PID_LEVEL);
+    switch (level) {
+    CT_PID_LEVEL(0)
+    CT_PID_LEVEL(1)
+    CT_PID_LEVEL(2)
+    CT_PID_LEVEL(3)
+    }
+    void *upid = (void *)pid + CT_OFF_PID_NUMBERS + (u64)(level & 31) * CT_SIZEOF_UPID;
+    *vpid = ct_read_u32(upid, CT_OFF_UPID_NR);
+    return ct_read_u32(ct_read_ptr(upid, CT_OFF_UPID_NS), CT_OFF_PID_NS_INUM);
+}
+
+/* In the host's pid namespace?  When the host's is the initial one (level
+ * 0, the usual case), the task's pid level says it without reading the
+ * namespace. */
+static __always_inline int ct_cur_in_host_pidns(char *t)
+{
+    char *pid = CT_LOAD(char *, t, CT_OFF_TASK_THREAD_PID);
+#if CT_HOST_PID_LEVEL == 0
+    return CT_LOAD(u32, pid, CT_OFF_PID_LEVEL) == 0;
+#else
+    u32 vpid;
+    return ct_pid_in_ns(pid, &vpid) == CT_HOST_NS_PID;
+#endif
+}
+
+/* Outside the host's mount or pid namespace: in a container. */
+static __always_inline int ct_cur_in_container_ns(char *t)
+{
+    return ct_cur_mntns(t) != CT_HOST_NS_MNT || !ct_cur_in_host_pidns(t);
+}
+
+/* The task whose comm names T: T, or for a kernel io thread (io_uring's
+ * iou-wrk-*, iou-sqp-*, which work for their process) its group leader. */
+#define CT_PF_IO_WORKER 0x00000010
+#define CT_PF_KTHREAD 0x00200000    /* include/linux/sched.h; ctrace.containers */
+static __always_inline char *ct_named_task(char *t)
+{
+    if (CT_LOAD(u32, t, CT_OFF_TASK_FLAGS) & CT_PF_IO_WORKER)
+        return CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
+    return t;
+}
+
+/* -- naming containers: cgroup names, kept once per cgroup ------------------ */
+
+struct ct_cgroup_names {
+    char leaf[CT_CGROUP_NAME_LEN];      /* the cgroup's own name */
+    char parent[CT_CGROUP_NAME_LEN];    /* its parent's */
+};
+/* Cgroup ids are never reused, so an entry stays true; LRU only bounds the
+ * memory (user space keeps what it has read). */
+BPF_TABLE("lru_hash", u64, struct ct_cgroup_names, ct_cgroups, CT_CGROUP_ENTRIES);
+BPF_PERCPU_ARRAY(ct_cgroup_scratch, struct ct_cgroup_names, 1);
+/* The cgroup this CPU noted last: an event storm from one container costs
+ * an array lookup per event, not a hash lookup. */
+BPF_PERCPU_ARRAY(ct_cgroup_last, u64, 1);
+
+static __always_inline void ct_read_kn_name(char *dst, void *kn)
+{
+    char *name = ct_read_ptr(kn, CT_OFF_KERNFS_NODE_NAME);
+    if (name)
+        bpf_probe_read_kernel_str(dst, CT_CGROUP_NAME_LEN, name);
+    else
+        dst[0] = 0;
+}
+
+/* Remember the names of cgroup ID (kernfs node KN) unless known. */
+static __always_inline void ct_note_cgroup(u64 id, void *kn)
+{
+    int zero = 0;
+    u64 *last = ct_cgroup_last.lookup(&zero);
+    if (last && *last == id)
+        return;
+    if (!ct_cgroups.lookup(&id)) {
+        struct ct_cgroup_names *n = ct_cgroup_scratch.lookup(&zero);
+        if (!n)
+            return;
+        ct_read_kn_name(n->leaf, kn);
+        ct_read_kn_name(n->parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+        ct_cgroups.update(&id, n);
+    }
+    if (last)
+        *last = id;
+}
+
+/* A cgroup reached other than through the current task (a socket's):
+ * its id, with its names remembered. */
+static __always_inline u64 ct_note_cgroup_kn(void *kn)
+{
+    u64 id = ct_kn_id(kn);
+    if (id)
+        ct_note_cgroup(id, kn);
+    return id;
+}
+
+/* The current task's (T) cgroup, of id ID (bpf_get_current_cgroup_id()),
+ * with its names remembered: for summaries keyed by cgroup id. */
+static __always_inline void ct_note_current_cgroup(char *t, u64 id)
+{
+    char *cset = CT_LOAD(char *, t, CT_OFF_TASK_CGROUPS);
+    char *cgrp = CT_LOAD(char *, cset, CT_OFF_CSS_SET_DFL_CGRP);
+    ct_note_cgroup(id, CT_LOAD(void *, cgrp, CT_OFF_CGROUP_KN));
+}
+
+/* -- the context fill ------------------------------------------------------ */
+
+/* The container context of the current task, through helper values and
+ * BTF-typed loads.  CT_NO_TIMESTAMP: the clock costs ~40 ns, a tool that
+ * shows no time may leave ts_ns 0. */
+static __always_inline void ct_fill(struct ct_ctx *c)
+{
+    char *t = ct_current();
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+
+#ifdef CT_NO_TIMESTAMP
+    c->ts_ns = 0;
+#else
+    c->ts_ns = bpf_ktime_get_ns();
+#endif
+    c->tid = (u32)pid_tgid;
+    c->pid = pid_tgid >> 32;
+    c->uid = (u32)bpf_get_current_uid_gid();
+    c->ppid = CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
+    /* task->comm in two loads (cheaper than bpf_get_current_comm); an io
+     * thread's (io_uring's) is its process's. */
+    char *named = ct_named_task(t);
+    *(u64 *)&c->comm[0] = *(u64 *)(named + CT_OFF_TASK_COMM);
+    *(u64 *)&c->comm[8] = *(u64 *)(named + CT_OFF_TASK_COMM + 8);
+
+    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
+    c->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    c->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+    /* The process's pid (its group leader's) inside the container. */
+    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
+    c->pidns = ct_pid_in_ns(CT_LOAD(char *, leader, CT_OFF_TASK_THREAD_PID), &c->vpid);
+    c->ct_flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
+
+    c->cgroup_id = bpf_get_current_cgroup_id();
+    ct_note_current_cgroup(t, c->cgroup_id);
+}
+
+#endif /* CT_CONTEXT_H */

@@ -1,0 +1,180 @@
+/* ct_workload.h: ct_workload() / ct_runtime_setup() / ct_filter_governs():
+ * is this task the runtime's set-up or the container's workload (with
+ * CT_WORKLOAD_RULE); ct_marked_workload() for the scope check. */
+#ifndef CT_WORKLOAD_H
+#define CT_WORKLOAD_H
+
+#include "ct_context.h"
+
+/* A workload task that joins the host's namespaces stays in scope (the
+ * escape containerescape reports): a map lookup for every host event, which
+ * a tool that need not follow it turns off. */
+#ifndef CT_STICKY_WORKLOAD
+#define CT_STICKY_WORKLOAD CT_WORKLOAD_RULE
+#endif
+
+#if CT_WORKLOAD_RULE
+/* The runtime-or-workload rule's per-task marks (see below). */
+#ifndef CT_STAGE_ENTRIES
+#define CT_STAGE_ENTRIES 65536
+#endif
+BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
+#define CT_W_WORKLOAD 1
+#define CT_W_OUTSIDE_FILTER 2
+
+/* A task marked workload stays in scope after it joins the host's
+ * namespaces: setns into a host namespace is the escape to report. */
+static __always_inline int ct_marked_workload(void)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u8 *s = ct_stage.lookup(&tid);
+    return s && (*s & CT_W_WORKLOAD);
+}
+#endif
+#if !CT_STICKY_WORKLOAD
+#define ct_marked_workload() 0
+#endif
+
+#if CT_WORKLOAD_RULE
+/* Inside a container's cgroup, before its entrypoint runs, the runtime does
+ * its set-up: runc/crun init mounts, pivots, sets the hostname, joins
+ * namespaces (and `docker exec`, `nsenter`, `lxc-attach` join a running
+ * container's).  That is not the workload.  The rule, for any runtime:
+ *
+ *   a task is WORKLOAD once it has exec'd while in a container's namespaces
+ *   (mount or pid namespace not the host's), and its descendants are.
+ *
+ * The runtime starts as a host process (exec'd in the host's namespaces),
+ * enters the container's namespaces by clone or setns, and its last act is
+ * the entrypoint's exec, so the set-up is never workload and the entrypoint,
+ * from its first instruction, is.  The mark is sticky: a workload task that
+ * joins the host's namespaces (an escape) stays workload.  Tasks that were
+ * already running when the tool started are judged by their namespaces.
+ *
+ * Kept per task (tid) in ct_stage, written at fork (the child takes its
+ * parent's), at exec, and removed when the task is freed: raw tracepoints,
+ * whose names cannot clash with a tool's own TRACEPOINT_PROBEs on the same
+ * events.
+ *
+ * The seccomp view (containersyscall --seccomp): a runtime installs the
+ * container's filter on its init task late in the set-up (no TSYNC), so
+ * "task_struct.seccomp.mode is SECCOMP_MODE_FILTER" says exactly which
+ * calls that filter sees, unless the task inherited a filter from outside
+ * the container (a runtime under systemd's SystemCallFilter=): then
+ * CT_W_OUTSIDE_FILTER is set at fork and the mode says nothing. */
+#define CT_SECCOMP_MODE_FILTER 2
+CT_BTF_OFFSET(CT_OFF_TASK_SECCOMP_MODE, task_struct.seccomp.mode)
+
+static __always_inline u32 ct_seccomp_mode(char *t)
+{
+    return CT_LOAD(u32, t, CT_OFF_TASK_SECCOMP_MODE);
+}
+
+/* Does T run a program of its own mount namespace?  The runtime's set-up
+ * runs the runtime's binary (from the host, or a copy in a memfd) until
+ * the entrypoint's exec; a workload runs the container's programs. */
+static __always_inline int ct_runs_own_program(char *t)
+{
+    void *file = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
+    void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
+    if (!mnt)
+        return 0;
+    void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
+    return ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM) == ct_cur_mntns(t);
+}
+
+/* CT_W_* of the current task T. */
+static __always_inline u32 ct_stage_of(char *t, u32 tid)
+{
+    u8 *s = ct_stage.lookup(&tid);
+    if (s)
+        return *s;
+    /* Running before the tool started (a runtime's init waiting for its
+     * start, say): by its namespaces and its program. */
+    return ct_cur_in_container_ns(t) && ct_runs_own_program(t) ? CT_W_WORKLOAD : 0;
+}
+
+static __always_inline u32 ct_stage_flags(void)
+{
+    return ct_stage_of(ct_current(), (u32)bpf_get_current_pid_tgid());
+}
+
+static __always_inline int ct_workload(void)
+{
+    return ct_stage_flags() & CT_W_WORKLOAD;
+}
+
+/* The runtime's set-up (runc init and the like), for the current task T in
+ * scope: not the workload, unless --host and T is a host process (the
+ * host's own, not a container's set-up).  A map lookup: call it only for
+ * events already in scope. */
+static __always_inline int ct_runtime_setup(char *t)
+{
+#if CT_INCLUDE_HOST
+    if (!ct_cur_in_container_ns(t))
+        return 0;
+#endif
+    return !(ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_WORKLOAD);
+}
+
+static __always_inline int ct_filter_governs(void)
+{
+    char *t = ct_current();
+    if (ct_seccomp_mode(t) != CT_SECCOMP_MODE_FILTER)
+        return 0;
+    return !(ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_OUTSIDE_FILTER);
+}
+
+/* A task ct_stage has no room for is judged as one running before the
+ * tool started (ct_stage_of). */
+static __always_inline void ct_stage_set(u32 tid, u8 stage)
+{
+    ct_stage.update(&tid, &stage);
+}
+
+/* args: struct task_struct *parent, struct task_struct *child; current is
+ * the parent. */
+CT_NEEDS_TRACEPOINT(CT_WORKLOAD_RULE, sched, sched_process_fork)
+RAW_TRACEPOINT_PROBE(sched_process_fork)
+{
+    char *t = ct_current();
+    u8 stage = ct_stage_of(t, (u32)bpf_get_current_pid_tgid());
+    if (!(stage & CT_W_WORKLOAD) && ct_seccomp_mode(t) == CT_SECCOMP_MODE_FILTER &&
+        !ct_cur_in_container_ns(t))
+        stage |= CT_W_OUTSIDE_FILTER;
+    u32 child = ct_read_u32((void *)ctx->args[1], CT_OFF_TASK_PID);
+    ct_stage_set(child, stage);
+    return 0;
+}
+
+/* args: struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm;
+ * current is the task that exec'd (its tid is the process's pid now; it
+ * was OLD_PID if a thread other than the leader exec'd). */
+CT_NEEDS_TRACEPOINT(CT_WORKLOAD_RULE, sched, sched_process_exec)
+RAW_TRACEPOINT_PROBE(sched_process_exec)
+{
+    char *t = ct_current();
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 old = (u32)ctx->args[1];
+    u8 stage = ct_stage_of(t, old);
+    if (old != tid)
+        ct_stage.delete(&old);
+    if (ct_cur_in_container_ns(t))
+        stage |= CT_W_WORKLOAD;
+    ct_stage_set(tid, stage);
+    return 0;
+}
+
+/* args: struct task_struct *p.  Not at sched_process_exit, where a tool's
+ * own hook (containersyscall's exit_group count) may run after this one and
+ * must still find the task's mark. */
+CT_NEEDS_TRACEPOINT(CT_WORKLOAD_RULE, sched, sched_process_free)
+RAW_TRACEPOINT_PROBE(sched_process_free)
+{
+    u32 tid = ct_read_u32((void *)ctx->args[0], CT_OFF_TASK_PID);
+    ct_stage.delete(&tid);
+    return 0;
+}
+#endif /* CT_WORKLOAD_RULE */
+
+#endif /* CT_WORKLOAD_H */
