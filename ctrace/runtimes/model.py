@@ -150,12 +150,12 @@ class Runtime:
 
     def inspect(self, cid):
         """The container of id CID from its state files, else from its API
-        (Unreachable if that does not answer and the files did not tell);
-        None if neither knows it."""
+        if its socket is here (Unreachable if that does not answer and the
+        files did not tell); None if neither knows it."""
         told = self.files.inspect(cid) if self.files is not None else None
         if told is not None and told.runtime != self.name:
             told = None
-        if self.api is None or (told is not None and told.name):
+        if not self.has_socket() or (told is not None and told.name):
             return told
         try:
             asked = self.api.inspect(cid)
