@@ -22,7 +22,7 @@ setup(
     description="Small eBPF tools that answer one question each about the "
                 "containers on a Linux host",
     license="Apache-2.0",
-    packages=["ctrace"],
+    packages=["ctrace", "ctrace.runtimes"],
     # The JSON Schema of each tool's output (ctrace/schema.py).
     package_data={"ctrace": ["schemas/*.schema.json"]},
     scripts=sorted(p for p in glob.glob("tools/container*") if "." not in p.split("/")[-1]),

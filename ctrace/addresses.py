@@ -1,5 +1,5 @@
 """The container at the other end of a connection, by address (part of the
-Registry: ctrace.containers).
+Registry: ctrace.registry).
 
 The kernel names the other end itself when it sees both sockets of a
 connection on this host (bpf_c/containernet.bpf.c).  When it does not (a

@@ -124,3 +124,19 @@ def runtime_cgroup_path(spec, scope_prefix, cid):
     else:
         return ""
     return "%s/%s" % (base.rstrip("/"), scope) if base else ""
+
+
+# Where the cgroup v2 hierarchy is mounted (hybrid hosts: unified).
+CGROUP2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+
+
+def cgroup_path(pid):
+    """The cgroup v2 path of PID ('/docker/<id>'), or None."""
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        pass
+    return None

@@ -9,7 +9,8 @@ import struct
 
 from ctrace import syscalls
 from ctrace.bpf import header_constants
-from ctrace.containers import cgroup_path, CGROUP2_ROOTS, ref_matches
+from ctrace.cgroups import CGROUP2_ROOTS, cgroup_path
+from ctrace.containers import ref_matches
 from ctrace.errors import UsageError
 from ctrace.output import escape, json_text
 

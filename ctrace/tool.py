@@ -9,7 +9,9 @@ import sys
 
 from ctrace.bpf import Runner, c_string, check_root, header_constants
 from ctrace.cli import check_common_args
-from ctrace.containers import CGROUP2_ROOTS, Registry, host_namespaces, host_pid_level
+from ctrace.cgroups import CGROUP2_ROOTS
+from ctrace.hostns import host_namespaces, host_pid_level
+from ctrace.registry import Registry
 from ctrace.errors import SetupError, UsageError
 from ctrace.output import Clock, Output, escape, fit, json_text
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import IMAGE, PROMPT_EXIT, docker, pipe_into_head, unavailable, unique
-from ctrace.containers import CGROUP2_ROOTS
+from ctrace.cgroups import CGROUP2_ROOTS
 from ctrace.output import json_text_bytes
 
 pytestmark = pytest.mark.integration

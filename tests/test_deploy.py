@@ -136,14 +136,14 @@ def test_least_privilege():
 
 
 def test_every_state_path_read_is_mounted():
-    """What ctrace/runtimes.py reads from the host (sockets, state files) is
+    """What ctrace/runtimes/ reads from the host (sockets, state files) is
     mounted read-only at the same path, by the flags and so by the
     DaemonSet (test_pod_spec_asks_for_what_the_docker_flags_ask_for)."""
     mounts = docker_spec(docker_flags())["mounts"]
     for path in STATE_PATHS:
         path = re.sub(r"^/var/run/", "/run/", path)     # a link to /run in the image too
         found = [target for target in mounts if path == target or path.startswith(target + "/")]
-        assert found, "%s is read by ctrace/runtimes.py but not mounted" % path
+        assert found, "%s is read by ctrace/runtimes/ but not mounted" % path
         source, read_only = mounts[max(found, key=len)]
         assert read_only and path.startswith(source), (path, source)
 

@@ -20,10 +20,15 @@ import pytest
 
 from conftest import IMAGE, ctr_command, docker, unique
 from ctrace.cgroups import parse_cgroup, pod_dir, pod_uid, runtime_cgroup_path
-from ctrace.containers import (CONTAINER_FIELDS, Container, Registry, Selection, pod_ref,
-                               ref_matches)
-from ctrace.runtimes import (CRI_CONTAINERD_KEYS, CRIOAPI, DOCKERSHIM_KEYS, ContainerdState,
-                             ContainerInfo, DockerAPI, DockerWatcher, Pod, StateWatcher, pod_of)
+from ctrace.containers import CONTAINER_FIELDS, Container, pod_ref, ref_matches
+from ctrace.registry import Registry
+from ctrace.runtimes.containerd import ContainerdState
+from ctrace.runtimes.crio import CRIOAPI
+from ctrace.runtimes.docker import DockerAPI, DockerWatcher
+from ctrace.runtimes.model import (CRI_CONTAINERD_KEYS, DOCKERSHIM_KEYS, ContainerInfo, Pod,
+                                   pod_of)
+from ctrace.runtimes.watch import StateWatcher
+from ctrace.selection import Selection
 from test_registry import Event, Names
 
 CTR_IMAGE = "docker.io/library/" + IMAGE
@@ -190,7 +195,7 @@ def test_pod_references():
 @pytest.fixture
 def registry(tmp_path):
     r = Registry(warn=lambda msg: None, root=str(tmp_path / "host"))
-    r.containerd = ContainerdState(roots=(str(tmp_path / "tasks"),))
+    r.runtime("containerd").files = ContainerdState(roots=(str(tmp_path / "tasks"),))
     r._names_map = Names({5: (ID, "pod" + UID), 6: (OTHER, "pod" + UID)})
     return r
 
@@ -212,11 +217,11 @@ def write_bundle(root, namespace, cid, annotations):
 def test_bundle_watcher_names_a_container_after_its_bundle_is_gone(registry, tmp_path):
     """The bundle is read as it is written (inotify), and what it said
     outlives it."""
-    root = registry.containerd.roots[0]
+    root = registry.runtime("containerd").files.roots[0]
     os.makedirs(os.path.join(root, "k8s.io"))
     learnt = threading.Event()
-    watcher = StateWatcher([registry.containerd],
-                           lambda info: (registry._learn(info), learnt.set()), pytest.fail)
+    watcher = StateWatcher([registry.runtime("containerd").files],
+                           lambda info: (registry.learn(info), learnt.set()), pytest.fail)
     watcher.start()
     try:
         assert watcher.tried.wait(10)
@@ -241,7 +246,7 @@ def test_docker_container_under_a_pod_cgroup_is_dockers(registry):
     """cri-dockerd: a bare id under pod<UID> looks like containerd's; Docker
     told of it, so it is Docker's."""
     pod = Pod("shop", "web-5d8", UID, "app")
-    registry._learn(ContainerInfo("docker", ID, "k8s_app_web-5d8_shop_%s_0" % UID, pod=pod),
+    registry.learn(ContainerInfo("docker", ID, "k8s_app_web-5d8_shop_%s_0" % UID, pod=pod),
                     "create")
     c = registry.resolve(Event(5, 4026532999))
     assert (c.runtime, c.label, c.fields()["k8s_pod_uid"]) == ("docker", "web-5d8/app", UID)
@@ -252,8 +257,8 @@ def test_pod_followers_hear_of_new_containers(registry):
     heard = []
     registry.follow_pod(sel, heard.append)
     cgroup = "/kubepods/besteffort/pod%s/%s" % (UID, ID)
-    registry._learn(ContainerInfo("containerd", OTHER, pod=Pod("shop", "db-0", UID, "x")))
-    registry._learn(ContainerInfo("containerd", ID, pod=Pod("shop", "web-5d8", UID, "app"),
+    registry.learn(ContainerInfo("containerd", OTHER, pod=Pod("shop", "db-0", UID, "x")))
+    registry.learn(ContainerInfo("containerd", ID, pod=Pod("shop", "web-5d8", UID, "app"),
                                   cgroup=cgroup))
     assert [i.id for i in heard] == [ID]
     assert sel.add_member(heard[0]) == cgroup

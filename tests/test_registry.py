@@ -13,9 +13,10 @@ import threading
 
 import pytest
 
-from ctrace import containers
-from ctrace.containers import HOST, Registry
-from ctrace.runtimes import DockerAPI, docker_socket
+from ctrace import registry as registry_module
+from ctrace.containers import HOST
+from ctrace.registry import Registry
+from ctrace.runtimes.docker import DockerAPI, docker_socket
 
 CID = "ab" * 32
 OTHER = "cd" * 32
@@ -106,7 +107,7 @@ def api(tmp_path):
 def registry(api, tmp_path):
     warnings = []
     r = Registry(warn=warnings.append, root=str(tmp_path / "host"))   # no runtime's files
-    r.docker = DockerAPI("docker", api.path)
+    r.runtime("docker").api = DockerAPI("docker", api.path)
     r.warnings = warnings
     r._names_map = Names({7: (CID, "docker"), 8: ("lxc.payload.box", "lxc.monitor"),
                           9: ("session-1.scope", "user.slice")})
@@ -153,7 +154,7 @@ def test_address_from_endpoints_and_listeners(registry, api):
 
 
 def test_a_name_learnt_late_replaces_the_id(registry, api, monkeypatch):
-    monkeypatch.setattr(containers, "NEGATIVE_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(registry_module, "NEGATIVE_RETRY_SECONDS", 0.0)
     api.answers["/containers/"] = (500, b"busy")
     first = registry.resolve(Event(7, 4026532999))
     assert first.label == CID[:12] and first.name == ""
@@ -165,7 +166,7 @@ def test_a_name_learnt_late_replaces_the_id(registry, api, monkeypatch):
     assert registry.resolve(Event(7, 4026532999)).label == "late"
     # and what an event already holds follows a rename from the event stream
     held = registry.resolve(Event(7, 4026532999))
-    registry._learn(type(held.info)("docker", CID, "renamed"), "rename")
+    registry.learn(type(held.info)("docker", CID, "renamed"), "rename")
     assert held.label == "renamed"
 
 

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from conftest import DOCKER, IMAGE, ctr_command, docker, unavailable, unique
-from ctrace.runtimes import DockerAPI, Unreachable
+from ctrace.runtimes.docker import DockerAPI
+from ctrace.runtimes.http import Unreachable
 
 CTR_NAMESPACE = "ctrace-test"
 CTR_IMAGE = "docker.io/library/" + IMAGE

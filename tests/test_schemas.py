@@ -92,7 +92,8 @@ def test_man_page_and_readme_say_where_the_schema_is(name):
 
 
 def test_schemas_are_installed_with_the_package(tmp_path):
-    """What setup.py installs holds every schema (pip, from a copy of the
+    """What setup.py installs holds every schema and every module of the
+    package, subpackages (ctrace.runtimes) included (pip, from a copy of the
     sources so that its build files stay out of the tree, into a scratch
     directory)."""
     src = tmp_path / "src"
@@ -108,6 +109,12 @@ def test_schemas_are_installed_with_the_package(tmp_path):
     installed = {os.path.basename(p) for p in
                  glob.glob(str(tmp_path / "site" / "ctrace" / "schemas" / "*.json"))}
     assert installed == {n + ".schema.json" for n in SCHEMA_NAMES}
+    modules = {os.path.relpath(p, ROOT) for p in
+               glob.glob(os.path.join(ROOT, "ctrace", "**", "*.py"), recursive=True)}
+    site = str(tmp_path / "site")
+    assert modules and modules <= {os.path.relpath(p, site) for p in
+                                   glob.glob(os.path.join(site, "ctrace", "**", "*.py"),
+                                             recursive=True)}
 
 
 # -- the checker conftest applies to every test's output ---------------------

@@ -11,10 +11,13 @@ import struct
 import pytest
 
 from ctrace import bolt
-from ctrace.containers import Registry
-from ctrace.runtimes import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS, CONTAINERS_STORAGE,
-                             DOCKER_CONTAINERS, ContainerdState, ContainerInfo, ContainersStorage,
-                             DockerState, Pod, StateWatcher)
+from ctrace.registry import Registry
+from ctrace.runtimes.containerd import (CONTAINERD_DATABASES, CONTAINERD_TASK_ROOTS,
+                                        ContainerdState)
+from ctrace.runtimes.docker import DOCKER_CONTAINERS, DockerState
+from ctrace.runtimes.model import ContainerInfo, Pod
+from ctrace.runtimes.podman import CONTAINERS_STORAGE, ContainersStorage
+from ctrace.runtimes.watch import StateWatcher
 from test_registry import Event, Names
 
 ID = "0123456789abcdef" * 4
@@ -216,7 +219,7 @@ def test_containerd_bundle_image_from_the_database(tmp_path):
                         "io.kubernetes.cri.image-name": "nginx:1"},
         "linux": {"cgroupsPath": "/kubepods/besteffort/pod%s/%s" % (UID, ID)}})
     registry = Registry(warn=pytest.fail, root=str(tmp_path))
-    registry._learn(state.inspect(ID))
+    registry.learn(state.inspect(ID))
     assert registry.info("containerd", ID).pod == Pod("shop", "web-5d8", UID, "app", False)
 
 
@@ -280,9 +283,9 @@ def test_watcher_reports_an_error_and_goes_on(tmp_path):
 def test_news_is_applied_by_the_tool_thread(tmp_path):
     registry = Registry(warn=pytest.fail, root=str(tmp_path))
     registry._names_map = Names({7: ("libpod-" + ID, "libpod_parent")})
-    learnt = registry._queued(registry._learn)
+    learnt = registry.containers.put
     learnt(ContainerInfo("podman", ID, "web", "img"), "")
-    assert ("podman", ID) not in registry._infos            # queued only
+    assert ("podman", ID) not in registry.containers            # queued only
     c = registry.resolve(Event(7, 4026532999))
     assert (c.runtime, c.name, c.image) == ("podman", "web", "img")
     learnt(ContainerInfo("podman", ID, "renamed"), "rename")

@@ -1,0 +1,63 @@
+"""The runtimes' HTTP APIs over unix sockets: GET with a short timeout, and
+answers checked for the shape expected.  A runtime that does not answer,
+or answers garbage, is Unreachable: it costs a container's name, never its
+id."""
+
+import http.client
+import json
+import os
+import socket
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Unreachable(Exception):
+    """The runtime's socket does not answer."""
+
+
+def http_get(socket_path, path, timeout):
+    """(status, body) of GET PATH on a unix-socket HTTP API."""
+    conn = UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise Unreachable(str(exc))
+    finally:
+        conn.close()
+
+
+def unix_host(variable, default):
+    """The socket path of environment VARIABLE when it is a unix:// address
+    (DOCKER_HOST, CONTAINER_HOST), else DEFAULT."""
+    host = os.environ.get(variable, "")
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host[len("unix://"):]
+    return default
+
+
+def json_answer(body, want):
+    """A runtime's answer decoded and of the shape WANT (dict or list), or
+    Unreachable: a runtime answering garbage is one that does not answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise Unreachable("its answer is not JSON")
+    if not isinstance(data, want):
+        raise Unreachable("unexpected answer (a JSON %s)" % type(data).__name__)
+    return data
