@@ -398,6 +398,27 @@ class Tool:
 RUNTIME_NOTICE = re.compile(r"^ctrace: \S+ (at \S+ did not answer \(|answers again: )")
 
 
+def spawn_tool(argv, stdout=subprocess.PIPE, timeout=60):
+    """A tool whose stdout goes to STDOUT unread (a pipe left to fill, or a
+    file), started and awaited until it says it is tracing; its stderr is
+    read in a thread. Returns (proc, stderr lines so far)."""
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    err = []
+    ready = threading.Event()
+
+    def read_err():
+        for line in proc.stderr:
+            err.append(line.decode())
+            if b": tracing " in line:
+                ready.set()
+    threading.Thread(target=read_err, daemon=True).start()
+    if not ready.wait(timeout):
+        proc.kill()
+        proc.wait()
+        raise AssertionError("the tool never said it was tracing: %s" % err)
+    return proc, err
+
+
 def unexpected_stderr(t):
     """T's stderr lines other than its ready line and runtime notices: a
     check that fails on any new warning, whatever its wording."""

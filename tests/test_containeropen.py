@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import (PROMPT_EXIT, PYTHON, TOOLS, Tool, docker, header_define, pipe_into_head,
-                      run_tool, unique)
+                      run_tool, spawn_tool, unique)
 
 integration = pytest.mark.integration
 
@@ -484,24 +484,12 @@ def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers
     """A storm of opens while nobody reads the tool's output: the ring buffer
     fills, and every open is either printed or counted as lost."""
     import re
-    import threading
     name = containers.run("sleep", "600")
     target = "/tmp/" + unique("storm")
     containers.exec(name, "touch", target)
-    proc = subprocess.Popen([PYTHON, os.path.join(TOOLS, "containeropen"), "-c", name,
-                             "--path", target], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    err = []
-    ready = threading.Event()
-
-    def read_err():
-        for line in proc.stderr:
-            err.append(line.decode())
-            if b": tracing " in line:
-                ready.set()
-    threading.Thread(target=read_err, daemon=True).start()
+    proc, err = spawn_tool([PYTHON, os.path.join(TOOLS, "containeropen"), "-c", name,
+                            "--path", target])
     try:
-        assert ready.wait(60), err
         count = 300000              # more than the 16 MiB ring buffer holds
         r = containers.exec(name, "openloop", target, str(count), timeout=300)
         assert r.stdout.startswith("opens=%d " % count)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import (DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker,
-                      unexpected_stderr, unique)
+                      spawn_tool, unexpected_stderr, unique)
 
 pytestmark = pytest.mark.integration
 
@@ -273,18 +273,8 @@ def test_open_storm_every_event_printed_or_counted(containers, tmp_path):
     with open(out_path, "wb") as out:
         t = Tool("containeropen", "-c", name, "--path", target)
         t.proc = None
-        proc = subprocess.Popen(t.argv, stdout=out, stderr=subprocess.PIPE)
-        err = []
-        ready = threading.Event()
-
-        def read_err():
-            for line in proc.stderr:
-                err.append(line.decode())
-                if b": tracing " in line:
-                    ready.set()
-        threading.Thread(target=read_err, daemon=True).start()
+        proc, err = spawn_tool(t.argv, stdout=out)
         try:
-            assert ready.wait(60), err
             workload = subprocess.Popen(
                 [DOCKER, "exec", name, "sh", "-c",
                  "openloop %s 0 10 & openloop %s 0 10; wait" % (target, target)],
