@@ -158,3 +158,89 @@ def test_uring_fd_column():
     assert uring_result(-2, 0, -1) == "iou:ENOENT"
     assert uring_result(0, 0, 3) == " iou#3"
     assert uring_result(0, OPEN.F_NO_RESULT, -1) == " iou:?"
+
+
+# -- containernet's container pairs ---------------------------------------------
+
+NetKey = collections.namedtuple(
+    "NetKey", "cgroup_id mntns netns proto family dir raddr rport peer_cgroup_id peer_netns")
+NetValue = collections.namedtuple("NetValue", "conns fails tx_bytes rx_bytes")
+
+
+class FakeRegistry:
+    """Names cgroup 1 "web", cgroup 2 "db"; 10.0.0.9:5432 is db's."""
+
+    def __init__(self):
+        self.web = Container("runtime", "docker", "1" * 64)
+        self.db = Container("runtime", "docker", "2" * 64)
+
+    def resolve_key(self, cgroup_id, mntns):
+        return {1: self.web, 2: self.db}.get(cgroup_id, HOST)
+
+    def resolve_socket(self, cgroup_id, netns):
+        return self.resolve_key(cgroup_id, 0)
+
+    def resolve_address(self, addr, port, netns, outgoing):
+        return self.db if (addr, port) == ("10.0.0.9", 5432) else None
+
+
+def v4(text):
+    return bytes(int(x) for x in text.split(".")) + bytes(12)
+
+
+def test_connection_pairs_client_to_server_summed_tcp_first():
+    from ctrace.netfmt import C as NET, connection_pairs
+    reg = FakeRegistry()
+    tcp, udp, out, inn = NET.PROTO_TCP, NET.PROTO_UDP, NET.DIR_OUT, NET.DIR_IN
+
+    def key(cgroup, proto, direction, addr, port, peer_cgroup):
+        return NetKey(cgroup, 0, 0, proto, NET.AF_INET, direction, v4(addr), port,
+                      peer_cgroup, 0)
+    stats = [
+        # web -> db twice, once matched by the kernel (peer cgroup), once by address
+        (key(1, tcp, out, "10.0.0.9", 5432, 2), NetValue(1, 0, 100, 10)),
+        (key(1, tcp, out, "10.0.0.9", 5432, 0), NetValue(2, 1, 50, 5)),
+        # db's side of the same connections: server side, its tx is the client's rx
+        (key(2, tcp, inn, "10.0.0.7", 40000, 1), NetValue(3, 0, 15, 150)),
+        # web to an outside address, UDP
+        (key(1, udp, out, "8.8.8.8", 53, 0), NetValue(4, 0, 40, 0)),
+        # nothing counted: left out
+        (key(2, tcp, out, "1.1.1.1", 80, 0), NetValue(0, 0, 0, 0)),
+    ]
+    rows, containers = connection_pairs(stats, reg)
+    assert rows == [("111111111111", "222222222222", "tcp", 6, 1, 300, 30),
+                    ("111111111111", "8.8.8.8:53", "udp", 4, 0, 40, 0)]
+    assert containers == {"111111111111", "222222222222"}
+
+
+# -- containersyscall's counts -----------------------------------------------
+
+SysKey = collections.namedtuple("SysKey", "cgroup_id mntns nr key_flags")
+ErrKey = collections.namedtuple("ErrKey", "cgroup_id mntns nr key_flags err")
+SysValue = collections.namedtuple("SysValue", "calls errors")
+Number = collections.namedtuple("Number", "value")
+
+
+class FakeMap(dict):
+    pass
+
+
+def test_counts_rows_are_deltas_largest_first_with_the_top_errno():
+    from ctrace.syscounts import SC, Counts
+    reg = FakeRegistry()
+    maps = {"counts": FakeMap(), "errnos": FakeMap(), "dropped": FakeMap({0: Number(3)})}
+    counts = Counts(maps, reg.resolve_key, errno=True)
+    maps["counts"][SysKey(1, 0, 0, 0)] = SysValue(10, 4)        # web: read
+    maps["counts"][SysKey(2, 0, 1, SC.K_RUNTIME)] = SysValue(20, 0)  # db's set-up
+    maps["errnos"][ErrKey(1, 0, 0, 0, 11)] = Number(3)
+    maps["errnos"][ErrKey(1, 0, 0, 0, 4)] = Number(1)
+    rows = counts.rows()
+    assert [(c.label, nr, calls, errors, top, setup) for c, nr, calls, errors, top, setup
+            in rows] == [("222222222222", 1, 20, 0, None, True),
+                         ("111111111111", 0, 10, 4, (11, 3), False)]
+    maps["counts"][SysKey(1, 0, 0, 0)] = SysValue(15, 4)
+    rows = counts.rows(select=lambda c: c is reg.web)
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [(0, 5, 0, None)]
+    assert counts.totals() == {0: (15, 4), 1: (20, 0)}
+    assert counts.totals(select=lambda c: c is reg.db) == {1: (20, 0)}
+    assert counts.dropped() == 3
