@@ -266,8 +266,9 @@ class Judge:
                          C.T_PRIVILEGE: self.privilege, C.T_HOST_HELPER_EXEC: self.host_helper,
                          C.T_HOST_FILE: self.host_file, C.T_FILE_HANDLE: self.file_handle}
 
-    def judge(self, ev, container):
-        """(detail, extras), or None (host-helper-exec of no container's file)."""
+    def judge(self, ev):
+        """(detail, extras), or None (host-helper-exec of no container's file):
+        the technique's entry in the table above says it."""
         return self.describe[ev.technique](ev)
 
     def sensitive_write(self, ev):
