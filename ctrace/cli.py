@@ -23,16 +23,6 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not an integer: %r" % text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0: %r" % text)
-    return value
-
-
 def non_negative_int(text):
     try:
         value = int(text, 0)
@@ -106,11 +96,11 @@ def container_ref(text):
     return text
 
 
-def add_common_args(parser, duration=True, timestamp=True, json_output=True,
-                    runtime=False):
+def add_common_args(parser, timestamp=True, runtime=False):
     """The scope and filter options every tool has (README: "Options every
-    tool shares"); RUNTIME: --runtime, for a tool that tells the runtime's
-    set-up from the workload (bpf_c/ct_workload.h, ct_runtime_setup())."""
+    tool shares"); TIMESTAMP: -T, for a tool with a line per event; RUNTIME:
+    --runtime, for a tool that tells the runtime's set-up from the workload
+    (bpf_c/ct_workload.h, ct_runtime_setup())."""
     g = parser.add_argument_group("scope and filters")
     g.add_argument("-c", "--container", action="append", type=container_ref,
                    metavar="NAME|ID", default=[],
@@ -133,12 +123,10 @@ def add_common_args(parser, duration=True, timestamp=True, json_output=True,
     if timestamp:
         o.add_argument("-T", "--timestamp", action="store_true",
                        help="include a time column (HH:MM:SS)")
-    if json_output:
-        o.add_argument("-j", "--json", action="store_true",
-                       help="print one JSON object per line")
-    if duration:
-        o.add_argument("-d", "--duration", type=positive_float, metavar="SECONDS",
-                       help="stop after SECONDS")
+    o.add_argument("-j", "--json", action="store_true",
+                   help="print one JSON object per line")
+    o.add_argument("-d", "--duration", type=positive_float, metavar="SECONDS",
+                   help="stop after SECONDS")
     parser.add_argument("--version", action="version",
                         version="%(prog)s (ctrace) " + __version__,
                         help="print the version and exit")

@@ -10,9 +10,10 @@ import struct
 from ctrace import syscalls
 from ctrace.bpf import header_constants
 from ctrace.cgroups import CGROUP2_ROOTS, cgroup_path
-from ctrace.containers import ref_matches
+from ctrace.containers import CONTAINER_FIELDS, ref_matches
 from ctrace.errors import UsageError
 from ctrace.output import escape, json_text
+from ctrace.summary import Column
 
 C = header_constants("containerescape.h", "ESC_")
 TECHNIQUES = ["host-namespace", "mount", "sensitive-write", "kernel-module",
@@ -266,8 +267,9 @@ class Judge:
                          C.T_PRIVILEGE: self.privilege, C.T_HOST_HELPER_EXEC: self.host_helper,
                          C.T_HOST_FILE: self.host_file, C.T_FILE_HANDLE: self.file_handle}
 
-    def judge(self, ev, container):
-        """(detail, extras), or None (host-helper-exec of no container's file)."""
+    def judge(self, ev):
+        """(detail, extras), or None (host-helper-exec of no container's file):
+        the technique's entry in the table above says it."""
         return self.describe[ev.technique](ev)
 
     def sensitive_write(self, ev):
@@ -459,6 +461,49 @@ class KernelExclusions:
                     self.cgroups[ctypes.c_ulonglong(cgid)] = ctypes.c_ubyte(1)
                     self.added.add(cgid)
                 break
+
+
+class Tally:
+    """The summary at exit, per container and technique, from the kernel's
+    counts (esc_counts): a finding that could not be printed is still
+    counted under its container.  host-helper-exec, judged in user space,
+    is counted here."""
+
+    COLUMNS = [Column("CONTAINER", 16, left=True), Column("TECHNIQUE", 21, left=True),
+               Column("ATTEMPTS", 8), Column("SUCCESSES", 9), Column("REPEATS", 7),
+               Column("LOST", 5), Column("KILLED", 6)]
+    KEYS = ["container", "technique", "attempts", "successes", "repeats", "lost",
+            "killed", "printed", *CONTAINER_FIELDS[1:]]
+
+    def __init__(self, is_excluded):
+        self.is_excluded = is_excluded
+        self.helper_rows = {}
+        self.excluded = 0           # findings of --exclude'd containers
+
+    def add_helper(self, container, success):
+        row = self.helper_rows.setdefault(container.label, [container, 0, 0])
+        row[1] += 1
+        row[2] += int(success)
+
+    def rows(self, kernel_rows):
+        """The summary's rows (KEYS' order), by container and technique, of
+        KERNEL_ROWS ((container, technique, counts) of esc_counts) and the
+        host-helper-execs; an --exclude'd container's attempts are counted
+        in self.excluded instead."""
+        out = []
+        for container, technique, c in kernel_rows:
+            if self.is_excluded(container):
+                self.excluded += c.attempts
+                continue
+            out.append((container, technique, c.attempts, c.successes, c.repeats, c.lost,
+                        c.killed, c.sent))
+        for container, attempts, successes in self.helper_rows.values():
+            out.append((container, "host-helper-exec", attempts, successes, 0, 0, 0, attempts))
+        rows = []
+        for row in sorted(out, key=lambda r: (r[0].label, r[1])):
+            f = row[0].fields()
+            rows.append([row[0].label, *row[1:], *[f[key] for key in CONTAINER_FIELDS[1:]]])
+        return rows
 
 
 # io_uring opcodes (include/uapi/linux/io_uring.h) the kernel judges.

@@ -1,9 +1,11 @@
 """Formatting what containernet reports: addresses, byte counts, connection
-status, and the Graphviz DOT graph of its summary (pure logic, unit-tested)."""
+status, its summary's container pairs and their Graphviz DOT graph (pure
+logic, unit-tested)."""
 
 import errno
 import socket
 
+from ctrace.addresses import is_loopback
 from ctrace.bpf import header_constants
 from ctrace.output import escape
 
@@ -94,3 +96,50 @@ def write_dot(stream, rows, containers=()):
         stream.write("  %s -> %s [label=\"%s\"%s];\n" % (
             dot_quote(client), dot_quote(server), label, style))
     stream.write("}\n")
+
+
+def _other_end(k, raddr, proto, registry):
+    """The other end of a counted socket (stats key K): a container or the
+    host by name, else its address (with the port it was reached on)."""
+    if k.peer_cgroup_id:
+        peer = registry.resolve_socket(k.peer_cgroup_id, k.peer_netns)
+    elif proto == "udp" and is_loopback(raddr):
+        peer = None
+    else:
+        peer = registry.resolve_address(raddr, k.rport, k.netns,
+                                        proto == "tcp" and k.dir == C.DIR_OUT)
+    if peer is not None:
+        return escape(peer.label), peer.kind != "host"
+    if k.dir == C.DIR_OUT:
+        return format_endpoint(raddr, k.rport), False
+    return raddr, False
+
+
+def connection_pairs(stats, registry):
+    """The summary's rows from the kernel's per-socket-owner counters
+    (STATS: (key, value) of the stats map): (client, server, proto,
+    connections, failed, tx, rx), TX from client to server, TCP first,
+    busiest first; and the containers named, for the DOT graph."""
+    pairs = {}
+    containers = set()
+    for k, v in stats:
+        if not (v.conns or v.fails or v.tx_bytes or v.rx_bytes):
+            continue
+        proto = "udp" if k.proto == C.PROTO_UDP else "tcp"
+        mine = escape(registry.resolve_key(k.cgroup_id, k.mntns).label)
+        containers.add(mine)
+        other, named = _other_end(k, format_addr(k.family, k.raddr), proto, registry)
+        if named:
+            containers.add(other)
+        if k.dir == C.DIR_OUT:
+            key, tx, rx = (mine, other, proto), v.tx_bytes, v.rx_bytes
+        else:
+            key, tx, rx = (other, mine, proto), v.rx_bytes, v.tx_bytes
+        row = pairs.setdefault(key, [0, 0, 0, 0])
+        row[0] += v.conns
+        row[1] += v.fails
+        row[2] += tx
+        row[3] += rx
+    rows = [(c, s, p, r[0], r[1], r[2], r[3]) for (c, s, p), r in pairs.items()]
+    rows.sort(key=lambda r: (r[2], -r[3], -r[5] - r[6], r[0], r[1]))
+    return rows, containers

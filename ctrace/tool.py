@@ -1,5 +1,7 @@
-"""The frame every ctrace tool runs in, so tools/ stay thin: arguments,
-scope filters, container resolution, common event fields, error handling."""
+"""The frame every ctrace tool runs in, so tools/ stay thin: a tool
+declares its program, header, event handlers, periodic work and summary
+(Tool); the frame checks, loads, attaches, says it is ready, runs the loop
+and handles errors; Context gives the common event fields."""
 
 import collections
 import ctypes
@@ -209,47 +211,122 @@ class Context:
             sys.stderr.write("%s: %d events lost (%d in all)\n" % (self.tool, new, total))
 
 
-def run(tool, parser, setup, argv=None):
+def scope(args):
+    """What a tool traces, for its ready line: one wording for every tool."""
+    return "containers and on the host" if getattr(args, "host", False) else "containers"
+
+
+class Tool:
+    """A tool's question, declared; run() is the frame around it: it loads
+    and attaches PROGRAM, prints the header, says it is ready, runs the loop
+    (-d, signals, a closed stdout) and has the summary printed.
+
+    Before the program is loaded (__init__): PROGRAM (a Program) and
+    TRACEPOINTS.  After (attached(), which may read the program's maps as
+    self.bpf):
+      what        the ready line's subject ("exec() in containers")
+      header()    the table's header line, or None; never in -j mode
+      handlers()  {ring buffer: handler(data, size)}
+      every()     periodic work: [(seconds, function)]
+      summary()   the final report, after the loop has drained the buffers
+    """
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.args = ctx.args
+        self.program = None
+        self.tracepoints = []
+        self.what = None
+
+    @property
+    def bpf(self):
+        return self.ctx.runner.bpf
+
+    def attached(self):
+        pass
+
+    def header(self):
+        return None
+
+    def handlers(self):
+        return {}
+
+    def every(self):
+        return []
+
+    def summary(self):
+        pass
+
+
+def trace(ctx, tool):
+    """The loop every tool runs, from its attached program to its summary."""
+    runner = ctx.runner
+    tool.attached()
+    for table, handler in tool.handlers().items():
+        runner.on_events(table, handler)
+    header = None if ctx.output.json_mode else tool.header()
+    if header is not None:
+        ctx.output.line(header)
+    ctx.output.flush()
+    runner.ready(tool.what)
+    runner.loop(ctx.output, duration=ctx.args.duration, every=tool.every(),
+                on_lost=ctx.lost_line)
+    tool.summary()
+
+
+def follow_selections(ctx, bpf, selections):
+    """-c's containers and pods into the kernel's filters, and followed as
+    the Registry learns of them."""
+    for sel in selections:
+        apply_selection(bpf, sel)
+        if sel.pod is not None:
+            ctx.registry.follow_pod(sel, pod_follower(ctx, bpf, sel))
+            if not sel.paths:
+                sys.stderr.write("%s: waiting for pod %s\n" % (ctx.tool, escape(sel.ref)))
+        else:
+            ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))
+
+
+def load(ctx, tool):
+    """Load and attach TOOL's program, the Registry watching: the loaded BPF."""
+    args = ctx.args
+    ctx.registry = Registry()
+    host_ns = ctx.registry.host_ns
+    tool.program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
+    selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
+    ctx.runner = Runner(ctx.tool, tool.program, tool.tracepoints, ctx.output)
+    bpf = ctx.runner.load()
+    ctx.registry.attach(bpf)
+    follow_selections(ctx, bpf, selections)
+    ctx.registry.start()
+    ctx.runner.each_wake.append(ctx.registry.apply_pending)
+    return bpf
+
+
+def run(name, parser, make_tool, argv=None):
     """Parse, check, load, trace; exit 0, 1 (machine) or 2 (usage).
 
-    SETUP(ctx) returns (program: Program, tracepoints, start) where
-    start(ctx) opens ring buffers, prints the header and runs the loop."""
+    MAKE_TOOL(ctx) returns the Tool (checking its arguments)."""
     args = parser.parse_args(argv)
-    ctx = Context(tool, args)
+    ctx = Context(name, args)
     try:
         check_common_args(args)
-        program, tracepoints, start = setup(ctx)
-        program.defines.update(scope_defines(args))
+        tool = make_tool(ctx)
+        tool.program.defines.update(scope_defines(args))
         if getattr(args, "ebpf", False):
             host_ns = host_namespaces()
-            program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
-            sys.stdout.write(program.text())
+            tool.program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
+            sys.stdout.write(tool.program.text())
             return 0
         check_root()
-        ctx.registry = Registry()
-        host_ns = ctx.registry.host_ns
-        program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
-        selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
-        ctx.runner = Runner(tool, program, tracepoints, ctx.output)
-        bpf = ctx.runner.load()
-        ctx.registry.attach(bpf)
-        for sel in selections:
-            apply_selection(bpf, sel)
-            if sel.pod is not None:
-                ctx.registry.follow_pod(sel, pod_follower(ctx, bpf, sel))
-                if not sel.paths:
-                    sys.stderr.write("%s: waiting for pod %s\n" % (tool, escape(sel.ref)))
-            else:
-                ctx.registry.follow(sel, selection_follower(ctx, bpf, sel))
-        ctx.registry.start()
-        ctx.runner.each_wake.append(ctx.registry.apply_pending)
-        start(ctx)
+        load(ctx, tool)
+        trace(ctx, tool)
         return 0
     except UsageError as exc:
-        sys.stderr.write("%s: error: %s\n" % (tool, exc))
+        sys.stderr.write("%s: error: %s\n" % (name, exc))
         return 2
     except SetupError as exc:
-        sys.stderr.write("%s: %s\n" % (tool, exc))
+        sys.stderr.write("%s: %s\n" % (name, exc))
         return 1
     except KeyboardInterrupt:
         return 0
@@ -261,9 +338,9 @@ def run(tool, parser, setup, argv=None):
         ctx.output.flush()
 
 
-def main(tool, parser, setup):
+def main(name, parser, make_tool):
     """Entry point for tools/: exits with run()'s status; a closed stdout is
     a normal end (`| head`)."""
-    status = run(tool, parser, setup)
+    status = run(name, parser, make_tool)
     sys.stdout.flush() if not sys.stdout.closed else None
     sys.exit(status)
