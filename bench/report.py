@@ -80,7 +80,10 @@ def startup(starts):
             fmt_ci(total, " s"), verdict, fmt_ci(bt, " s") if bt else ""))
     lines += ["", "## Memory once tracing (MiB, median of the start-up runs)", "",
               "Anonymous (/proc/PID/smaps_rollup) is the tool's private memory; "
-              "Private_Clean+Private_Dirty adds private file pages; the peak is VmHWM. "
+              "Private_Clean+Private_Dirty adds file pages mapped by no other process "
+              "(libbcc/LLVM's, which count as private while no other BCC tool runs: it "
+              "varies with what else runs); the peak is VmHWM. Default options: measured "
+              "at the end of the benchmark's runs; other options: at \"tracing\". "
               "'before/after trim': the anonymous memory just before and after "
               "ctrace.bpf hands the compiler's freed heap back (malloc_trim(0)) once the "
               "programs are loaded. Goal: <= 40 MiB anonymous, peak < 150 MiB.", "",
