@@ -141,6 +141,10 @@ def chart(results, path):
     ax.set_yticklabels(labels, fontsize=7)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+    ax.xaxis.set_major_locator(FixedLocator([0.9, 1, 1.1, 1.2, 1.5, 2, 3, 5, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "%gx" % v))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("workload time / untraced, median of per-round ratios with 95% CI "
                   "(gray: floor, orange: bpftrace)")
     ax.set_title("ctrace: slowdown of each workload, interleaved rounds")
