@@ -163,6 +163,8 @@ def write(results, starts, scale, machine, seconds):
     lines += [""] + startup(starts)
     if scale:
         lines += [""] + scaling(scale)
+    lines += ["", "How cost grows with 1, 50, 200 idle containers and a churn of starts: "
+              "[results-scale.md](results-scale.md) (`make bench-scale`)."]
     lines += ["", "Raw figures: bench/out/*.json (every round's figures under `raw`)."]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(BENCH, "results.md"), "w") as f:
