@@ -4,7 +4,7 @@ PYTHON ?= /usr/bin/python3
 KREL := $(shell uname -r)
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: install deps headers test test-deps bench-deps image-deps unit bench docker-up image test-image clean
+.PHONY: install deps headers test test-deps bench-deps image-deps unit bench bench-scale docker-up image test-image clean
 
 install: deps headers
 	$(PYTHON) -m pip install --break-system-packages --no-index --no-build-isolation \
@@ -56,6 +56,13 @@ unit:
 
 bench: bench-deps docker-up test-image
 	$(PYTHON) bench/run.py
+
+# How cost grows with 1, 50, 200 idle containers and a churn of starts
+# (bench/results-scale.md; make bench's report includes it once made), and
+# containeropen on io_uring opens.
+bench-scale: bench-deps docker-up test-image
+	$(PYTHON) bench/scale.py
+	$(PYTHON) bench/containeropen_uring.py
 
 clean:
 	rm -rf build *.egg-info .pytest_cache tests/__pycache__ ctrace/__pycache__

@@ -6,7 +6,9 @@ Benchmarks compare ratios measured side by side in one run: the machines are
 shared and noisy, absolute times drift."""
 
 import json
+import math
 import os
+import random
 import re
 import signal
 import subprocess
@@ -75,6 +77,175 @@ def peak_rss_kb(pid):
     return 0
 
 
+def memory_kb(pid):
+    """Private memory of PID once tracing: /proc/PID/smaps_rollup's
+    Anonymous and Private_Clean/Private_Dirty, Rss; VmHWM (peak RSS)."""
+    mem = {"peak_rss": peak_rss_kb(pid)}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Anonymous", "Private_Clean", "Private_Dirty"):
+                    mem[key.lower()] = int(rest.split()[0])
+    except OSError:
+        pass
+    return mem
+
+
+def cpu_seconds(pid):
+    """utime + stime of PID (all its threads) so far."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def parse_timings(stderr, launched):
+    """The phases of a tool's start-up, in seconds, from the line
+    ctrace.bpf prints under CTRACE_TIMINGS=1 (LAUNCHED: the launcher's
+    time.monotonic() at Popen; the same clock)."""
+    m = re.search(r": timings (.*)", stderr)
+    if not m:
+        return None
+    t = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", m.group(1))}
+    build = t["loaded"] - t["compiled"] - t["verifier_s"] - t["attach_s"]
+    return {"start": t["load"] - launched,           # interpreter, imports, options, Registry()
+            "import_bcc": t["bcc"] - t["load"],
+            "text": t["text"] - t["bcc"],             # C composed, offsets from BTF
+            "compile": t["compiled"] - t["text"] + build,
+            "verifier": t["verifier_s"],
+            "attach": t["attach_s"],
+            "listing": t["ready"] - t["loaded"],      # registry's first listing, maps, header
+            "total": t["ready"] - launched,
+            "anon_before_trim_kb": t.get("anon_kb_before_trim"),
+            "anon_after_trim_kb": t.get("anon_kb_after_trim")}
+
+
+# -- statistics -----------------------------------------------------------
+# Every ratio is a median over interleaved rounds, with a distribution-free
+# confidence interval of the median from order statistics: the k-th smallest
+# and k-th largest of n values, k the largest with P(Binomial(n, 1/2) < k)
+# <= 2.5% (n = 16: the 4th and 13th, 97.9% coverage).
+
+def median_ci(values, level=0.95):
+    xs = sorted(v for v in values if v is not None)
+    n = len(xs)
+    if not n:
+        return None
+    mid = (xs[(n - 1) // 2] + xs[n // 2]) / 2
+    k, cumulative = 0, 0.0
+    for j in range(n + 1):
+        cumulative += math.comb(n, j) / 2 ** n
+        if cumulative > (1 - level) / 2:
+            break
+        k = j + 1
+    stats = {"median": round(mid, 4), "n": n}
+    if k:
+        stats.update(lo=round(xs[k - 1], 4), hi=round(xs[n - k], 4),
+                     coverage=round(1 - 2 * sum(math.comb(n, j) for j in range(k)) / 2 ** n, 3))
+    return stats
+
+
+def verdict(diff, limit):
+    """'met' when the whole interval of DIFF is at or under LIMIT, 'missed'
+    when it is all above, 'undecided' when it straddles the limit."""
+    if not diff or "lo" not in diff:
+        return "undecided"
+    if diff["hi"] <= limit:
+        return "met"
+    return "missed" if diff["lo"] > limit else "undecided"
+
+
+def fmt_ci(stats, suffix="x"):
+    if not stats:
+        return "-"
+    if "lo" not in stats:
+        return "%.3f%s" % (stats["median"], suffix)
+    return "%.3f%s [%.3f, %.3f]" % (stats["median"], suffix, stats["lo"], stats["hi"])
+
+
+class Rounds:
+    """ROUNDS interleaved rounds: each runs every configuration once, in an
+    order shuffled per round (seeded), so that drift of a shared machine
+    falls on all alike.  A configuration is a function returning
+    {measurement: ns}; ratios are taken within a round."""
+
+    def __init__(self, rounds, seed=20):
+        self.rounds = rounds
+        self.seed = seed
+        self.raw = {}
+
+    def run(self, configs, between=None):
+        for i in range(self.rounds):
+            order = list(configs)
+            random.Random(self.seed * 1000 + i).shuffle(order)
+            row = {}
+            for name in order:
+                row.update(configs[name]())
+            for key, value in row.items():
+                self.raw.setdefault(key, []).append(value)
+            if between:
+                between(i)
+        return self
+
+    def ratios(self, key, base):
+        return [t / b for t, b in zip(self.raw[key], self.raw[base])]
+
+    def summary(self, ratios, checks):
+        """RATIOS: [(name, label, key, base)]; CHECKS: [(label, a, b, limit)]:
+        the per-round difference of ratio a and ratio b, against LIMIT."""
+        per_round = {name: self.ratios(key, base) for name, _, key, base in ratios}
+        out = {"rounds": self.rounds,
+               "ratios": {name: dict(median_ci(per_round[name]), label=label)
+                          for name, label, _, _ in ratios},
+               "checks": []}
+        for label, a, b, limit in checks:
+            diff = median_ci([x - y for x, y in zip(per_round[a], per_round[b])])
+            out["checks"].append(dict(diff, label=label, a=a, b=b, limit=limit,
+                                      verdict=verdict(diff, limit)))
+        out["raw"] = self.raw
+        for name, _, _, _ in ratios:        # run.py's flat keys
+            out[name] = out["ratios"][name]["median"]
+        return out
+
+
+class Floor:
+    """Programs that only return, on the given hooks (TRACEPOINT_PROBE
+    category:name, or raw:name), compiled once in this process and attached
+    only inside `with`: the floor any tool on those hooks pays."""
+
+    def __init__(self, hooks, extra=""):
+        from bcc import BPF
+        text = []
+        for hook in hooks:
+            cat, name = hook.split(":")
+            text.append("RAW_TRACEPOINT_PROBE(%s) { return 0; }" % name if cat == "raw"
+                        else "TRACEPOINT_PROBE(%s, %s) { return 0; }" % (cat, name))
+        self.bpf = BPF(text="\n".join(text) + "\n" + extra)
+        self.tps = list(self.bpf.tracepoint_fds)
+        self.raws = list(self.bpf.raw_tracepoint_fds)
+        self._detach()
+
+    def _detach(self):
+        for tp in list(self.bpf.tracepoint_fds):
+            self.bpf.detach_tracepoint(tp)
+        for tp in list(self.bpf.raw_tracepoint_fds):
+            self.bpf.detach_raw_tracepoint(tp)
+
+    def __enter__(self):
+        for tp in self.tps:
+            self.bpf.attach_tracepoint(tp=tp, fn_name=b"tracepoint__" + tp.replace(b":", b"__"))
+        for tp in self.raws:
+            self.bpf.attach_raw_tracepoint(tp=tp, fn_name=b"raw_tracepoint__" + tp)
+        return self
+
+    def __exit__(self, *exc):
+        self._detach()
+        return False
+
+
 class TracerRun:
     """A tracer (a ctrace tool, bpftrace, strace) started, waited for until
     ready, and stopped with SIGINT. stdout goes to a file, as an operator
@@ -86,6 +257,9 @@ class TracerRun:
         self.out_path = out_path
         self.startup_s = None
         self.peak_rss_kb = 0
+        self.memory = {}
+        self.cpu_s = None
+        self.timings = None
         self.stderr = ""
 
     def __enter__(self):
@@ -93,9 +267,10 @@ class TracerRun:
         self.out = open(self.out_path, "wb")
         self.err_path = self.out_path + ".err"
         self.err = open(self.err_path, "wb")
-        start = time.monotonic()
+        start = self.launched = time.monotonic()
         self.proc = subprocess.Popen(self.argv, stdout=self.out, stderr=self.err,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, CTRACE_TIMINGS="1"))
         deadline = start + 60
         while time.monotonic() < deadline:
             with open(self.err_path, "rb") as f:
@@ -113,7 +288,9 @@ class TracerRun:
         return self
 
     def __exit__(self, *exc):
-        self.peak_rss_kb = peak_rss_kb(self.proc.pid)
+        self.memory = memory_kb(self.proc.pid)
+        self.peak_rss_kb = self.memory["peak_rss"]
+        self.cpu_s = cpu_seconds(self.proc.pid)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(30)
@@ -123,6 +300,7 @@ class TracerRun:
         self.out.close()
         self.err.close()
         self.stderr = open(self.err_path, errors="replace").read()
+        self.timings = parse_timings(self.stderr, self.launched)
         return False
 
     def lost(self):
@@ -146,6 +324,23 @@ def tool_run(name, *args, out=None):
 def bpftrace_run(program, out):
     # bpftrace prints "Attaching N probes..." on stderr once it is attached.
     return TracerRun(["bpftrace", "-e", program], "Attaching", out)
+
+
+def tool_figures(runs):
+    """Start-up, memory and CPU of a bench's tool runs (TracerRun list)."""
+    def med(values):
+        values = [v for v in values if v is not None]
+        return round(sorted(values)[len(values) // 2], 3) if values else None
+    mems = [r.memory for r in runs if r.memory]
+    return {"tool_startup_s": med([r.startup_s for r in runs]),
+            "tool_peak_rss_kb": max((m.get("peak_rss", 0) for m in mems), default=0),
+            "tool_anon_kb": med([m.get("anonymous") for m in mems]),
+            "tool_private_kb": med([m.get("private_clean", 0) + m.get("private_dirty", 0)
+                                    for m in mems]),
+            "tool_cpu_s": med([r.cpu_s for r in runs]),
+            # run.py's start-up table for the default options
+            "startup_runs": [dict(r.timings or {}, total=r.startup_s, memory=r.memory)
+                             for r in runs]}
 
 
 def save(name, result):

@@ -1,111 +1,102 @@
 #!/usr/bin/python3
 """containerescape benchmark: open+close of one file as fast as it can
-(openloop), in a container and on the host, untraced, while containerescape
-watches, and with the floor loaded instead: programs that do nothing on
-the same hooks (raw_syscalls:sys_exit, sched:sched_process_exec and the
-runtime-or-workload rule's raw sched tracepoints).  Rounds interleaved, the
-ratios of neighbouring runs taken.
-
-Target: within 0.05 of the floor, in the container and on the host,
-watching and with --kill all:
-read-only opens are dropped in the kernel on their flags before any other
-work."""
+(openloop, read-only opens: no finding, dropped on their flags in the
+kernel), in a container and on the host, in ROUNDS interleaved rounds
+(common.Rounds): untraced; containerescape watching; with BENCH_KILL=1,
+containerescape --kill all; the floor, programs that only return on its hooks
+(raw_syscalls:sys_exit, sched:sched_process_exec, the workload rule's raw
+sched tracepoints, io_uring's 2).  Checks: within +0.05 of the floor, in the
+container and on the host, watching and with --kill all."""
 
 import os
-import statistics
 import sys
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (OUT, build_host_openloop, openloop_container, openloop_host,  # noqa: E402
-                    ratio, save, tool_run)
+from common import (IMAGE, OUT, Floor, Rounds, build_host_openloop, docker,  # noqa: E402
+                    fmt_ci, openloop_host, openloop_result, save, tool_figures, tool_run)
 
-COUNT = int(os.environ.get("BENCH_OPENS", "200000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "8"))
-TARGET_OVER_FLOOR = 0.05
-FLOOR_PROGRAM = """
-RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
-TRACEPOINT_PROBE(sched, sched_process_exec) { return 0; }
-RAW_TRACEPOINT_PROBE(sched_process_fork) { return 0; }
-RAW_TRACEPOINT_PROBE(sched_process_exec) { return 0; }
-RAW_TRACEPOINT_PROBE(sched_process_exit) { return 0; }
-TRACEPOINT_PROBE(io_uring, io_uring_submit_req) { return 0; }
-TRACEPOINT_PROBE(io_uring, io_uring_complete) { return 0; }
-"""
+COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
+# --kill all in the rounds too (BENCH_KILL=1): a tool start more per round.
+KILL = os.environ.get("BENCH_KILL") == "1"
+TARGET = "/tmp/bench-esc-target"
+HOOKS = ["raw:sys_exit", "sched:sched_process_exec", "raw:sched_process_fork",
+         "raw:sched_process_exec", "raw:sched_process_free",
+         "io_uring:io_uring_submit_req", "io_uring:io_uring_complete"]
+RATIOS = [("ratio_tool", "containerescape watching (container loop)", "c_tool", "c_base"),
+          ("ratio_kill", "containerescape --kill all (container loop)", "c_kill", "c_base"),
+          ("ratio_noop_floor", "floor: empty programs on its hooks (container loop)",
+           "c_floor", "c_base"),
+          ("ratio_host", "containerescape watching (host loop)", "h_tool", "h_base"),
+          ("ratio_host_kill", "containerescape --kill all (host loop)", "h_kill", "h_base"),
+          ("ratio_host_noop_floor", "floor (host loop)", "h_floor", "h_base")]
+CHECKS = [("container loop: tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05),
+          ("container loop: --kill all - floor <= +0.05", "ratio_kill", "ratio_noop_floor",
+           0.05),
+          ("host loop: tool - floor <= +0.05", "ratio_host", "ratio_host_noop_floor", 0.05),
+          ("host loop: --kill all - floor <= +0.05", "ratio_host_kill",
+           "ratio_host_noop_floor", 0.05)]
+
+
+def configs(name, exe, host_target, runs):
+    def both(suffix):
+        c = openloop_result(docker("exec", name, "openloop", TARGET, str(COUNT)), COUNT)
+        return {"c_" + suffix: c, "h_" + suffix: openloop_host(exe, COUNT, host_target)}
+
+    floor = Floor(HOOKS)
+
+    def tool(*args, suffix):
+        def run():
+            with tool_run("containerescape", *args,
+                          out=os.path.join(OUT, "containerescape.out")) as t:
+                row = both(suffix)
+            runs.append(t)
+            return row
+        return run
+
+    def with_floor():
+        with floor:
+            return both("floor")
+
+    configs = {"base": lambda: both("base"), "tool": tool(suffix="tool"), "floor": with_floor}
+    if KILL:
+        configs["kill"] = tool("--kill", "all", suffix="kill")
+    return configs
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    from bcc import BPF
     exe = build_host_openloop()
+    host_target = os.path.join(OUT, "bench-esc-host-target")
+    open(host_target, "w").close()
+    name = "bench-esc-" + uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     runs = []
-    series = {k: [] for k in ("c_base", "c_tool", "c_kill", "c_floor",
-                              "h_base", "h_tool", "h_kill", "h_floor")}
-    pairs = {k: [] for k in ("c_tool", "c_kill", "c_floor", "h_tool", "h_kill", "h_floor")}
-    for i in range(ROUNDS):
-        base_c, base_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
-        with tool_run("containerescape", out=os.path.join(OUT, "containerescape.out")) as t:
-            tool_c, tool_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
-        runs.append(t)
-        with tool_run("containerescape", "--kill", "all",
-                      out=os.path.join(OUT, "containerescape-kill.out")) as t:
-            kill_c, kill_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
-        runs.append(t)
-        b = BPF(text=FLOOR_PROGRAM)
-        try:
-            floor_c, floor_h = openloop_container(COUNT, "bench-esc-"), openloop_host(exe, COUNT)
-        finally:
-            b.cleanup()
-        for k, v in (("c_base", base_c), ("c_tool", tool_c), ("c_kill", kill_c),
-                     ("c_floor", floor_c), ("h_base", base_h), ("h_tool", tool_h),
-                     ("h_kill", kill_h), ("h_floor", floor_h)):
-            series[k].append(v)
-        for k in pairs:
-            pairs[k].append(series[k][-1] / series[k[0] + "_base"][-1])
-    med = {k: round(statistics.median(v), 3) for k, v in pairs.items()}
-    met = all(med[where + "_" + run] <= med[where + "_floor"] + TARGET_OVER_FLOOR
-              for where in ("c", "h") for run in ("tool", "kill"))
-    result = {
+    try:
+        docker("exec", name, "touch", TARGET)
+        rounds = Rounds(ROUNDS).run(configs(name, exe, host_target, runs))
+    finally:
+        docker("rm", "-f", name, check=False)
+    if KILL:
+        result = rounds.summary(RATIOS, CHECKS)
+    else:
+        result = rounds.summary([r for r in RATIOS if "kill" not in r[0]],
+                                [c for c in CHECKS if "kill" not in c[0]])
+    result.update(tool_figures(runs))
+    result.update({
         "tool": "containerescape",
-        "workload": "openloop %d opens of one file, read-only (openat+close), in a "
-                    "container and on the host" % COUNT,
-        "rounds": ROUNDS,
-        "untraced_ns_per_open": round(statistics.median(series["c_base"]), 1),
-        "traced_ns_per_open": round(statistics.median(series["c_tool"]), 1),
-        "runs_ns_per_open": series,
-        "ratio_tool": med["c_tool"],
-        "ratio_noop_floor": med["c_floor"],
-        "ratio_host": med["h_tool"],
-        "ratio_host_noop_floor": med["h_floor"],
-        "ratio_kill": med["c_kill"],
-        "ratio_host_kill": med["h_kill"],
-        "ratio_tool_vs_base_medians": ratio(statistics.median(series["c_tool"]),
-                                            statistics.median(series["c_base"])),
-        "target": "within %.2f of the floor" % TARGET_OVER_FLOOR,
-        "target_met": met,
-        "events_per_s": round(2e9 / statistics.median(series["c_tool"]), 1),
-        "events_printed": 0,            # read-only opens: no finding
-        "events_lost": sum(t.lost() for t in runs),
-        "tool_peak_rss_kb": max(t.peak_rss_kb for t in runs),
-        "tool_startup_s": round(statistics.median(t.startup_s for t in runs), 3),
-        "notes": "containerescape watching (no finding: the loop's opens are read-only, "
-                 "dropped on their flags in the kernel); median of %d neighbouring "
-                 "pairs; container %.3fx vs floor %.3fx, host %.3fx vs floor %.3fx "
-                 "(floor: empty programs on raw_syscalls:sys_exit, "
-                 "sched:sched_process_exec and the sched raw tracepoints); target: "
-                 "within %.2f of the floor: %s; with --kill all: container %.3fx, "
-                 "host %.3fx"
-                 % (ROUNDS, med["c_tool"], med["c_floor"], med["h_tool"], med["h_floor"],
-                    TARGET_OVER_FLOOR, "met" if met else "MISSED", med["c_kill"],
-                    med["h_kill"]),
-    }
+        "workload": "openloop %d read-only opens of one file, in a container and on the "
+                    "host" % COUNT,
+        "events_per_s": round(2e9 / sorted(rounds.raw["c_tool"])[ROUNDS // 2]),
+        "events_printed": 0, "events_lost": sum(t.lost() for t in runs),
+        "notes": "no finding: the loop's opens are read-only, dropped on their flags "
+                 "in the kernel"})
     save("containerescape", result)
-    print("%-34s %8s %8s" % ("open+close, ratio to untraced", "container", "host"))
-    print("%-34s %7.3fx %7.3fx" % ("containerescape watching", med["c_tool"], med["h_tool"]))
-    print("%-34s %7.3fx %7.3fx" % ("containerescape --kill all", med["c_kill"], med["h_kill"]))
-    print("%-34s %7.3fx %7.3fx" % ("floor: empty programs, same hooks", med["c_floor"],
-                                     med["h_floor"]))
-    print("target (within %.2f of the floor): %s" % (TARGET_OVER_FLOOR,
-                                                     "met" if met else "MISSED"))
+    for stats in result["ratios"].values():
+        print("%-50s %s" % (stats["label"], fmt_ci(stats)))
+    for check in result["checks"]:
+        print("%-50s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     return result
 
 

@@ -1,79 +1,86 @@
 #!/usr/bin/python3
-"""containerexec benchmark: a container doing fork+exec of /bin/true as fast as
-it can (execloop), untraced, traced by containerexec (every event printed to
-a file), by a bpftrace one-liner doing the same, and by strace -f, side by
-side in one run."""
+"""containerexec benchmark: fork+exec of /bin/true as fast as it can
+(execloop) in a container, in ROUNDS interleaved rounds (common.Rounds):
+untraced; containerexec printing every event to a file; the floor (programs
+that only return, on its hooks); a bpftrace one-liner printing every exec.
+Checks: the tool within +0.05 of the floor and not behind bpftrace."""
 
 import os
-import subprocess
 import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, bpftrace_run, docker, parse_kv, ratio,  # noqa: E402
-                    save, tool_run)
+from common import (IMAGE, OUT, Floor, Rounds, bpftrace_run, docker, fmt_ci,  # noqa: E402
+                    parse_kv, save, tool_figures, tool_run)
 
-COUNT = int(os.environ.get("BENCH_EXECS", "3000"))
+COUNT = int(os.environ.get("BENCH_EXECS", "150"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
+HOOKS = ["syscalls:sys_enter_execve", "syscalls:sys_exit_execve",
+         "syscalls:sys_enter_execveat", "syscalls:sys_exit_execveat",
+         "sched:sched_process_exec"]
+RATIOS = [("ratio_tool", "containerexec, every event printed", "tool", "base"),
+          ("ratio_noop_floor", "floor: empty programs on its hooks", "floor", "base"),
+          ("ratio_bpftrace", "bpftrace one-liner, every exec printed", "bpftrace", "base")]
+CHECKS = [("tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05),
+          ("tool - bpftrace <= 0", "ratio_tool", "ratio_bpftrace", 0.0)]
 
 
-def run_loop(tracer=None):
-    """One container whose main process waits for /tmp/go, then runs the
-    loop; returns ns per exec as the workload measured it."""
-    name = "bench-exec-" + uuid.uuid4().hex[:6]
-    docker("run", "-d", "--name", name, IMAGE, "execloop", str(COUNT), "/bin/true", "/tmp/go")
-    strace = None
-    try:
-        if tracer == "strace":
-            pid = docker("inspect", "-f", "{{.State.Pid}}", name).strip()
-            strace = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=execve", "-o",
-                                       os.path.join(OUT, "strace-exec.out"), "-p", pid],
-                                      stderr=subprocess.DEVNULL)
-            # strace -p attaches before it runs anything else; give it its
-            # first syscall stop by waiting for the output file to appear.
-            while not os.path.exists(os.path.join(OUT, "strace-exec.out")):
-                pass
-        docker("exec", name, "touch", "/tmp/go")
-        docker("wait", name)
-        result = parse_kv(docker("logs", name))
-    finally:
-        docker("rm", "-f", name, check=False)
-        if strace:
-            strace.wait(60)
-    if result.get("execs") != COUNT:
-        raise RuntimeError("workload did not complete: %r" % result)
-    return result["ns_per_exec"]
+def configs(name, tally):
+    def loop():
+        r = parse_kv(docker("exec", name, "execloop", str(COUNT), "/bin/true"))
+        if r.get("execs") != COUNT:
+            raise RuntimeError("execloop did not complete: %r" % r)
+        return r["ns_per_exec"]
+
+    floor = Floor(HOOKS)
+
+    def tool():
+        out = os.path.join(OUT, "containerexec.out")
+        with tool_run("containerexec", out=out) as t:
+            ns = loop()
+        tally["printed"].append(t.lines() - 1)
+        tally["lost"].append(t.lost())
+        tally["runs"].append(t)
+        return {"tool": ns}
+
+    def with_floor():
+        with floor:
+            return {"floor": loop()}
+
+    def bpftrace():
+        with bpftrace_run('tracepoint:sched:sched_process_exec { printf("%d %s\\n", pid, comm); }',
+                          os.path.join(OUT, "bpftrace-exec.out")):
+            return {"bpftrace": loop()}
+
+    return {"base": lambda: {"base": loop()}, "tool": tool, "floor": with_floor,
+            "bpftrace": bpftrace}
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    base = run_loop()
-    with tool_run("containerexec") as tool:
-        traced = run_loop()
-    printed = tool.lines() - 1
-    with bpftrace_run('tracepoint:sched:sched_process_exec { printf("%d %s\\n", pid, comm); }',
-                      os.path.join(OUT, "bpftrace-exec.out")) as bt:
-        bpftrace = run_loop()
-    strace = run_loop("strace")
-    base2 = run_loop()          # the machine drifts: untraced again, use the mean
-    untraced = (base + base2) / 2
-    result = {
+    name = "bench-exec-" + uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
+    tally = {"printed": [], "lost": [], "runs": []}
+    try:
+        rounds = Rounds(ROUNDS).run(configs(name, tally))
+    finally:
+        docker("rm", "-f", name, check=False)
+    result = rounds.summary(RATIOS, CHECKS)
+    result.update(tool_figures(tally["runs"]))
+    result.update({
         "tool": "containerexec",
         "workload": "execloop %d /bin/true in a container (fork+exec+wait)" % COUNT,
-        "untraced_ns_per_exec": untraced,
-        "ratio_tool": ratio(traced, untraced),
-        "ratio_bpftrace": ratio(bpftrace, untraced),
-        "ratio_strace": ratio(strace, untraced),
-        "events_expected": COUNT,
-        "events_printed": printed,
-        "events_lost": tool.lost(),
-        "events_per_s": round(1e9 / traced, 1),
-        "tool_peak_rss_kb": tool.peak_rss_kb,
-        "tool_startup_s": round(tool.startup_s, 3),
-        "bpftrace_startup_s": round(bt.startup_s, 3),
-    }
+        "events_expected": COUNT * ROUNDS, "events_printed": sum(tally["printed"]),
+        "events_lost": sum(tally["lost"]),
+        "events_per_s": round(1e9 / sorted(rounds.raw["tool"])[ROUNDS // 2]),
+        "notes": "every exec printed (the tool also sees the docker exec's own "
+                 "execs): %d lines for %d loop execs" % (sum(tally["printed"]),
+                                                         COUNT * ROUNDS)})
     save("containerexec", result)
-    for k, v in result.items():
-        print("%-22s %s" % (k, v))
+    for stats in result["ratios"].values():
+        print("%-45s %s" % (stats["label"], fmt_ci(stats)))
+    for check in result["checks"]:
+        print("%-45s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     return result
 
 

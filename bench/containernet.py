@@ -2,10 +2,10 @@
 """containernet overhead: TCP connect/accept/close loops in one container.
 
 A container runs tcpserver and tcpclient over loopback (127.0.0.1) for a
-fixed number of connections; the client's wall time is measured untraced,
-with containernet printing every connection (stdout to a file), and with
-containernet --summary. The variants alternate within each round, the
-median round counts. Events the tool lost are read from its stderr.
+fixed number of connections; the client's wall time is measured in ROUNDS
+interleaved rounds (common.Rounds): untraced, with containernet printing
+every connection (stdout to a file), and with the floor (programs that only return, on its hooks). Events the tool lost
+are read from its stderr.
 
 Run as root: /usr/bin/python3 bench/containernet.py [--count N] [--rounds R]
 Writes bench/out/containernet.json.
@@ -14,13 +14,13 @@ Writes bench/out/containernet.json.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import IMAGE, OUT, ROOT, docker, save, tool_run  # noqa: E402
+from common import (IMAGE, OUT, Floor, Rounds, docker, fmt_ci, save,  # noqa: E402
+                    tool_figures, tool_run)
 
 PORT = 7700
 OVERHEAD = [0.0]
@@ -60,79 +60,73 @@ def one_run(name, count, port):
     return elapsed
 
 
+HOOKS = ["sock:inet_sock_set_state", "tcp:tcp_receive_reset", "syscalls:sys_exit_accept4",
+         "syscalls:sys_exit_accept", "io_uring:io_uring_submit_req", "io_uring:io_uring_complete"]
+RATIOS = [("ratio_tool", "containernet, every connection printed", "tool", "base"),
+          ("ratio_noop_floor", "floor: empty programs on its hooks", "floor", "base")]
+CHECKS = [("tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05)]
+
+
+
+def configs(name, count, tally):
+    port = [PORT + 1]
+    floor = Floor(HOOKS)
+
+    def loop():
+        port[0] += 1
+        return one_run(name, count, port[0])
+
+    def tool(label, *targs):
+        def run():
+            with tool_run("containernet", *targs,
+                          out=os.path.join(OUT, "containernet-%s.out" % label)) as t:
+                seconds = loop()
+            tally["lines"][label] += t.lines() - 1
+            tally["lost"] += t.lost()
+            tally["runs"].append(t)
+            return {label: seconds}
+        return run
+
+    def with_floor():
+        with floor:
+            return {"floor": loop()}
+
+    return {"base": lambda: {"base": loop()}, "tool": tool("tool"), "floor": with_floor}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--count", type=int, default=20000, help="connections per run")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--count", type=int, default=int(os.environ.get("BENCH_CONNECTIONS", "3000")),
+                   help="connections per run")
+    p.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "16")))
     args = p.parse_args([] if argv is None else argv)   # main(): the defaults
     if os.geteuid() != 0:
         raise SystemExit("run as root")
-    subprocess.run(["bash", os.path.join(ROOT, "tests", "image", "build.sh")],
-                   check=True, capture_output=True)
     name = "ctbench-%s" % uuid.uuid4().hex[:8]
     docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
-    variants = [("untraced", None), ("printing", []), ("summary", ["-s", "3600"])]
-    times = {v: [] for v, _ in variants}
-    extra = {v: {"lines": 0, "lost": 0, "rss": 0} for v, _ in variants}
-    port = PORT
+    tally = {"lines": {"tool": 0}, "lost": 0, "runs": []}
     try:
-        one_run(name, 200, port)            # warm up
-        port += 1
+        one_run(name, 200, PORT)            # warm up
         OVERHEAD[0] = exec_overhead(name)
-        for _ in range(args.rounds):
-            for label, targs in variants:
-                if targs is None:
-                    times[label].append(one_run(name, args.count, port))
-                    port += 1
-                    continue
-                with tool_run("containernet", *targs,
-                              out=os.path.join(OUT, "containernet-%s.out" % label)) as traced:
-                    try:
-                        times[label].append(one_run(name, args.count, port))
-                    finally:
-                        port += 1
-                extra[label]["lines"] += traced.lines()
-                extra[label]["lost"] += traced.lost()
-                extra[label]["rss"] = max(extra[label]["rss"], traced.peak_rss_kb)
+        rounds = Rounds(args.rounds).run(configs(name, args.count, tally))
     finally:
         docker("rm", "-f", name, check=False)
-
-    base = statistics.median(times["untraced"])
-    result = {"count": args.count, "rounds": args.rounds, "kernel": os.uname().release,
-              "cpus": os.cpu_count(), "docker_exec_overhead_s": round(OVERHEAD[0], 4),
-              "variants": {}}
-    print("containernet: %d TCP connections over loopback in one container, "
-          "median of %d rounds (docker exec overhead %.3fs subtracted)"
-          % (args.count, args.rounds, OVERHEAD[0]))
-    print("%-10s %10s %10s %8s %10s %8s" % ("VARIANT", "SECONDS", "CONN/S", "RATIO",
-                                             "LINES", "LOST"))
-    for label, _ in variants:
-        t = statistics.median(times[label])
-        row = {"seconds": round(t, 4), "conn_per_s": round(args.count / t, 1),
-               "ratio": round(t / base, 3), "runs": [round(x, 4) for x in times[label]],
-               "output_lines": extra[label]["lines"], "lost": extra[label]["lost"]}
-        result["variants"][label] = row
-        print("%-10s %10.3f %10.0f %7.2fx %10s %8s" % (
-            label, t, row["conn_per_s"], row["ratio"],
-            row["output_lines"] if label != "untraced" else "-",
-            row["lost"] if label != "untraced" else "-"))
-    printing = result["variants"]["printing"]
-    # The keys bench/run.py's report reads.
+    result = rounds.summary(RATIOS, CHECKS)
+    result.update(tool_figures(tally["runs"]))
     result.update({
+        "tool": "containernet",
         "workload": "TCP connect/accept/close loop over loopback in one container "
                     "(tcpserver + tcpclient), %d connections" % args.count,
-        "ratio_tool": printing["ratio"],
-        "ratio_summary": result["variants"]["summary"]["ratio"],
-        "events_printed": printing["output_lines"] - args.rounds,     # minus headers
-        "events_lost": printing["lost"] + result["variants"]["summary"]["lost"],
-        "events_per_s": round(4 * args.count / printing["seconds"]),
-        "tool_peak_rss_kb": max(extra["printing"]["rss"], extra["summary"]["rss"]),
+        "events_printed": tally["lines"]["tool"], "events_lost": tally["lost"],
+        "events_expected": 4 * args.count * args.rounds,
+        "events_per_s": round(4 * args.count / sorted(rounds.raw["tool"])[args.rounds // 2]),
         "notes": "4 events per connection (connect, accept, two closes) printed to a "
-                 "file; -s counts in the kernel and prints nothing per connection; "
-                 "docker exec overhead (%.3fs) subtracted from every run"
-                 % OVERHEAD[0],
-    })
+                 "file; docker exec overhead (%.3fs) subtracted from every run" % OVERHEAD[0]})
     save("containernet", result)
+    for stats in result["ratios"].values():
+        print("%-45s %s" % (stats["label"], fmt_ci(stats)))
+    for check in result["checks"]:
+        print("%-45s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     return 0
 
 

@@ -17,28 +17,16 @@ ratios use medians. printed + lost must account for every open.
 Writes bench/out/containeropen_uring.json and prints a small table."""
 
 import os
-import statistics
 import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, PYTHON, TracerRun, docker, openloop_result,  # noqa: E402
-                    parse_kv, ratio, save, tool_run)
+from common import (IMAGE, OUT, Floor, Rounds, docker, fmt_ci,  # noqa: E402
+                    openloop_result, parse_kv, save, tool_run)
 
-COUNT = int(os.environ.get("BENCH_URING_OPENS", "50000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+COUNT = int(os.environ.get("BENCH_URING_OPENS", "30000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
 TARGET = "/tmp/bench-uring-target"
-FLOOR_SCRIPT = """
-import signal, sys
-from bcc import BPF
-b = BPF(text="TRACEPOINT_PROBE(io_uring, io_uring_submit_req) { return 0; }\\n"
-             "TRACEPOINT_PROBE(io_uring, io_uring_complete) { return 0; }\\n")
-sys.stderr.write("noop: tracing\\n"); sys.stderr.flush()
-try:
-    signal.pause()
-except KeyboardInterrupt:
-    pass
-"""
 
 
 def uring_loop(name):
@@ -59,76 +47,66 @@ def printed_lines(path):
         return sum(1 for line in f if line.rstrip().endswith(b" " + TARGET.encode()))
 
 
-def measure(name):
-    runs = {k: [] for k in ("untraced", "tool", "summary", "floor", "sys_untraced",
-                            "sys_floor")}
-    printed, lost = [], []
-    floor = [PYTHON, "-c", FLOOR_SCRIPT]
-    for i in range(ROUNDS):
-        runs["untraced"].append(uring_loop(name))
-        runs["sys_untraced"].append(syscall_loop(name))
-        out = os.path.join(OUT, "containeropen-uring-%d.out" % i)
+RATIOS = [("ratio_tool", "containeropen, every io_uring open printed", "tool", "untraced"),
+          ("ratio_summary", "containeropen -s", "summary", "untraced"),
+          ("ratio_noop_floor", "floor: empty programs on the 2 io_uring tracepoints",
+           "floor", "untraced"),
+          ("ratio_syscall_loop_uring_floor", "the same floor, syscall open loop",
+           "sys_floor", "sys_untraced")]
+CHECKS = [("tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05)]
+
+
+def configs(name, tally):
+    floor = Floor(["io_uring:io_uring_submit_req", "io_uring:io_uring_complete"])
+
+    def tool():
+        out = os.path.join(OUT, "containeropen-uring.out")
         with tool_run("containeropen", "-c", name, out=out) as t:
-            runs["tool"].append(uring_loop(name))
-        printed.append(printed_lines(out))
-        lost.append(t.lost())
+            row = {"tool": uring_loop(name)}
+        tally["printed"].append(printed_lines(out))
+        tally["lost"].append(t.lost())
         os.remove(out)
+        return row
+
+    def summary():
         with tool_run("containeropen", "-s", "3600", "-c", name,
                       out=os.path.join(OUT, "containeropen-uring-s.out")):
-            runs["summary"].append(uring_loop(name))
-        with TracerRun(floor, ": tracing", os.path.join(OUT, "noop-uring-floor.out")):
-            runs["floor"].append(uring_loop(name))
-            runs["sys_floor"].append(syscall_loop(name))
-    runs["untraced"].append(uring_loop(name))
-    return runs, printed, lost
+            return {"summary": uring_loop(name)}
+
+    def with_floor():
+        with floor:
+            return {"floor": uring_loop(name), "sys_floor": syscall_loop(name)}
+
+    return {"base": lambda: {"untraced": uring_loop(name), "sys_untraced": syscall_loop(name)},
+            "tool": tool, "summary": summary, "floor": with_floor}
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     name = "bench-uring-" + uuid.uuid4().hex[:6]
     docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
+    tally = {"printed": [], "lost": []}
     try:
         docker("exec", name, "touch", TARGET)
-        runs, printed, lost = measure(name)
+        rounds = Rounds(ROUNDS).run(configs(name, tally))
     finally:
         docker("rm", "-f", name, check=False)
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    result = {
+    result = rounds.summary(RATIOS, CHECKS)
+    expected = COUNT * ROUNDS
+    result.update({
         "tool": "containeropen",
-        "workload": "io_uring OPENAT+CLOSE of one file x %d in a container (%d rounds)"
-                    % (COUNT, ROUNDS),
-        "untraced_ns_per_open": med["untraced"],
-        "tool_ns_per_open": med["tool"],
-        "summary_ns_per_open": med["summary"],
-        "noop_ns_per_open": med["floor"],
-        "ratio_tool": ratio(med["tool"], med["untraced"]),
-        "ratio_summary": ratio(med["summary"], med["untraced"]),
-        "ratio_noop_floor": ratio(med["floor"], med["untraced"]),
-        "ratio_syscall_loop_uring_floor": ratio(med["sys_floor"], med["sys_untraced"]),
-        "events_expected": COUNT * ROUNDS,
-        "events_printed": sum(printed),
-        "events_lost": sum(lost),
-        "events_unaccounted": COUNT * ROUNDS - sum(printed) - sum(lost),
-        "events_per_s": round(1e9 / med["tool"], 1),
-        "raw": dict(runs, printed=printed, lost=lost),
-        "notes": "io_uring opens: ratios of medians over %d interleaved rounds; printed + "
-                 "lost = %d of %d opens; a syscall open loop under empty programs on the "
-                 "io_uring tracepoints: %sx" % (ROUNDS, sum(printed) + sum(lost),
-                                                 COUNT * ROUNDS,
-                                                 ratio(med["sys_floor"], med["sys_untraced"])),
-    }
+        "workload": "io_uring OPENAT+CLOSE of one file x %d in a container" % COUNT,
+        "events_expected": expected, "events_printed": sum(tally["printed"]),
+        "events_lost": sum(tally["lost"]),
+        "events_unaccounted": expected - sum(tally["printed"]) - sum(tally["lost"]),
+        "events_per_s": round(1e9 / sorted(rounds.raw["tool"])[ROUNDS // 2]),
+        "notes": "io_uring opens: printed + lost = %d of %d" % (
+            sum(tally["printed"]) + sum(tally["lost"]), expected)})
     save("containeropen_uring", result)
-    print("%-44s %10s %8s" % ("configuration", "ns/open", "ratio"))
-    for label, key, r in (("untraced (io_uring loop)", "untraced", None),
-                          ("containeropen, every event printed", "tool", "ratio_tool"),
-                          ("containeropen -s", "summary", "ratio_summary"),
-                          ("no-op on the 2 io_uring tracepoints", "floor", "ratio_noop_floor"),
-                          ("syscall loop, untraced", "sys_untraced", None),
-                          ("syscall loop, no-op on io_uring tracepoints", "sys_floor",
-                           "ratio_syscall_loop_uring_floor")):
-        print("%-44s %10.0f %7.2fx" % (label, med[key], result[r] if r else 1.0))
-    print("containeropen: printed %d + lost %d of %d io_uring opens" % (
-        sum(printed), sum(lost), COUNT * ROUNDS))
+    for stats in result["ratios"].values():
+        print("%-52s %s" % (stats["label"], fmt_ci(stats)))
+    for check in result["checks"]:
+        print("%-52s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     return result
 
 

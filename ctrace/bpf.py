@@ -25,6 +25,10 @@ FIX = "run 'make install' in the ctrace source tree"
 # io_uring's requests (bpf_c/ct_uring.h): hooked where the kernel has them
 # (CONFIG_IO_URING), which the C sees as CT_URING.
 URING_TRACEPOINTS = ["io_uring:io_uring_submit_req", "io_uring:io_uring_complete"]
+# CTRACE_TIMINGS=1: one line on stderr at "tracing" with the start-up's
+# phases (bench/run.py reads it); the clock is CLOCK_MONOTONIC, the launcher's.
+TIMINGS = os.environ.get("CTRACE_TIMINGS") == "1"
+IMPORTED_AT = time.monotonic()
 
 
 def bpf_source_dir():
@@ -414,21 +418,26 @@ class Runner:
         # Run before each poll: what other threads queued for this one
         # (the Registry's news from the runtimes' watchers).
         self.each_wake = []
+        self.timings = None           # _Timings under CTRACE_TIMINGS=1
 
     def load(self):
+        timings = self.timings = _Timings() if TIMINGS else None
         check_root()
         bcc = import_bcc()
-        check_tracepoints(self.tracepoints)
-        check_headers()
+        timings and timings.mark("bcc")
         text = self.program.text()
         tracepoints = list(self.tracepoints) + [
             tp for tp in self.program.needed_tracepoints if tp not in self.tracepoints]
         check_tracepoints(tracepoints)
+        check_headers()
+        timings and timings.mark("text")
         try:
             # Compiler diagnostics go to a pipe of ours, not the terminal:
             # a failed load is one line here (--ebpf shows the C).
             with _quiet_stderr():
-                self.bpf = bcc.BPF(text=text)
+                self.bpf = (timings.bpf_class(bcc) if timings else bcc.BPF)(text=text)
+            timings and timings.mark("loaded")
+            _release_compiler_memory(timings)
         except Exception as exc:
             raise SetupError("loading the BPF program failed: %s "
                              "(kernel %s; run with --ebpf to see the C)"
@@ -463,6 +472,9 @@ class Runner:
         # Handle SIGINT/SIGTERM from here on: whoever waits for this line may
         # signal at once, before loop() runs.
         self._install_signals()
+        if self.timings:
+            self.timings.mark("ready")
+            sys.stderr.write("%s: timings %s\n" % (self.tool, self.timings.line()))
         sys.stderr.write("%s: tracing %s. Ctrl-C to end.\n" % (self.tool, what))
         sys.stderr.flush()
 
@@ -558,6 +570,74 @@ class Runner:
         if self.bpf is not None:
             self.bpf.cleanup()
             self.bpf = None
+
+
+def private_memory_kb():
+    """Anonymous memory of this process (kB, /proc/self/smaps_rollup)."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Anonymous:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _release_compiler_memory(timings):
+    """LLVM frees most of what the compile took, but glibc keeps the freed
+    heap: malloc_trim hands it back (bench/results.md, Memory)."""
+    if os.environ.get("CTRACE_NO_TRIM") == "1":
+        return
+    before = timings and private_memory_kb()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        return                      # not glibc: nothing to hand back
+    if timings:
+        timings.values.update(anon_kb_before_trim=before, anon_kb_after_trim=private_memory_kb())
+
+
+class _Timings:
+    """Start-up phases (CTRACE_TIMINGS=1): monotonic marks, and the time
+    BCC's constructor spends in the verifier (load_func) and attaching."""
+
+    def __init__(self):
+        self.values = {"imported": IMPORTED_AT, "load": time.monotonic(),
+                       "verifier_s": 0.0, "attach_s": 0.0}
+        self._inside = None
+
+    def mark(self, name):
+        self.values[name] = time.monotonic()
+
+    def _timed(self, phase, call, *args, **kwargs):
+        if self._inside:                # attach_* calls load_func itself
+            return call(*args, **kwargs)
+        self._inside, start = phase, time.monotonic()
+        self.values.setdefault("compiled", start)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self._inside = None
+            self.values[phase] += time.monotonic() - start
+
+    def bpf_class(self, bcc):
+        timed = self._timed
+
+        class TimedBPF(bcc.BPF):
+            def load_func(self, *a, **k):
+                return timed("verifier_s", super().load_func, *a, **k)
+
+            def attach_tracepoint(self, *a, **k):
+                return timed("attach_s", super().attach_tracepoint, *a, **k)
+
+            def attach_raw_tracepoint(self, *a, **k):
+                return timed("attach_s", super().attach_raw_tracepoint, *a, **k)
+        return TimedBPF
+
+    def line(self):
+        return " ".join("%s=%s" % (k, round(v, 4) if isinstance(v, float) else v)
+                        for k, v in sorted(self.values.items()))
 
 
 class _quiet_stderr:

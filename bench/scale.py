@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""`make bench-scale`: how cost grows with the containers around.
+
+Scenarios: 1, 50 and 200 idle containers (the test image, `sleep`), and a
+churn of container starts (`docker run --rm IMAGE true` from CHURN_WORKERS
+threads, the rate achieved is reported) beside the loop.  In each:
+- the open loop's ratio under containeropen (every event printed), median
+  of ROUNDS interleaved untraced/traced pairs with its 95% interval;
+- each tool's CPU (utime+stime over one run of the open loop), anonymous
+  memory and peak RSS once tracing, and start-up;
+- during churn, containerexec -j: exec events in a container whose
+  container_name is null (a container left unnamed).
+Writes bench/out/scale.json (bench/run.py's report shows it) and
+bench/results-scale.md."""
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (BENCH, IMAGE, OUT, Rounds, docker, fmt_ci, openloop_result,  # noqa: E402
+                    tool_run)
+import report  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
+COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
+CHURN_WORKERS = int(os.environ.get("BENCH_CHURN_WORKERS", "6"))
+IDLE = [int(n) for n in os.environ.get("BENCH_SCALE_IDLE", "1,50,200").split(",")]
+TOOLS = ["containerexec", "containeropen", "containernet", "containersyscall",
+         "containerescape"]
+TARGET = "/tmp/bench-scale-target"
+PREFIX = "bench-scale-"
+
+
+class Churn:
+    """Containers started (and removed) continuously from a few threads."""
+
+    def __init__(self, workers):
+        self.workers, self.started, self.stop = workers, 0, threading.Event()
+        self.lock = threading.Lock()
+
+    def _work(self):
+        while not self.stop.is_set():
+            docker("run", "--rm", "--name", PREFIX + "churn-" + uuid.uuid4().hex[:8],
+                   IMAGE, "true", check=False)
+            with self.lock:
+                self.started += 1
+
+    def __enter__(self):
+        self.began = time.monotonic()
+        self.threads = [threading.Thread(target=self._work, daemon=True)
+                        for _ in range(self.workers)]
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        self.rate = round(self.started / (time.monotonic() - self.began), 1)
+        return False
+
+
+def idle(n):
+    have = [l for l in docker("ps", "--filter", "name=%sidle-" % PREFIX,
+                              "--format", "{{.Names}}").split() if l]
+    for i in range(len(have), n):
+        docker("run", "-d", "--name", "%sidle-%d-%s" % (PREFIX, i, uuid.uuid4().hex[:4]),
+               IMAGE, "sleep", "36000")
+
+
+def measure(scenario, loop_name):
+    def loop():
+        return openloop_result(docker("exec", loop_name, "openloop", TARGET, str(COUNT)), COUNT)
+
+    def traced():
+        with tool_run("containeropen", out=os.path.join(OUT, "scale-open.out")):
+            return {"tool": loop()}
+    rounds = Rounds(ROUNDS).run({"base": lambda: {"base": loop()}, "tool": traced})
+    summary = rounds.summary([("ratio", "open loop", "tool", "base")], [])
+    rows = []
+    for tool in TOOLS:
+        with tool_run(tool, out=os.path.join(OUT, "scale-%s.out" % tool)) as t:
+            loop()
+        rows.append({"scenario": scenario, "tool": tool, "cpu_s": round(t.cpu_s or 0, 2),
+                     "anon_mib": round(t.memory.get("anonymous", 0) / 1024, 1),
+                     "peak_mib": round(t.memory.get("peak_rss", 0) / 1024, 1),
+                     "startup_s": round(t.startup_s, 2)})
+    rows[1]["ratio"] = summary["ratios"]["ratio"]
+    return rows
+
+
+def unnamed_during_churn(scenario):
+    """containerexec -j while containers churn: the churn's execs (`true`)
+    whose container_name is null."""
+    out = os.path.join(OUT, "scale-exec.json")
+    with tool_run("containerexec", "-j", out=out):
+        with Churn(CHURN_WORKERS) as churn:
+            time.sleep(float(os.environ.get("BENCH_CHURN_SECONDS", "20")))
+    seen = unnamed = 0
+    with open(out) as f:
+        for line in f:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("comm") == "true" and not ev.get("host"):
+                seen += 1
+                unnamed += ev.get("container_name") is None
+    return {"scenario": scenario, "tool": "containerexec -j", "unnamed":
+            "%d of %d churn execs (%.1f starts/s)" % (unnamed, seen, churn.rate)}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    loop_name = PREFIX + "loop-" + uuid.uuid4().hex[:4]
+    docker("run", "-d", "--name", loop_name, IMAGE, "sleep", "36000")
+    docker("exec", loop_name, "touch", TARGET)
+    rows = []
+    try:
+        for n in IDLE:
+            idle(n)
+            print("== %d idle containers" % n, flush=True)
+            rows += measure("%d idle containers" % n, loop_name)
+        print("== churn", flush=True)
+        with Churn(CHURN_WORKERS) as churn:
+            rows += measure("churn", loop_name)
+        for row in rows[-len(TOOLS):]:
+            row["scenario"] = "churn, %.1f starts/s (%d idle)" % (churn.rate, IDLE[-1])
+        rows.append(unnamed_during_churn("churn"))
+    finally:
+        names = docker("ps", "-a", "--filter", "name=" + PREFIX, "--format", "{{.Names}}",
+                       check=False).split()
+        for i in range(0, len(names), 50):
+            docker("rm", "-f", *names[i:i + 50], check=False)
+    scale = {"date": time.strftime("%Y-%m-%d"), "rows": rows,
+             "method": "open loop: %d opens in a container, containeropen printing every "
+                       "event, %d interleaved rounds, median [95%% CI]; CPU: utime+stime of "
+                       "one tool run over one open loop (start-up included)" % (COUNT, ROUNDS)}
+    with open(os.path.join(OUT, "scale.json"), "w") as f:
+        json.dump(scale, f, indent=2)
+    text = "\n".join(["# ctrace: how cost grows", ""] + report.scaling(scale)) + "\n"
+    with open(os.path.join(BENCH, "results-scale.md"), "w") as f:
+        f.write(text)
+    print(text)
+    print(fmt_ci(rows[1].get("ratio")))
+
+
+if __name__ == "__main__":
+    main()
