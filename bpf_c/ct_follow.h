@@ -30,6 +30,8 @@ struct ct_cgroup_path {
 BPF_HASH(ct_follow_cgroup, struct ct_cgroup_path, u8, 64);
 BPF_HASH(ct_follow_children, u64, u8, 64);
 BPF_PERCPU_ARRAY(ct_path_scratch, struct ct_cgroup_path, 1);
+/* New cgroups the filter had no room for: the tool says so (man OVERHEAD). */
+BPF_ARRAY(ct_filter_full, u64, 1);
 CT_BTF_OFFSET(CT_OFF_CGROUP_ROOT, cgroup.root)
 CT_BTF_OFFSET(CT_OFF_CGROUP_ROOT_HIERARCHY_ID, cgroup_root.hierarchy_id)
 
@@ -51,21 +53,28 @@ RAW_TRACEPOINT_PROBE(cgroup_mkdir)
     u64 id = ct_kn_id(kn);
     u64 parent = ct_kn_id(ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
     u8 one = 1;
-    if (ct_follow_children.lookup(&parent))
-        ct_filter_cgroup.update(&id, &one);
     int zero = 0;
+    long err = 0;
+    if (ct_follow_children.lookup(&parent))
+        err |= ct_filter_cgroup.update(&id, &one);
     struct ct_cgroup_path *key = ct_path_scratch.lookup(&zero);
     if (!key)
-        return 0;
+        goto out;
     __builtin_memset(key, 0, sizeof(*key));
     bpf_probe_read_kernel_str(key->path, sizeof(key->path), (void *)ctx->args[1]);
     u8 *how = ct_follow_cgroup.lookup(key);
     if (!how)
-        return 0;
+        goto out;
     if (*how & CT_FOLLOW_SELF)
-        ct_filter_cgroup.update(&id, &one);
+        err |= ct_filter_cgroup.update(&id, &one);
     if (*how & CT_FOLLOW_CHILDREN)
-        ct_follow_children.update(&id, &one);
+        err |= ct_follow_children.update(&id, &one);
+out:
+    if (err) {
+        u64 *full = ct_filter_full.lookup(&zero);
+        if (full)
+            __sync_fetch_and_add(full, 1);
+    }
     return 0;
 }
 

@@ -8,6 +8,7 @@ import ctypes
 import os
 import socket
 import sys
+import time
 
 from ctrace.bpf import Runner, c_string, check_root, header_constants
 from ctrace.cli import check_common_args
@@ -23,12 +24,29 @@ FOLLOWED_CONTAINERS = 16        # per pod, of ct_follow_cgroup's 64 entries
 ONE = ctypes.c_ubyte(1)
 
 
+_full_maps = set()
+
+
+def map_put(bpf, table, key, value=ONE):
+    """TABLE[KEY] = VALUE; a full map (bpf_c/ct_follow.h sizes them; man
+    OVERHEAD, "Limits") costs this entry, and the user is told once per map."""
+    try:
+        bpf[table][key] = value
+    except Exception:       # BCC: "Could not update table" (E2BIG: full)
+        if table not in _full_maps:
+            _full_maps.add(table)
+            sys.stderr.write("ctrace: kernel map %s is full (%d entries): -c follows no "
+                             "more containers or cgroups there\n"
+                             % (table, bpf[table].max_entries))
+            sys.stderr.flush()
+
+
 def apply_selection(bpf, sel):
     """Put what -c selected into the kernel's filter maps (bpf_c/ctrace.h)."""
     for cg in sel.cgroups:
-        bpf["ct_filter_cgroup"][ctypes.c_ulonglong(cg)] = ONE
+        map_put(bpf, "ct_filter_cgroup", ctypes.c_ulonglong(cg))
     for ns in sel.mntns:
-        bpf["ct_filter_mntns"][ctypes.c_uint(ns)] = ONE
+        map_put(bpf, "ct_filter_mntns", ctypes.c_uint(ns))
     for path in sel.paths:
         follow_cgroup(bpf, path, FOLLOW.SELF)
     for path in sel.pod_dirs:
@@ -55,25 +73,23 @@ def follow_cgroup(bpf, path, how):
     """Follow cgroup v2 PATH in the kernel (HOW: FOLLOW.SELF, its own id
     whenever it is created; FOLLOW.CHILDREN, its children's), then take the
     ids that exist already: a cgroup made in between is caught by both.
-    A full map costs this path its following, never the tool."""
+    A full map costs this path its following (said once), never the tool."""
     try:
         key = _path_key(bpf["ct_follow_cgroup"], path)
         if key is not None:
-            bpf["ct_follow_cgroup"][key] = ctypes.c_ubyte(how)
+            map_put(bpf, "ct_follow_cgroup", key, ctypes.c_ubyte(how))
         where = cgroup2_dir(path)
         if where is None:
             return
         if how == FOLLOW.SELF:
-            bpf["ct_filter_cgroup"][ctypes.c_ulonglong(os.stat(where).st_ino)] = ONE
+            map_put(bpf, "ct_filter_cgroup", ctypes.c_ulonglong(os.stat(where).st_ino))
             return
-        bpf["ct_follow_children"][ctypes.c_ulonglong(os.stat(where).st_ino)] = ONE
+        map_put(bpf, "ct_follow_children", ctypes.c_ulonglong(os.stat(where).st_ino))
         for entry in os.scandir(where):
             if entry.is_dir(follow_symlinks=False):
-                bpf["ct_filter_cgroup"][ctypes.c_ulonglong(entry.inode())] = ONE
+                map_put(bpf, "ct_filter_cgroup", ctypes.c_ulonglong(entry.inode()))
     except OSError:
         pass                # gone meanwhile: its next creation is caught
-    except Exception:       # BCC: the map is full
-        pass
 
 
 def unfollow_cgroup(bpf, path):
@@ -126,7 +142,7 @@ def selection_follower(ctx, bpf, sel):
 
     def on_change(inum, present, action):
         if present:
-            filter_mntns[ctypes.c_uint(inum)] = ctypes.c_ubyte(1)
+            map_put(bpf, "ct_filter_mntns", ctypes.c_uint(inum))
         else:
             try:
                 del filter_mntns[ctypes.c_uint(inum)]
@@ -274,9 +290,29 @@ def trace(ctx, tool):
     tool.summary()
 
 
+def filter_full_watch(bpf):
+    """Said once: the kernel had no room in -c's maps for a new cgroup of a
+    followed container or pod (bpf_c/ct_follow.h, ct_filter_full)."""
+    state = {"told": False, "next": 0.0}
+
+    def check():
+        now = time.monotonic()
+        if state["told"] or now < state["next"]:
+            return
+        state["next"] = now + 1.0       # a map read a second, not one a wake
+        if bpf["ct_filter_full"][ctypes.c_int(0)].value:
+            state["told"] = True
+            sys.stderr.write("ctrace: kernel map ct_filter_cgroup or ct_follow_children is "
+                             "full: a new cgroup of a -c container or pod is not followed\n")
+            sys.stderr.flush()
+    return check
+
+
 def follow_selections(ctx, bpf, selections):
     """-c's containers and pods into the kernel's filters, and followed as
     the Registry learns of them."""
+    if selections:
+        ctx.runner.each_wake.append(filter_full_watch(bpf))
     for sel in selections:
         apply_selection(bpf, sel)
         if sel.pod is not None:

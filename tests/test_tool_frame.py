@@ -244,3 +244,46 @@ def test_counts_rows_are_deltas_largest_first_with_the_top_errno():
     assert counts.totals() == {0: (15, 4), 1: (20, 0)}
     assert counts.totals(select=lambda c: c is reg.db) == {1: (20, 0)}
     assert counts.dropped() == 3
+
+
+class FullMap(dict):
+    """A BCC table that refuses new keys once it holds MAX_ENTRIES."""
+
+    def __init__(self, max_entries):
+        super().__init__()
+        self.max_entries = max_entries
+
+    def __setitem__(self, key, value):
+        if key not in self and len(self) >= self.max_entries:
+            raise Exception("Could not update table: Argument list too long")
+        super().__setitem__(key, value)
+
+
+def test_a_full_filter_map_costs_the_entry_and_is_said_once(capsys, monkeypatch):
+    monkeypatch.setattr(tool, "_full_maps", set())
+    bpf = {"ct_filter_cgroup": FullMap(2)}
+    for cg in range(5):
+        tool.map_put(bpf, "ct_filter_cgroup", cg)
+    assert sorted(bpf["ct_filter_cgroup"]) == [0, 1]
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["ctrace: kernel map ct_filter_cgroup is full (2 entries): -c follows no "
+                   "more containers or cgroups there"]
+
+
+def test_the_kernels_full_filter_count_is_said_once(capsys, monkeypatch):
+    Value = collections.namedtuple("Value", "value")
+    full = {0: Value(0)}
+    bpf = {}
+    bpf["ct_filter_full"] = type("T", (), {"__getitem__": lambda self, k: full[k.value]})()
+    clock = [100.0]
+    monkeypatch.setattr(tool.time, "monotonic", lambda: clock[0])
+    check = tool.filter_full_watch(bpf)
+    check()
+    assert capsys.readouterr().err == ""
+    full[0] = Value(3)
+    check()                         # within the second: not read again
+    assert capsys.readouterr().err == ""
+    for _ in range(3):
+        clock[0] += 1.5
+        check()
+    assert capsys.readouterr().err.count("is full") == 1
