@@ -2,8 +2,11 @@
 """containerexec benchmark: fork+exec of /bin/true as fast as it can
 (execloop) in a container, in ROUNDS interleaved rounds (common.Rounds):
 untraced; containerexec printing every event to a file; the floor (programs
-that only return, on its hooks); a bpftrace one-liner printing every exec.
-Checks: the tool within +0.05 of the floor and not behind bpftrace."""
+that only return, on its hooks); two bpftrace one-liners printing every
+exec: PID and comm at sched_process_exec (the least a tracer can print),
+and execsnoop's argv at sys_enter_execve (what containerexec answers: what
+ran, with its arguments).  Checks: the tool within +0.05 of the floor and
+not behind bpftrace doing the same job (argv)."""
 
 import os
 import sys
@@ -20,9 +23,14 @@ HOOKS = ["syscalls:sys_enter_execve", "syscalls:sys_exit_execve",
          "sched:sched_process_exec"]
 RATIOS = [("ratio_tool", "containerexec, every event printed", "tool", "base"),
           ("ratio_noop_floor", "floor: empty programs on its hooks", "floor", "base"),
-          ("ratio_bpftrace", "bpftrace one-liner, every exec printed", "bpftrace", "base")]
+          ("ratio_bpftrace", "bpftrace one-liner, PID and comm of every exec", "bpftrace",
+           "base"),
+          ("ratio_bpftrace_argv", "bpftrace one-liner, argv of every exec (execsnoop)",
+           "bpftrace_argv", "base")]
 CHECKS = [("tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05),
-          ("tool - bpftrace <= 0", "ratio_tool", "ratio_bpftrace", 0.0)]
+          ("tool - bpftrace (argv) <= 0", "ratio_tool", "ratio_bpftrace_argv", 0.0)]
+BPFTRACE_ARGV = ('tracepoint:syscalls:sys_enter_execve '
+                 '{ printf("%d %s ", pid, comm); join(args->argv); }')
 
 
 def configs(name, tally):
@@ -52,8 +60,12 @@ def configs(name, tally):
                           os.path.join(OUT, "bpftrace-exec.out")):
             return {"bpftrace": loop()}
 
+    def bpftrace_argv():
+        with bpftrace_run(BPFTRACE_ARGV, os.path.join(OUT, "bpftrace-exec-argv.out")):
+            return {"bpftrace_argv": loop()}
+
     return {"base": lambda: {"base": loop()}, "tool": tool, "floor": with_floor,
-            "bpftrace": bpftrace}
+            "bpftrace": bpftrace, "bpftrace_argv": bpftrace_argv}
 
 
 def main():
