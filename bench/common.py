@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -209,6 +210,20 @@ class Rounds:
         for name, _, _, _ in ratios:        # run.py's flat keys
             out[name] = out["ratios"][name]["median"]
         return out
+
+
+def rounds_in_container(prefix, rounds, configs_of, prepare=None):
+    """ROUNDS interleaved rounds (Rounds) of the configurations CONFIGS_OF(NAME)
+    returns, run in one idle test container NAME made for them (PREPARE(NAME)
+    first) and removed afterwards."""
+    name = "%s-%s" % (prefix, uuid.uuid4().hex[:6])
+    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
+    try:
+        if prepare is not None:
+            prepare(name)
+        return Rounds(rounds).run(configs_of(name))
+    finally:
+        docker("rm", "-f", name, check=False)
 
 
 class Floor:

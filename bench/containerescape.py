@@ -10,11 +10,11 @@ container and on the host, watching and with --kill all."""
 
 import os
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, Floor, Rounds, build_host_openloop, docker,  # noqa: E402
-                    fmt_ci, openloop_host, openloop_result, save, tool_figures, tool_run)
+from common import (Floor, OUT, build_host_openloop, docker, fmt_ci,  # noqa: E402
+                    openloop_host, openloop_result, rounds_in_container,
+                    save, tool_figures, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -70,14 +70,10 @@ def main():
     exe = build_host_openloop()
     host_target = os.path.join(OUT, "bench-esc-host-target")
     open(host_target, "w").close()
-    name = "bench-esc-" + uuid.uuid4().hex[:6]
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     runs = []
-    try:
-        docker("exec", name, "touch", TARGET)
-        rounds = Rounds(ROUNDS).run(configs(name, exe, host_target, runs))
-    finally:
-        docker("rm", "-f", name, check=False)
+    rounds = rounds_in_container("bench-esc", ROUNDS,
+                                 lambda name: configs(name, exe, host_target, runs),
+                                 lambda name: docker("exec", name, "touch", TARGET))
     if KILL:
         result = rounds.summary(RATIOS, CHECKS)
     else:

@@ -10,11 +10,10 @@ not behind bpftrace doing the same job (argv)."""
 
 import os
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, Floor, Rounds, bpftrace_run, docker, fmt_ci,  # noqa: E402
-                    parse_kv, save, tool_figures, tool_run)
+from common import (Floor, OUT, bpftrace_run, docker, fmt_ci, parse_kv,  # noqa: E402
+                    rounds_in_container, save, tool_figures, tool_run)
 
 COUNT = int(os.environ.get("BENCH_EXECS", "150"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -70,13 +69,8 @@ def configs(name, tally):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    name = "bench-exec-" + uuid.uuid4().hex[:6]
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     tally = {"printed": [], "lost": [], "runs": []}
-    try:
-        rounds = Rounds(ROUNDS).run(configs(name, tally))
-    finally:
-        docker("rm", "-f", name, check=False)
+    rounds = rounds_in_container("bench-exec", ROUNDS, lambda name: configs(name, tally))
     result = rounds.summary(RATIOS, CHECKS)
     result.update(tool_figures(tally["runs"]))
     result.update({

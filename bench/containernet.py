@@ -16,10 +16,9 @@ import os
 import statistics
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, Floor, Rounds, docker, fmt_ci, save,  # noqa: E402
+from common import (Floor, OUT, docker, fmt_ci, rounds_in_container, save,  # noqa: E402
                     tool_figures, tool_run)
 
 PORT = 7700
@@ -102,15 +101,13 @@ def main(argv=None):
     args = p.parse_args([] if argv is None else argv)   # main(): the defaults
     if os.geteuid() != 0:
         raise SystemExit("run as root")
-    name = "ctbench-%s" % uuid.uuid4().hex[:8]
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     tally = {"lines": {"tool": 0}, "lost": 0, "runs": []}
-    try:
+
+    def prepare(name):
         one_run(name, 200, PORT)            # warm up
         OVERHEAD[0] = exec_overhead(name)
-        rounds = Rounds(args.rounds).run(configs(name, args.count, tally))
-    finally:
-        docker("rm", "-f", name, check=False)
+    rounds = rounds_in_container("ctbench", args.rounds,
+                                 lambda name: configs(name, args.count, tally), prepare)
     result = rounds.summary(RATIOS, CHECKS)
     result.update(tool_figures(tally["runs"]))
     result.update({

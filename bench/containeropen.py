@@ -17,12 +17,11 @@ open.  Writes bench/out/containeropen.json."""
 
 import os
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (OUT, IMAGE, Floor, Rounds, bpftrace_run, build_host_openloop,  # noqa: E402
-                    docker, fmt_ci, openloop_host, openloop_result, save, tool_figures,
-                    tool_run)
+from common import (Floor, OUT, bpftrace_run, build_host_openloop, docker,  # noqa: E402
+                    fmt_ci, openloop_host, openloop_result,
+                    rounds_in_container, save, tool_figures, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -100,14 +99,10 @@ def main():
     exe = build_host_openloop()
     host_target = os.path.join(OUT, "bench-open-host-target")
     open(host_target, "w").close()
-    name = "bench-open-" + uuid.uuid4().hex[:6]
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     tally = {"printed": [], "lost": [], "runs": []}
-    try:
-        docker("exec", name, "touch", TARGET)
-        rounds = Rounds(ROUNDS).run(configs(name, exe, host_target, tally))
-    finally:
-        docker("rm", "-f", name, check=False)
+    rounds = rounds_in_container("bench-open", ROUNDS,
+                                 lambda name: configs(name, exe, host_target, tally),
+                                 lambda name: docker("exec", name, "touch", TARGET))
     result = rounds.summary(RATIOS, CHECKS)
     expected = COUNT * ROUNDS
     result.update(tool_figures(tally["runs"]))

@@ -18,11 +18,10 @@ Writes bench/out/containeropen_uring.json and prints a small table."""
 
 import os
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, Floor, Rounds, docker, fmt_ci,  # noqa: E402
-                    openloop_result, parse_kv, save, tool_run)
+from common import (Floor, OUT, docker, fmt_ci, openloop_result, parse_kv,  # noqa: E402
+                    rounds_in_container, save, tool_run)
 
 COUNT = int(os.environ.get("BENCH_URING_OPENS", "30000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -83,14 +82,9 @@ def configs(name, tally):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    name = "bench-uring-" + uuid.uuid4().hex[:6]
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     tally = {"printed": [], "lost": []}
-    try:
-        docker("exec", name, "touch", TARGET)
-        rounds = Rounds(ROUNDS).run(configs(name, tally))
-    finally:
-        docker("rm", "-f", name, check=False)
+    rounds = rounds_in_container("bench-uring", ROUNDS, lambda name: configs(name, tally),
+                                 lambda name: docker("exec", name, "touch", TARGET))
     result = rounds.summary(RATIOS, CHECKS)
     expected = COUNT * ROUNDS
     result.update({

@@ -9,11 +9,11 @@ bpftrace one-liner counting per cgroup and syscall.  Checks: the tool within
 
 import os
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IMAGE, OUT, Floor, Rounds, bpftrace_run, docker, fmt_ci,  # noqa: E402
-                    openloop_result, save, tool_figures, tool_run)
+from common import (Floor, OUT, bpftrace_run, docker, fmt_ci,  # noqa: E402
+                    openloop_result, rounds_in_container, save, tool_figures,
+                    tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -62,14 +62,9 @@ def configs(name, runs):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    name = "bench-sys-" + uuid.uuid4().hex[:6]
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
     runs = []
-    try:
-        docker("exec", name, "touch", TARGET)
-        rounds = Rounds(ROUNDS).run(configs(name, runs))
-    finally:
-        docker("rm", "-f", name, check=False)
+    rounds = rounds_in_container("bench-sys", ROUNDS, lambda name: configs(name, runs),
+                                 lambda name: docker("exec", name, "touch", TARGET))
     result = rounds.summary(RATIOS, CHECKS)
     result.update(tool_figures(runs))
     result.update({
