@@ -256,7 +256,7 @@ static __always_inline void esc_add_user_str(struct esc_event *e, const void *s)
         return;
     long n = 0;
     if (s)
-        n = bpf_probe_read_user_str(&e->data[len & ESC_DATA_MASK], ESC_NAME_MAX, s);
+        n = ct_read_user_str(&e->data[len & ESC_DATA_MASK], ESC_NAME_MAX, s);
     if (n <= 0) {
         e->data[len & ESC_DATA_MASK] = 0;
         n = 1;
@@ -503,7 +503,7 @@ static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, l
         /* openat2(dfd, path, struct open_how *how, size): how->flags */
         path = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
         flags = 0;
-        bpf_probe_read_user(&flags, sizeof(flags),
+        ct_read_user(&flags, sizeof(flags),
                             (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2));
     }
     /* Read-only: dropped here, before anything else. */
@@ -555,7 +555,7 @@ static __always_inline struct esc_event *esc_file_handle(char *t, char *regs, u3
     }
     /* open_by_handle_at(mount_fd, struct file_handle *handle, flags) */
     u32 handle[3] = {};         /* handle_bytes, handle_type, f_handle[0..4) */
-    bpf_probe_read_user(handle, sizeof(handle), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
+    ct_read_user(handle, sizeof(handle), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
     e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
     e->arg1 = handle[1];
     *object = ((u64)handle[1] << 32) | handle[2];
@@ -649,7 +649,7 @@ static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr
 {
     const void *addr = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     u16 family = 0;
-    if (bpf_probe_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
+    if (ct_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
         return NULL;
     if (!esc_judged(t))
         return NULL;
@@ -666,7 +666,7 @@ static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr
         if (len <= 2)
             return NULL;
         len -= 2;
-        bpf_probe_read_user(e->data, len & 127, addr + 2);
+        ct_read_user(e->data, len & 127, addr + 2);
         e->data[len & 127] = 0;
         e->data_len = len + 1;
     }
@@ -833,7 +833,7 @@ static __always_inline struct esc_event *esc_surface(char *t, char *regs, u32 nr
         if (ret == 0)
             return NULL;
         flags = 0;      /* struct clone_args starts with flags */
-        bpf_probe_read_user(&flags, sizeof(flags), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+        ct_read_user(&flags, sizeof(flags), (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
     }
     if ((nr == ESC_NR_UNSHARE || nr == ESC_NR_CLONE || nr == ESC_NR_CLONE3) &&
         (!(flags & ESC_CLONE_NEWUSER) || (nr == ESC_NR_CLONE && ret == 0)))

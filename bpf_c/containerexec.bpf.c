@@ -80,19 +80,19 @@ static __always_inline int on_exit(long ret)
     if (!e)
         return 0;
     e->retval = ret;
-    bpf_probe_read_user_str(e->filename, sizeof(e->filename), saved.filename);
+    ct_read_user_str(e->filename, sizeof(e->filename), saved.filename);
 
     u32 off = 0;
 #pragma unroll
     for (int i = 0; i < EXEC_MAX_ARGS; i++) {
         const char *arg = NULL;
-        if (bpf_probe_read_user(&arg, sizeof(arg), &saved.argv[i]) || !arg)
+        if (ct_read_user(&arg, sizeof(arg), &saved.argv[i]) || !arg)
             goto done;
         if (off >= EXEC_ARGS_SIZE) {
             e->flags |= EXEC_F_ARGS_TRUNCATED;
             goto done;
         }
-        long n = bpf_probe_read_user_str(&e->args[off & (EXEC_ARGS_SIZE - 1)],
+        long n = ct_read_user_str(&e->args[off & (EXEC_ARGS_SIZE - 1)],
                                          EXEC_ARGS_SIZE, arg);
         if (n <= 0)
             goto done;
@@ -101,7 +101,7 @@ static __always_inline int on_exit(long ret)
     /* More than EXEC_MAX_ARGS pointers: say so unless argv ends right here. */
     {
         const char *arg = NULL;
-        bpf_probe_read_user(&arg, sizeof(arg), &saved.argv[EXEC_MAX_ARGS]);
+        ct_read_user(&arg, sizeof(arg), &saved.argv[EXEC_MAX_ARGS]);
         if (arg)
             e->flags |= EXEC_F_ARGS_TRUNCATED;
     }
@@ -168,7 +168,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
         len = EXEC_ARGS_SIZE;
         e->flags |= EXEC_F_ARGS_TRUNCATED;
     }
-    if (len && bpf_probe_read_user(e->args, len & (2 * EXEC_ARGS_SIZE - 1), (void *)start) == 0)
+    if (len && ct_read_user(e->args, len & (2 * EXEC_ARGS_SIZE - 1), (void *)start) == 0)
         e->args_len = len;
     submit(e);
     return 0;

@@ -597,7 +597,7 @@ static __always_inline int udp_dest(struct net_stat_key *k, void *sk, u64 uaddr)
 {
     u8 sa[28] = {};
     u16 family = 0;
-    if (uaddr && bpf_probe_read_user(sa, sizeof(sa), (void *)uaddr) == 0 &&
+    if (uaddr && ct_read_user(sa, sizeof(sa), (void *)uaddr) == 0 &&
         (sa[0] | (sa[1] << 8)) != 0) {
         family = sa[0] | (sa[1] << 8);
         k->rport = (sa[2] << 8) | sa[3];
@@ -656,7 +656,7 @@ static __always_inline int udp_sent(struct ct_args st, long ret)
             udp_count(&k, ret);
     } else if (st.kind == UDP_SENDMSG) {
         u64 name = 0;
-        bpf_probe_read_user(&name, sizeof(name), (void *)st.ptr + NET_OFF_MSGHDR_NAME);
+        ct_read_user(&name, sizeof(name), (void *)st.ptr + NET_OFF_MSGHDR_NAME);
         if (udp_dest(&k, sk, name))
             udp_count(&k, ret);
     } else {
@@ -667,8 +667,8 @@ static __always_inline int udp_sent(struct ct_args st, long ret)
             u64 hdr = st.ptr + (u64)i * NET_SIZEOF_MMSGHDR;
             u64 name = 0;
             u32 len = 0;
-            bpf_probe_read_user(&name, sizeof(name), (void *)hdr + NET_OFF_MSGHDR_NAME);
-            bpf_probe_read_user(&len, sizeof(len), (void *)hdr + NET_OFF_MMSGHDR_LEN);
+            ct_read_user(&name, sizeof(name), (void *)hdr + NET_OFF_MSGHDR_NAME);
+            ct_read_user(&len, sizeof(len), (void *)hdr + NET_OFF_MMSGHDR_LEN);
             __builtin_memset(k.raddr, 0, 16);
             if (udp_dest(&k, sk, name))
                 udp_count(&k, len);

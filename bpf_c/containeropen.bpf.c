@@ -110,7 +110,7 @@ static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 f
     {
         int zero = 0;
         struct open_prefix_buf *b = open_prefixbuf.lookup(&zero);
-        if (b && bpf_probe_read_user_str(b->p, sizeof(b->p), filename) > 0 &&
+        if (b && ct_read_user_str(b->p, sizeof(b->p), filename) > 0 &&
             open_prefix_applies(b->p) && !open_prefix_match(b->p))
             return 0;
     }
@@ -165,7 +165,7 @@ static __always_inline struct open_key *open_key_build(const char *filename, int
         return NULL;
     __builtin_memset(k, 0, sizeof(*k));
     long n = kernel ? bpf_probe_read_kernel_str(k->path, sizeof(k->path), filename)
-                    : bpf_probe_read_user_str(k->path, sizeof(k->path), filename);
+                    : ct_read_user_str(k->path, sizeof(k->path), filename);
     if (n == sizeof(k->path))
         k->key_flags |= OPEN_K_TRUNCATED;      /* (or exactly 255 bytes long) */
 #ifdef OPEN_PATH_PREFIX
@@ -250,7 +250,7 @@ static __always_inline struct open_event *open_build(const char *filename, int k
         return NULL;
 
     long n = kernel ? bpf_probe_read_kernel_str(e->data, OPEN_PATH_MAX, filename)
-                    : bpf_probe_read_user_str(e->data, OPEN_PATH_MAX, filename);
+                    : ct_read_user_str(e->data, OPEN_PATH_MAX, filename);
     if (n <= 0) {
         n = 0;                      /* unreadable: shown as an empty path */
         e->data[0] = 0;
@@ -326,7 +326,7 @@ static __always_inline int on_exit(long ret)
         /* struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel
          * has copied it by now, so its page is present. */
         u64 how[2] = {};
-        if (bpf_probe_read_user(how, sizeof(how), s.how) == 0) {
+        if (ct_read_user(how, sizeof(how), s.how) == 0) {
             flags = how[0];
             mode = how[1];
         } else {

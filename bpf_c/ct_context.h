@@ -39,6 +39,17 @@
 #define CT_BTF_SIZE(...)
 #define CT_NEEDS_TRACEPOINT(...)
 
+/* bpf_probe_read_user() and _str() under names of our own.  For each call
+ * spelt with BCC's names, BCC 0.26's frontend asks its kallsyms cache
+ * whether the kernel has the helper, and that cache rebuilds a table of
+ * every kernel symbol on each question (KSyms::resolve_name): 30-40 ms a
+ * call here, 0.3 s of containerexec's start.  Every kernel ctrace loads on
+ * (ring buffers, task storage: 5.11 or later) has both helpers. */
+static long (*ct_read_user)(void *dst, u32 size, const void *src) =
+    (void *)BPF_FUNC_probe_read_user;
+static long (*ct_read_user_str)(void *dst, u32 size, const void *src) =
+    (void *)BPF_FUNC_probe_read_user_str;
+
 #define CT_COMM_LEN 16
 #define CT_CGROUP_NAME_LEN 96
 
