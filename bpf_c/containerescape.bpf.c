@@ -127,11 +127,10 @@ static __always_inline struct esc_event *esc_new(u32 technique, u32 nr, long ret
     struct esc_event *e = scratch.lookup(&zero);
     if (!e)
         return NULL;
-    ct_fill((struct ct_ctx *)e);
     e->technique = technique;
     e->ret = ret;
     e->nr = nr;
-    e->flags = ct_filter_governs() ? ESC_F_FILTERED : 0;
+    e->flags = 0;
     e->arg0 = 0;
     e->arg1 = 0;
     e->ino = 0;
@@ -146,6 +145,16 @@ static __always_inline struct esc_event *esc_new(u32 technique, u32 nr, long ret
     e->fs_path_len = 0;
     e->data[0] = 0;
     return e;
+}
+
+/* The container context of E, filled once a technique has made E a
+ * finding: here, not in esc_new(), so that the one copy the compiler
+ * inlines into each program serves every technique (esc_report). */
+static __always_inline void esc_context(struct esc_event *e)
+{
+    ct_fill((struct ct_ctx *)e);
+    if (ct_filter_governs())
+        e->flags |= ESC_F_FILTERED;
 }
 
 /* Lengths and cursors live in the (map) event and are re-read, not kept
@@ -214,12 +223,13 @@ static __always_inline int esc_kill(struct esc_event *e)
 #endif
 }
 
-/* Every finding ends here: killed if --kill says so, counted, folded if
- * it repeats one sent less than a second ago (same container, technique,
- * call, outcome: success, killed or the errno, and object), else sent with
- * the number folded since. */
+/* Every finding ends here: its context filled, killed if --kill says so,
+ * counted, folded if it repeats one sent less than a second ago (same
+ * container, technique, call, outcome: success, killed or the errno, and
+ * object), else sent with the number folded since. */
 static __always_inline void esc_report(struct esc_event *e, u64 object)
 {
+    esc_context(e);
     int killed = esc_kill(e);
     struct esc_counts *c = esc_counted(e);
     if (c && killed)
@@ -714,10 +724,11 @@ static __always_inline struct esc_event *esc_ptrace(char *t, char *regs, u32 nr,
      * where the attach says it; else any target a task numbering PIDs in
      * the host's pid namespace names (a container's own pid namespace
      * holds only the container). */
+    u32 vpid;
     if (e->flags & ESC_F_TARGET) {
-        if (e->target_mntns == e->mntns)
+        if (e->target_mntns == ct_cur_mntns(t))
             return NULL;
-    } else if (e->pidns != CT_HOST_NS_PID) {
+    } else if (ct_process_pidns(t, &vpid) != CT_HOST_NS_PID) {
         return NULL;
     }
     *object = e->arg1 | (req << 32);
@@ -1094,6 +1105,7 @@ static __always_inline int esc_helper_exec(char *t, void *args, u32 loc)
     void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
     void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
     e->target_mntns = ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM);
+    esc_context(e);
     esc_send(e);
     return 1;
 }

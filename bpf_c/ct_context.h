@@ -328,6 +328,14 @@ static __always_inline void ct_note_current_cgroup(char *t, u64 id)
 
 /* -- the context fill ------------------------------------------------------ */
 
+/* T's process's pid namespace, and into VPID the process's pid (its group
+ * leader's) as that namespace numbers it. */
+static __always_inline u32 ct_process_pidns(char *t, u32 *vpid)
+{
+    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
+    return ct_pid_in_ns(CT_LOAD(char *, leader, CT_OFF_TASK_THREAD_PID), vpid);
+}
+
 /* The container context of the current task, through helper values and
  * BTF-typed loads.  CT_NO_TIMESTAMP: the clock costs ~40 ns, a tool that
  * shows no time may leave ts_ns 0. */
@@ -354,9 +362,7 @@ static __always_inline void ct_fill(struct ct_ctx *c)
     char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
     c->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
     c->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
-    /* The process's pid (its group leader's) inside the container. */
-    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
-    c->pidns = ct_pid_in_ns(CT_LOAD(char *, leader, CT_OFF_TASK_THREAD_PID), &c->vpid);
+    c->pidns = ct_process_pidns(t, &c->vpid);
     c->ct_flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
 
     c->cgroup_id = bpf_get_current_cgroup_id();
