@@ -418,6 +418,9 @@ class Runner:
         # Run before each poll: what other threads queued for this one
         # (the Registry's news from the runtimes' watchers).
         self.each_wake = []
+        # (seconds, function): the frame's periodic work, beside the tool's
+        # own (loop()'s EVERY).
+        self.periodic = []
         self.timings = None           # _Timings under CTRACE_TIMINGS=1
 
     def load(self):
@@ -506,7 +509,7 @@ class Runner:
         signals = self._install_signals()
         start = time.monotonic()
         deadline = start + duration if duration else None
-        work = [[start + seconds, seconds, fn] for seconds, fn in every]
+        work = [[start + seconds, seconds, fn] for seconds, fn in list(every) + self.periodic]
         try:
             while not output.closed and not signals.set:
                 for fn in self.each_wake:

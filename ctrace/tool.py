@@ -8,7 +8,6 @@ import ctypes
 import os
 import socket
 import sys
-import time
 
 from ctrace.bpf import Runner, c_string, check_root, header_constants
 from ctrace.cli import check_common_args
@@ -292,27 +291,28 @@ def trace(ctx, tool):
 
 def filter_full_watch(bpf):
     """Said once: the kernel had no room in -c's maps for a new cgroup of a
-    followed container or pod (bpf_c/ct_follow.h, ct_filter_full)."""
-    state = {"told": False, "next": 0.0}
+    followed container or pod (bpf_c/ct_follow.h, ct_filter_full).  The
+    frame runs it every FILTER_FULL_SECONDS."""
+    told = []
 
     def check():
-        now = time.monotonic()
-        if state["told"] or now < state["next"]:
-            return
-        state["next"] = now + 1.0       # a map read a second, not one a wake
-        if bpf["ct_filter_full"][ctypes.c_int(0)].value:
-            state["told"] = True
+        if not told and bpf["ct_filter_full"][ctypes.c_int(0)].value:
+            told.append(True)
             sys.stderr.write("ctrace: kernel map ct_filter_cgroup or ct_follow_children is "
                              "full: a new cgroup of a -c container or pod is not followed\n")
             sys.stderr.flush()
     return check
 
 
+# A map read a second, not one every wake of the loop.
+FILTER_FULL_SECONDS = 1.0
+
+
 def follow_selections(ctx, bpf, selections):
     """-c's containers and pods into the kernel's filters, and followed as
     the Registry learns of them."""
     if selections:
-        ctx.runner.each_wake.append(filter_full_watch(bpf))
+        ctx.runner.periodic.append((FILTER_FULL_SECONDS, filter_full_watch(bpf)))
     for sel in selections:
         apply_selection(bpf, sel)
         if sel.pod is not None:

@@ -270,20 +270,39 @@ def test_a_full_filter_map_costs_the_entry_and_is_said_once(capsys, monkeypatch)
                    "more containers or cgroups there"]
 
 
-def test_the_kernels_full_filter_count_is_said_once(capsys, monkeypatch):
+def test_the_kernels_full_filter_count_is_said_once(capsys):
     Value = collections.namedtuple("Value", "value")
     full = {0: Value(0)}
     bpf = {}
     bpf["ct_filter_full"] = type("T", (), {"__getitem__": lambda self, k: full[k.value]})()
-    clock = [100.0]
-    monkeypatch.setattr(tool.time, "monotonic", lambda: clock[0])
     check = tool.filter_full_watch(bpf)
     check()
     assert capsys.readouterr().err == ""
     full[0] = Value(3)
-    check()                         # within the second: not read again
-    assert capsys.readouterr().err == ""
     for _ in range(3):
-        clock[0] += 1.5
         check()
     assert capsys.readouterr().err.count("is full") == 1
+
+
+def test_the_full_filter_check_is_the_frames_periodic_work(monkeypatch):
+    class Runner:
+        periodic = []
+        each_wake = []
+
+    class Registry:
+        followed = []
+
+        def follow(self, sel, fn):
+            self.followed.append(sel)
+
+    class Ctx:
+        runner = Runner()
+        registry = Registry()
+    selection = type("Sel", (), {"pod": None, "paths": [], "ref": "x"})()
+    monkeypatch.setattr(tool, "apply_selection", lambda bpf, sel: None)
+    monkeypatch.setattr(tool, "selection_follower", lambda ctx, bpf, sel: None)
+    tool.follow_selections(Ctx, {}, [selection])
+    assert Registry.followed == [selection]
+    assert [s for s, _ in Runner.periodic] == [tool.FILTER_FULL_SECONDS]
+    assert Runner.each_wake == []
+
