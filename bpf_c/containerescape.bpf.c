@@ -492,10 +492,35 @@ static __always_inline int esc_judge_write(struct esc_event *e, void *file, char
     return 0;
 }
 
+/* E, a call's finding on FILE (opened for writing, or by handle): FILE's
+ * object read, and an open for writing judged (esc_judge_write); NULL if
+ * it is no finding.  One step for every such call, so that a program holds
+ * one inlined copy of the object's walks. */
+static __always_inline struct esc_event *esc_file_judged(struct esc_event *e, void *file,
+                                                         char *t, u64 *object)
+{
+    int zero = 0;
+    struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
+    if (!ok)
+        return NULL;
+    esc_file_object(e, file, ok);
+    if (e->technique == ESC_T_FILE_HANDLE) {
+        /* A handle's finding is the call itself; rules do not apply. */
+        e->rule = 0;
+        e->reason = 0;
+    } else if (!esc_judge_write(e, file, t, ok)) {
+        return NULL;
+    }
+    *object = e->ino ^ ((u64)e->dev << 32);
+    return e;
+}
+
 /* -- sensitive-write, host-file: opens with write intent ------------------- */
 
+/* ... or, for an open that succeeded, E for esc_file_judged() (*FILE_FD
+ * set to its descriptor). */
 static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, long ret,
-                                                  u64 *object)
+                                                  u64 *object, long *file_fd)
 {
     u64 flags;
     s64 dfd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
@@ -534,22 +559,14 @@ static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, l
         *object = rule;
         return e;
     }
-    int zero = 0;
-    struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
-    if (!ok)
-        return NULL;
-    void *file = ct_task_file((void *)bpf_get_current_task(), ret);
-    esc_file_object(e, file, ok);
-    if (!esc_judge_write(e, file, t, ok))
-        return NULL;
-    *object = e->ino ^ ((u64)e->dev << 32);
+    *file_fd = ret;
     return e;
 }
 
 /* -- file-handle: open_by_handle_at, name_to_handle_at ---------------------- */
 
 static __always_inline struct esc_event *esc_file_handle(char *t, char *regs, u32 nr,
-                                                         long ret, u64 *object)
+                                                         long ret, u64 *object, long *file_fd)
 {
     if (!esc_judged(t))
         return NULL;
@@ -569,16 +586,8 @@ static __always_inline struct esc_event *esc_file_handle(char *t, char *regs, u3
     e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
     e->arg1 = handle[1];
     *object = ((u64)handle[1] << 32) | handle[2];
-    if (ret >= 0) {
-        int zero = 0;
-        struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
-        if (!ok)
-            return NULL;
-        esc_file_object(e, ct_task_file((void *)bpf_get_current_task(), ret), ok);
-        e->rule = 0;
-        e->reason = 0;
-        *object = e->ino ^ ((u64)e->dev << 32);
-    }
+    if (ret >= 0)
+        *file_fd = ret;         /* the object: esc_file_judged() */
     return e;
 }
 
@@ -918,7 +927,7 @@ static __always_inline struct esc_event *esc_judge_task_call(char *t, char *regs
 /* Every call judged: those on files, sockets and mounts here (the open,
  * the hot path, first), the others in esc_judge_task_call(). */
 static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32 nr,
-                                                        long ret, u64 *object)
+                                                        long ret, u64 *object, long *file_fd)
 {
     switch (nr) {
 #if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
@@ -926,19 +935,19 @@ static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32
         /* The hot path: read-only opens end here, on one load. */
         if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)))
             return NULL;
-        return esc_open(t, regs, nr, ret, object);
+        return esc_open(t, regs, nr, ret, object, file_fd);
     case ESC_NR_OPEN:
         if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)))
             return NULL;
-        return esc_open(t, regs, nr, ret, object);
+        return esc_open(t, regs, nr, ret, object, file_fd);
     case ESC_NR_CREAT:
     case ESC_NR_OPENAT2:
-        return esc_open(t, regs, nr, ret, object);
+        return esc_open(t, regs, nr, ret, object, file_fd);
 #endif
 #if ESC_WANTS(ESC_T_FILE_HANDLE)
     case ESC_NR_OPEN_BY_HANDLE_AT:
     case ESC_NR_NAME_TO_HANDLE_AT:
-        return esc_file_handle(t, regs, nr, ret, object);
+        return esc_file_handle(t, regs, nr, ret, object, file_fd);
 #endif
 #if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
     case ESC_NR_CONNECT:
@@ -962,7 +971,11 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
     u32 nr = CT_LOAD(u32, regs, CT_OFF_REGS_NR);
     u64 object = 0;
-    struct esc_event *e = esc_judge_call(t, regs, nr, (long)ctx->args[1], &object);
+    long file_fd = -1;
+    struct esc_event *e = esc_judge_call(t, regs, nr, (long)ctx->args[1], &object, &file_fd);
+    if (e && file_fd >= 0)
+        e = esc_file_judged(e, ct_task_file((void *)bpf_get_current_task(), file_fd), t,
+                            &object);
     if (e)
         esc_report(e, object);
     return 0;
@@ -1036,18 +1049,11 @@ static __always_inline struct esc_event *esc_uring_open(char *t, void *req, s32 
     u64 flags = ct_uring_open_flags(req);
     if (!ESC_WRITE_INTENT(flags) || !esc_judged(t))
         return NULL;
-    int zero = 0;
-    struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
     struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
-    if (!e || !ok)
+    if (!e)
         return NULL;
     e->arg0 = flags;
-    void *file = ct_uring_file(req, res);
-    esc_file_object(e, file, ok);
-    if (!esc_judge_write(e, file, t, ok))
-        return NULL;
-    *object = e->ino ^ ((u64)e->dev << 32);
-    return e;
+    return esc_file_judged(e, ct_uring_file(req, res), t, object);
 }
 
 static __always_inline struct esc_event *esc_uring_connect(char *t, void *req, s32 res,
