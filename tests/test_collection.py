@@ -220,3 +220,22 @@ def test_each_runtime_reads_its_own_state_files(tmp_path):
         assert table[name].named_by_cgroup and table[name].inspect("c1") is None
         assert Container("runtime", name, "c1").name == "c1"
     assert table["cri-o"].list() == [] and table["cri-o"].find("app") is None
+
+
+def test_watcher_threads_leave_the_stop_signals_to_the_main_thread():
+    """SIGINT/SIGTERM/SIGHUP blocked in a watcher thread (its run() begins
+    so): the kernel then interrupts the main thread's wait with them, where
+    Python runs their handlers."""
+    import signal
+    import threading
+    from ctrace.runtimes.watch import STOP_SIGNALS, leave_stop_signals_to_main_thread
+    seen = {}
+
+    def watcher():
+        leave_stop_signals_to_main_thread()
+        seen["blocked"] = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    t = threading.Thread(target=watcher)
+    t.start()
+    t.join()
+    assert STOP_SIGNALS <= seen["blocked"]
+    assert not STOP_SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, [])

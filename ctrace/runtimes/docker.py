@@ -14,7 +14,7 @@ from ctrace.runtimes.http import (UnixHTTPConnection, Unreachable, http_get, jso
                                   unix_host)
 from ctrace.runtimes.model import (DOCKERSHIM_KEYS, HEX_ID, ContainerInfo, Runtime, dict_at,
                                    pod_of, read_json, text)
-from ctrace.runtimes.watch import StateFiles
+from ctrace.runtimes.watch import StateFiles, leave_stop_signals_to_main_thread
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
@@ -161,6 +161,7 @@ class DockerWatcher(threading.Thread):
         self.tried = threading.Event()
 
     def run(self):
+        leave_stop_signals_to_main_thread()
         while not self.stop.is_set():
             try:
                 stream = self.api.events(self.stop)
