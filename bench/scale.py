@@ -66,13 +66,12 @@ def churn_rootfs():
 
 def remove_churn_leftovers():
     """ctr containers of an interrupted churn (a run --rm cut short)."""
-    base = CTR
-    r = subprocess.run(base + ["containers", "ls", "-q"], capture_output=True, text=True)
+    r = subprocess.run(CTR + ["containers", "ls", "-q"], capture_output=True, text=True)
     for name in r.stdout.split():
         if name.startswith(PREFIX):
-            subprocess.run(base + ["task", "kill", "-s", "KILL", name], capture_output=True)
-            subprocess.run(base + ["task", "rm", "-f", name], capture_output=True)
-            subprocess.run(base + ["containers", "rm", name], capture_output=True)
+            subprocess.run(CTR + ["task", "kill", "-s", "KILL", name], capture_output=True)
+            subprocess.run(CTR + ["task", "rm", "-f", name], capture_output=True)
+            subprocess.run(CTR + ["containers", "rm", name], capture_output=True)
 
 
 class Churn:
