@@ -52,7 +52,8 @@ def throughput(results):
 PHASES = [("start", "python, imports, options, Registry()"), ("import_bcc", "import bcc"),
           ("text", "C text, BTF offsets"), ("compile", "compile (BPF(text=...))"),
           ("verifier", "verifier/load"), ("attach", "attach"),
-          ("listing", "registry's first listing, maps, header")]
+          ("listing_beside", "registry's first listing (beside the compile)"),
+          ("listing", "after the load: the listing's end, maps, header")]
 
 
 def startup(starts):

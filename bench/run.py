@@ -82,7 +82,8 @@ def tool_startup(name, options, container):
 def startup_stats(runs):
     """Medians (and intervals) of start-up records (common.tool_figures)."""
     phases = {}
-    for key in ("start", "import_bcc", "text", "compile", "verifier", "attach", "listing",
+    for key in ("start", "import_bcc", "text", "compile", "verifier", "attach",
+                "listing_beside", "listing",
                 "anon_before_trim_kb", "anon_after_trim_kb", "total"):
         phases[key] = median_ci([r.get(key) for r in runs])
     for key in ("anonymous", "private_dirty", "private_clean", "peak_rss"):

@@ -17,8 +17,9 @@ import sys
 import tempfile
 import time
 
-from ctrace.btf import KernelBTF
+from ctrace import preload
 from ctrace.errors import SetupError
+from ctrace.threads import Beside
 
 FIX = "run 'make install' in the ctrace source tree"
 
@@ -135,7 +136,7 @@ class Program:
     def kernel_macros(source):
         """NAME -> offset or size, for the CT_BTF_OFFSET / CT_BTF_SIZE
         declarations in SOURCE (bpf_c/ct_context.h says why)."""
-        btf = KernelBTF()
+        btf = preload.kernel_btf()
         try:
             macros = {}
             for kind, name, fields in BTF_DECLARATION.findall(source):
@@ -423,7 +424,9 @@ class Runner:
         self.periodic = []
         self.timings = None           # _Timings under CTRACE_TIMINGS=1
 
-    def load(self):
+    def load(self, meanwhile=None):
+        """Compile, load and attach the program; MEANWHILE() runs on a thread
+        of its own while BCC compiles (which holds no GIL) and is waited for."""
         timings = self.timings = _Timings() if TIMINGS else None
         check_root()
         bcc = import_bcc()
@@ -434,6 +437,9 @@ class Runner:
         check_tracepoints(tracepoints)
         check_headers()
         timings and timings.mark("text")
+        if meanwhile and timings:
+            meanwhile = timings.timed_beside(meanwhile)
+        beside = meanwhile and Beside(meanwhile, "ctrace-meanwhile")
         try:
             # Compiler diagnostics go to a pipe of ours, not the terminal:
             # a failed load is one line here (--ebpf shows the C).
@@ -446,6 +452,11 @@ class Runner:
                              "(kernel %s; run with --ebpf to see the C)"
                              % (str(exc).splitlines()[0] if str(exc) else exc,
                                 os.uname().release))
+        finally:
+            if beside:
+                beside.join()
+        if beside:
+            beside.result()
         check_attached(*compiled_programs(self.bpf), tracepoints,
                        self.program.needed_tracepoints)
         return self.bpf
@@ -623,6 +634,17 @@ class _Timings:
         finally:
             self._inside = None
             self.values[phase] += time.monotonic() - start
+
+    def timed_beside(self, function):
+        """FUNCTION, its time recorded as meanwhile_s (it runs beside the
+        compile: Runner.load)."""
+        def timed():
+            start = time.monotonic()
+            try:
+                return function()
+            finally:
+                self.values["meanwhile_s"] = time.monotonic() - start
+        return timed
 
     def bpf_class(self, bcc):
         timed = self._timed

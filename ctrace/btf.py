@@ -8,6 +8,7 @@ dependency of BCC) over ctypes, and is passed to the C as a -D style macro.
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 from ctrace.errors import SetupError
@@ -49,6 +50,32 @@ def _vlen(t):
     return t.info & 0xffff
 
 
+@functools.lru_cache(maxsize=None)
+def libbpf():
+    """libbpf (a dependency of BCC) over ctypes, its BTF calls declared."""
+    try:
+        lib = ctypes.CDLL("libbpf.so.1")
+    except OSError:
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("bpf") or "libbpf.so")
+        except OSError:
+            raise SetupError("libbpf not found: run 'make install' "
+                             "(Debian package libbpf1)")
+    lib.btf__parse.restype = ctypes.c_void_p
+    lib.btf__parse.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    lib.btf__find_by_name_kind.restype = ctypes.c_int
+    lib.btf__find_by_name_kind.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                           ctypes.c_uint32]
+    lib.btf__type_by_id.restype = ctypes.POINTER(_BtfType)
+    lib.btf__type_by_id.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.btf__name_by_offset.restype = ctypes.c_char_p
+    lib.btf__name_by_offset.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.btf__resolve_size.restype = ctypes.c_long
+    lib.btf__resolve_size.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.btf__free.argtypes = [ctypes.c_void_p]
+    return lib
+
+
 class KernelBTF:
     """Field offsets and type sizes of the running kernel."""
 
@@ -57,24 +84,7 @@ class KernelBTF:
             raise SetupError(
                 "kernel BTF not found at %s: this kernel was built without "
                 "CONFIG_DEBUG_INFO_BTF=y; ctrace needs a BTF-enabled kernel" % path)
-        name = ctypes.util.find_library("bpf") or "libbpf.so.1"
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            raise SetupError("libbpf not found: run 'make install' "
-                             "(Debian package libbpf1)")
-        lib.btf__parse.restype = ctypes.c_void_p
-        lib.btf__parse.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-        lib.btf__find_by_name_kind.restype = ctypes.c_int
-        lib.btf__find_by_name_kind.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
-                                               ctypes.c_uint32]
-        lib.btf__type_by_id.restype = ctypes.POINTER(_BtfType)
-        lib.btf__type_by_id.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-        lib.btf__name_by_offset.restype = ctypes.c_char_p
-        lib.btf__name_by_offset.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-        lib.btf__resolve_size.restype = ctypes.c_long
-        lib.btf__resolve_size.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-        lib.btf__free.argtypes = [ctypes.c_void_p]
+        lib = libbpf()
         self._lib = lib
         btf = lib.btf__parse(path.encode(), None)
         if not btf or btf > (2**64 - 4096):     # libbpf returns NULL or -errno

@@ -134,10 +134,16 @@ class Registry:
         with nsenter is recognised by its mount namespace from the first
         event), then follow the runtimes' state files and Docker's (and
         podman's, if its API service runs) events so that short-lived
-        containers are named."""
+        containers are named.
+
+        It runs on a thread of its own while the program compiles
+        (ctrace.tool.load), so it changes nothing itself: what it learns is
+        queued like the watchers' news, for the tool's thread to apply
+        (apply_pending) once the program's followers have subscribed."""
         deadline = time.monotonic() + 2.0
-        self._ask_apis(lambda listed: time.monotonic() < deadline)
         put = self.containers.put
+        for info in self._list_apis(lambda listed: time.monotonic() < deadline, queued=True):
+            put(info)
         for runtime in self.runtimes.values():
             said = self.containers.queued(self._api_state, runtime)
             self._watchers += runtime.watchers(put, said)
@@ -151,7 +157,6 @@ class Registry:
         # time its first event is read.
         for watcher in self._watchers:
             watcher.tried.wait(max(0.0, deadline + 1.0 - time.monotonic()))
-        self.apply_pending()
 
     def stop(self):
         for watcher in self._watchers:
@@ -160,6 +165,11 @@ class Registry:
     def _ask_apis(self, wanted, running=False):
         """The containers the runtimes' APIs list for which WANTED(listed
         info) is true, inspected (pid, cgroup, directories) and learnt."""
+        return [self.learn(info) for info in self._list_apis(wanted, running)]
+
+    def _list_apis(self, wanted, running=False, queued=False):
+        """_ask_apis' containers, not learnt; QUEUED: an unreachable runtime
+        is said by the tool's thread (start())."""
         found = []
         for runtime in self.runtimes.values():
             if not runtime.has_socket():
@@ -167,8 +177,11 @@ class Registry:
             try:
                 found += runtime.list(wanted, running)
             except Unreachable as exc:
-                self._unreachable(runtime, exc)
-        return [self.learn(info) for info in found]
+                if queued:
+                    self.containers.queued(self._unreachable, runtime)(exc)
+                else:
+                    self._unreachable(runtime, exc)
+        return found
 
     def _api_state(self, runtime, reachable, why=""):
         if not reachable:

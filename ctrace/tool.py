@@ -331,10 +331,12 @@ def load(ctx, tool):
     tool.program.host_ns = dict(host_ns, pid_level=host_pid_level(host_ns))
     selections = [ctx.registry.find(ref) for ref in getattr(args, "container", None) or []]
     ctx.runner = Runner(ctx.tool, tool.program, tool.tracepoints, ctx.output)
-    bpf = ctx.runner.load()
+    # The runtimes are listed and watched while BCC compiles; what they
+    # told is applied once -c's followers have subscribed.
+    bpf = ctx.runner.load(meanwhile=ctx.registry.start)
     ctx.registry.attach(bpf)
     follow_selections(ctx, bpf, selections)
-    ctx.registry.start()
+    ctx.registry.apply_pending()
     ctx.runner.each_wake.append(ctx.registry.apply_pending)
     return bpf
 

@@ -228,7 +228,7 @@ def test_watcher_threads_leave_the_stop_signals_to_the_main_thread():
     Python runs their handlers."""
     import signal
     import threading
-    from ctrace.runtimes.watch import STOP_SIGNALS, leave_stop_signals_to_main_thread
+    from ctrace.threads import STOP_SIGNALS, leave_stop_signals_to_main_thread
     seen = {}
 
     def watcher():

@@ -221,3 +221,22 @@ def test_awaited_ends_when_the_start_fails(registry, api):
     state(Error="exec: \"/nonexistent\": stat /nonexistent: no such file or directory",
           ExitCode=127)
     assert awaited.ended() and CID in awaited.ids
+
+
+def test_start_only_queues_what_it_learns(registry, api):
+    """Registry.start() runs on a thread of its own while the program
+    compiles: the listing reaches the collection (and its subscribers, -c's
+    followers among them) only when the tool's thread applies it."""
+    listed = json.dumps([{"Id": CID, "Names": ["/web"], "Image": "img:1"}]).encode()
+    api.answers["/containers/json"] = (200, listed)
+    api.inspect_answer(CID, "web")
+    heard = []
+    registry.start()
+    try:
+        assert CID not in [i.id for i in registry.containers.values()]
+        registry.subscribe(added=lambda change: heard.append(change.info.id))
+        registry.apply_pending()
+    finally:
+        registry.stop()
+    assert CID in heard
+    assert registry.containers.get("docker", CID).name == "web"

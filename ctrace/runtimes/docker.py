@@ -3,18 +3,18 @@ written when a container is created, then its Engine API and event stream
 (DockerAPI, DockerWatcher), which podman's compatible service speaks too
 (EngineRuntime is both runtimes' part of ctrace.runtimes.model.Runtime)."""
 
-import http.client
 import json
 import os
 import threading
 import urllib.parse
 
 from ctrace.cgroups import runtime_cgroup_path
-from ctrace.runtimes.http import (UnixHTTPConnection, Unreachable, http_get, json_answer,
-                                  unix_host)
+from ctrace.runtimes.http import (Unreachable, http_errors, http_get, json_answer,
+                                  unix_connection, unix_host)
 from ctrace.runtimes.model import (DOCKERSHIM_KEYS, HEX_ID, ContainerInfo, Runtime, dict_at,
                                    pod_of, read_json, text)
-from ctrace.runtimes.watch import StateFiles, leave_stop_signals_to_main_thread
+from ctrace.runtimes.watch import StateFiles
+from ctrace.threads import leave_stop_signals_to_main_thread
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
@@ -106,11 +106,11 @@ class DockerAPI:
         filters = json.dumps({"type": ["container"],
                               "event": ["create", "start", "rename", "die", "destroy",
                                         "died", "remove"]})     # podman's names
-        conn = UnixHTTPConnection(self.socket_path, 1.0)
+        conn = unix_connection(self.socket_path, 1.0)
         try:
             conn.request("GET", "/events?filters=" + urllib.parse.quote(filters))
             resp = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
+        except http_errors() as exc:
             conn.close()
             raise Unreachable(str(exc))
         if resp.status != 200:
@@ -135,7 +135,7 @@ class DockerAPI:
                     continue
                 if isinstance(event, dict):
                     yield event
-        except (OSError, http.client.HTTPException) as exc:
+        except http_errors() as exc:
             raise Unreachable(str(exc))
         finally:
             conn.close()

@@ -3,26 +3,50 @@ answers checked for the shape expected.  A runtime that does not answer,
 or answers garbage, is Unreachable: it costs a container's name, never its
 id."""
 
-import http.client
+import functools
 import json
 import os
 import socket
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+@functools.lru_cache(maxsize=None)
+def _client():
+    """http.client, imported at the first request, not with the tools: its
+    import (email, ssl) is 0.04 s of every start-up, and the first request
+    is made on a thread of its own while the program compiles
+    (Registry.start)."""
+    import http.client
+    return http.client
 
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+@functools.lru_cache(maxsize=None)
+def _connection_class():
+    class UnixHTTPConnection(_client().HTTPConnection):
+        def __init__(self, path, timeout):
+            super().__init__("localhost", timeout=timeout)
+            self._path = path
+
+        def connect(self):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self._path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+    return UnixHTTPConnection
+
+
+def unix_connection(path, timeout):
+    """An http.client.HTTPConnection to the unix socket PATH."""
+    return _connection_class()(path, timeout)
+
+
+def http_errors():
+    """What a request that failed raises (for except: the import is done by
+    then)."""
+    return (OSError, _client().HTTPException)
 
 
 class Unreachable(Exception):
@@ -31,12 +55,12 @@ class Unreachable(Exception):
 
 def http_get(socket_path, path, timeout):
     """(status, body) of GET PATH on a unix-socket HTTP API."""
-    conn = UnixHTTPConnection(socket_path, timeout)
+    conn = unix_connection(socket_path, timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
         return resp.status, resp.read()
-    except (OSError, http.client.HTTPException) as exc:
+    except http_errors() as exc:
         raise Unreachable(str(exc))
     finally:
         conn.close()

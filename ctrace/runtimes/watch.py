@@ -8,23 +8,11 @@ import ctypes.util
 import errno
 import os
 import select
-import signal
 import struct
 import threading
 import time
 
-
-# SIGINT, SIGTERM and SIGHUP end a tool, and Python runs their handlers in
-# its main thread only.  A watcher thread blocks them, so that the kernel
-# delivers them to the main thread and interrupts what it waits in (a write
-# to a stdout nobody reads): else a signal taken by a watcher could leave
-# the main thread waiting, its handler unrun.
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-def leave_stop_signals_to_main_thread():
-    """Called first in a watcher thread's run()."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+from ctrace.threads import leave_stop_signals_to_main_thread
 
 
 class StateFiles:

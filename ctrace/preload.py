@@ -1,0 +1,65 @@
+"""Start-up work done in C, begun when the package is imported (issue 20:
+bench/results.md, Start-up).
+
+Two steps of every tool's start are C calls that hold no GIL: the dlopen of
+BCC's library (about 0.09 s here, relocating LLVM and clang) and the parse
+of the kernel's BTF (about 0.05 s).  ctypes releases the GIL around a C
+call, so on a thread of their own they run on the second core while the
+main thread imports the tool's modules and parses its arguments.  `import
+bcc` then finds its library mapped, and Program.text() takes the parsed
+BTF (kernel_btf()).  Only root starts it: no one else can load a program."""
+
+import ctypes
+import importlib
+import os
+
+from ctrace.btf import KernelBTF, libbpf
+from ctrace.errors import SetupError
+from ctrace.threads import Beside
+
+# The name bcc/libbcc.py opens, with ctypes.CDLL's flags (RTLD_NOW |
+# RTLD_LOCAL): the same flags give BCC the same handle.
+LIBBCC = b"libbcc.so.0"
+RTLD_NOW = 2
+# The C extension modules the tools import (shutil's, hashlib's, json's,
+# queue's): see start().
+EXTENSION_MODULES = ("_bz2", "_hashlib", "_json", "_lzma", "_queue")
+
+_preload = None
+
+
+def _load_libbcc():
+    libc = ctypes.CDLL(None)
+    libc.dlopen.restype = ctypes.c_void_p
+    libc.dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    libc.dlopen(LIBBCC, RTLD_NOW)       # absent: import_bcc() says so later
+
+
+def start():
+    global _preload
+    if _preload is not None or os.geteuid() != 0:
+        return
+    # Loaded first, by this thread: a dlopen waits for any other to end
+    # (glibc's loader lock), and libbcc's takes 0.09 s.  So libbpf (the BTF
+    # parse's) and the tools' extension modules go before it.
+    try:
+        libbpf()
+    except SetupError:
+        return                          # said when a tool parses the BTF
+    for name in EXTENSION_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass                        # a Python built without it
+    _preload = Beside(KernelBTF, "ctrace-btf")
+    Beside(_load_libbcc, "ctrace-libbcc")
+
+
+def kernel_btf():
+    """The kernel's BTF (KernelBTF), the preload's the first time, else
+    parsed now; the caller closes it.  A missing BTF raises SetupError."""
+    global _preload
+    if _preload is not None:
+        preload, _preload = _preload, None
+        return preload.result()
+    return KernelBTF()
