@@ -19,6 +19,7 @@ import time
 
 from ctrace import preload
 from ctrace.errors import SetupError
+from ctrace.ringbuf import RINGS_READ_HERE, RingReader
 from ctrace.threads import Beside
 
 FIX = "run 'make install' in the ctrace source tree"
@@ -391,10 +392,11 @@ class _Signals:
         signal.set_wakeup_fd(-1)
 
 
-# A callback gives control back to the loop after this many events, so that
-# a storm that never lets a ring buffer empty cannot hold off Ctrl-C, -d or
-# the lost-event report (libbpf stops at a callback's error, after that
-# already consumed sample); the final drain takes everything.
+# A read of a ring buffer gives control back to the loop after this many
+# events, so that a storm that never lets it empty cannot hold off Ctrl-C,
+# -d or the lost-event report; the final drain takes everything.  (BCC's
+# reader, where ours is not used: libbpf stops at a callback's error, after
+# that already consumed sample.)
 BATCH = 4096
 # The longest the loop sleeps before reading the ring buffers: programs wake
 # the reader only once per batch of events, the rest is read on this timer.
@@ -414,7 +416,9 @@ class Runner:
         self.lost_reported = 0
         self.draining = False         # the loop has ended: take everything
         self._signals = None
-        self._buffers = 0
+        self._rings = []              # (RingReader, handler)
+        self._epoll = None
+        self._libbpf_rings = 0        # rings BCC reads (not x86: ctrace.ringbuf)
         self._batch = 0
         # Run before each poll: what other threads queued for this one
         # (the Registry's news from the runtimes' watchers).
@@ -463,6 +467,18 @@ class Runner:
 
     def on_events(self, table, handler):
         """Call HANDLER(data, size) for each event of ring buffer TABLE."""
+        ring = self.bpf[table]
+        if not RINGS_READ_HERE:
+            self._open_with_libbpf(ring, handler)
+            return
+        if self._epoll is None:
+            self._epoll = select.epoll()
+        self._rings.append((RingReader(ring.map_fd, ring.max_entries), handler))
+        self._epoll.register(ring.map_fd, select.EPOLLIN)
+
+    def _open_with_libbpf(self, ring, handler):
+        """BCC's reader (libbpf's, a callback per event), where ctrace.ringbuf
+        does not read rings itself."""
         output = self.output
 
         def callback(cpu, data, size):
@@ -475,8 +491,24 @@ class Runner:
                 self._batch = 0
                 return -1
             return 0
-        self.bpf[table].open_ring_buffer(callback)
-        self._buffers += 1
+        ring.open_ring_buffer(callback)
+        self._libbpf_rings += 1
+
+    def _count_unprinted(self, data, size):
+        self.output.unprinted += 1          # stdout blocked after Ctrl-C
+
+    def _read(self, timeout, limit=BATCH):
+        """Wait up to TIMEOUT seconds for events, then read up to LIMIT of
+        each ring buffer (None: all)."""
+        if self._libbpf_rings:
+            if timeout > 0:
+                self.bpf.ring_buffer_poll(max(1, int(timeout * 1000)))
+            self.bpf.ring_buffer_consume()
+            return
+        if timeout > 0:
+            self._epoll.poll(timeout)
+        for ring, handler in self._rings:
+            ring.consume(self._count_unprinted if self.output.stalled else handler, limit)
 
     def lost(self):
         """Events the ring buffers could not take so far (all CPUs)."""
@@ -530,9 +562,8 @@ class Runner:
                     break
                 wake = min([now + POLL_SECONDS] + [w[0] for w in work] +
                            ([deadline] if deadline is not None else []))
-                if self._buffers:
-                    self.bpf.ring_buffer_poll(max(1, int((wake - now) * 1000)))
-                    self.bpf.ring_buffer_consume()
+                if self._rings or self._libbpf_rings:
+                    self._read(max(0.001, wake - now))
                 else:
                     signals.wait(wake - now)
                 now = time.monotonic()
@@ -554,8 +585,7 @@ class Runner:
             self.bpf.detach_tracepoint(tp)
         for tp in list(self.bpf.raw_tracepoint_fds):
             self.bpf.detach_raw_tracepoint(tp)
-        if self._buffers:
-            self.bpf.ring_buffer_consume()
+        self._read(0, limit=None)
         self._check_lost(on_lost)
         self.output.flush()
 
@@ -581,6 +611,12 @@ class Runner:
             sys.stderr.write("%s: %d events lost (ring buffer full)\n"
                              % (self.tool, self.lost_reported))
         self.output.restore()
+        for ring, _ in self._rings:
+            ring.close()
+        self._rings = []
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
         if self.bpf is not None:
             self.bpf.cleanup()
             self.bpf = None
@@ -599,17 +635,53 @@ def private_memory_kb():
 
 
 def _release_compiler_memory(timings):
-    """LLVM frees most of what the compile took, but glibc keeps the freed
-    heap: malloc_trim hands it back (bench/results.md, Memory)."""
+    """Once the programs are loaded the compiler is not needed again.
+    LLVM frees most of what the compile took, but glibc keeps the freed
+    heap: malloc_trim hands it back.  And the compiler's code (libLLVM's
+    and libclang's text, about 75 MiB) stays resident in this process:
+    it is dropped from it (bench/results.md, Memory)."""
     if os.environ.get("CTRACE_NO_TRIM") == "1":
         return
     before = timings and private_memory_kb()
     try:
-        ctypes.CDLL(None).malloc_trim(0)
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim(0)
     except (OSError, AttributeError):
         return                      # not glibc: nothing to hand back
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    _drop_resident_code(libc.madvise, COMPILER_LIBRARIES)
     if timings:
         timings.values.update(anon_kb_before_trim=before, anon_kb_after_trim=private_memory_kb())
+
+
+# The libraries only BCC's compile runs (distributions that link LLVM into
+# libbcc itself have none: nothing is dropped there).
+COMPILER_LIBRARIES = ("/libLLVM", "/libclang-cpp")
+MADV_DONTNEED = 4
+SMAPS_RANGE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(\S*)")
+
+
+def _drop_resident_code(madvise, libraries, smaps="/proc/self/smaps"):
+    """Drop this process's pages of the executable mappings of LIBRARIES:
+    they are the page cache's, shared and clean, and come back at the next
+    call into them.  Only a mapping with no anonymous (copied-on-write)
+    page is touched, so nothing written to it is ever lost."""
+    mapping = None
+    try:
+        with open(smaps) as f:
+            for line in f:
+                m = SMAPS_RANGE.match(line)
+                if m:
+                    start, end, perms, path = m.groups()
+                    mapping = None
+                    if perms == "r-xp" and any(lib in path for lib in libraries):
+                        mapping = (int(start, 16), int(end, 16))
+                elif mapping and line.startswith("Anonymous:"):
+                    if line.split()[1] == "0":
+                        madvise(mapping[0], mapping[1] - mapping[0], MADV_DONTNEED)
+                    mapping = None
+    except OSError:
+        pass                        # no /proc: the pages stay
 
 
 class _Timings:

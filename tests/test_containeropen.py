@@ -150,6 +150,20 @@ def test_open_in_container_has_name_path_and_fd(tool, containers):
 
 
 @integration
+def test_bccs_ring_reader_where_ours_is_not_used(tool, containers):
+    """Off x86 (CTRACE_LIBBPF_RINGS=1 here) BCC's libbpf reader reads the
+    ring buffer (ctrace.ringbuf): the same events reach the table."""
+    name = containers.run("sleep", "600")
+    t = tool("containeropen", "-c", name, env={"CTRACE_LIBBPF_RINGS": "1"})
+    for _ in range(3):
+        containers.exec(name, "cat", "/etc/hostname", "/etc/passwd")
+    t.wait_for(lambda l: isinstance(l, str) and l.endswith(" /etc/passwd") and
+               sum(1 for x in t.lines if x.endswith(" /etc/passwd")) == 3,
+               what="three opens of /etc/passwd")
+    assert sum(1 for x in t.lines if x.endswith(" /etc/hostname")) == 3
+
+
+@integration
 def test_failed_open_shows_errno_and_x_shows_only_failures(tool, containers):
     name = containers.run("sleep", "600")
     t = tool("containeropen", "-j", "-c", name)

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from ctrace import preload
+from ctrace import bpf, preload
 from ctrace.errors import SetupError
 from ctrace.threads import STOP_SIGNALS, Beside
 
@@ -43,3 +43,41 @@ def test_a_failed_preload_says_why_when_the_btf_is_needed(monkeypatch):
     monkeypatch.setattr(preload, "_preload", Beside(missing, "test"))
     with pytest.raises(SetupError, match="kernel BTF not found"):
         preload.kernel_btf()
+
+
+class Madvise:
+    def __init__(self):
+        self.calls = []
+
+    def madvise(self, address, length, advice):
+        self.calls.append((address, length, advice))
+
+
+SMAPS = """\
+7f0000000000-7f0000100000 r--p 00000000 08:01 11 /usr/lib/libLLVM-14.so.1
+Rss:                 100 kB
+Anonymous:             0 kB
+7f0000100000-7f0000300000 r-xp 00100000 08:01 11 /usr/lib/libLLVM-14.so.1
+Rss:                2048 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me sd
+7f0000300000-7f0000400000 r-xp 00000000 08:01 12 /usr/lib/llvm-14/lib/libclang-cpp.so.14
+Rss:                1024 kB
+Anonymous:             4 kB
+7f0000400000-7f0000500000 r-xp 00000000 08:01 13 /usr/lib/libbcc.so.0.26.0
+Rss:                1024 kB
+Anonymous:             0 kB
+7f0000500000-7f0000600000 rw-p 00000000 00:00 0
+Anonymous:          1024 kB
+"""
+
+
+def test_only_the_compilers_unwritten_code_is_dropped(tmp_path):
+    """Executable mappings of libLLVM/libclang with no copied-on-write page:
+    not their read-only data, not a code mapping someone wrote to (a
+    debugger's breakpoint), not libbcc (used while tracing)."""
+    smaps = tmp_path / "smaps"
+    smaps.write_text(SMAPS)
+    libc = Madvise()
+    bpf._drop_resident_code(libc.madvise, bpf.COMPILER_LIBRARIES, str(smaps))
+    assert libc.calls == [(0x7f0000100000, 0x200000, bpf.MADV_DONTNEED)]
