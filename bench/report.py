@@ -87,7 +87,9 @@ def startup(starts):
               "at the end of the benchmark's runs; other options: at \"tracing\". "
               "'before/after trim': the anonymous memory just before and after "
               "ctrace.bpf hands the compiler's freed heap back (malloc_trim(0)) once the "
-              "programs are loaded. Goal: <= 40 MiB anonymous, peak < 150 MiB.", "",
+              "programs are loaded; it then drops the compiler's code (libLLVM's and "
+              "libclang's text) from the process, so the peak is the compile's. "
+              "Goal: <= 40 MiB anonymous, peak < 150 MiB.", "",
               "| tool, options | anonymous | private | peak RSS | anon before trim | "
               "anon after trim | goal |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, p in starts["tools"].items():

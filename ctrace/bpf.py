@@ -19,6 +19,7 @@ import time
 
 from ctrace import preload
 from ctrace.errors import SetupError
+from ctrace import libc
 from ctrace.ringbuf import RINGS_READ_HERE, RingReader
 from ctrace.threads import Beside
 
@@ -76,7 +77,6 @@ def tracefs_root():
 
 
 def _mount(source, target, fstype):
-    libc = ctypes.CDLL(None, use_errno=True)
     if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
         raise OSError(ctypes.get_errno(), "mount %s" % target)
 
@@ -643,12 +643,9 @@ def _release_compiler_memory(timings):
     if os.environ.get("CTRACE_NO_TRIM") == "1":
         return
     before = timings and private_memory_kb()
-    try:
-        libc = ctypes.CDLL(None)
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
+    if libc.malloc_trim is None:
         return                      # not glibc: nothing to hand back
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.malloc_trim(0)
     _drop_resident_code(libc.madvise, COMPILER_LIBRARIES)
     if timings:
         timings.values.update(anon_kb_before_trim=before, anon_kb_after_trim=private_memory_kb())

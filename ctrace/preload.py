@@ -9,10 +9,10 @@ main thread imports the tool's modules and parses its arguments.  `import
 bcc` then finds its library mapped, and Program.text() takes the parsed
 BTF (kernel_btf()).  Only root starts it: no one else can load a program."""
 
-import ctypes
 import importlib
 import os
 
+from ctrace import libc
 from ctrace.btf import KernelBTF, libbpf
 from ctrace.errors import SetupError
 from ctrace.threads import Beside
@@ -22,17 +22,18 @@ from ctrace.threads import Beside
 LIBBCC = b"libbcc.so.0"
 RTLD_NOW = 2
 # The C extension modules the tools import (shutil's, hashlib's, json's,
-# queue's): see start().
-EXTENSION_MODULES = ("_bz2", "_hashlib", "_json", "_lzma", "_queue")
+# queue's, ctrace.ringbuf's): see start(); tests/test_startup.py checks the
+# list against what the tools load.
+EXTENSION_MODULES = ("_bz2", "_hashlib", "_json", "_lzma", "_queue", "mmap")
 
 _preload = None
 
 
-def _load_libbcc():
-    libc = ctypes.CDLL(None)
-    libc.dlopen.restype = ctypes.c_void_p
-    libc.dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+def _load():
+    """libbcc mapped, then the kernel's BTF parsed (returned): one thread,
+    so that the main thread's imports compete with one more, not two."""
     libc.dlopen(LIBBCC, RTLD_NOW)       # absent: import_bcc() says so later
+    return KernelBTF()
 
 
 def start():
@@ -51,8 +52,7 @@ def start():
             importlib.import_module(name)
         except ImportError:
             pass                        # a Python built without it
-    _preload = Beside(KernelBTF, "ctrace-btf")
-    Beside(_load_libbcc, "ctrace-libbcc")
+    _preload = Beside(_load, "ctrace-preload")
 
 
 def kernel_btf():

@@ -24,6 +24,8 @@ import os
 import platform
 import struct
 
+from ctrace import libc
+
 RINGS_READ_HERE = (platform.machine() == "x86_64"
                    and os.environ.get("CTRACE_LIBBPF_RINGS") != "1")
 
@@ -32,16 +34,11 @@ DISCARD = 1 << 30
 LENGTH = DISCARD - 1
 HEADER = 8
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_long]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
 
 def _map(fd, length, prot, offset):
-    address = _libc.mmap(None, length, prot, mmap.MAP_SHARED, fd, offset)
+    address = libc.mmap(None, length, prot, mmap.MAP_SHARED, fd, offset)
     if address in (None, _MAP_FAILED):
         err = ctypes.get_errno()
         raise OSError(err, "mmap of a ring buffer failed")
@@ -118,5 +115,5 @@ class RingReader(RingWalk):
         self._view.release()
         self._view = None
         for address, length in self._maps:
-            _libc.munmap(address, length)
+            libc.munmap(address, length)
         self._maps = []

@@ -1,13 +1,21 @@
 """The start-up's helper threads (ctrace.threads.Beside) and the preload of
 libbcc and the kernel's BTF (ctrace.preload): pure logic, no BPF."""
 
+import glob
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
 from ctrace import bpf, preload
 from ctrace.errors import SetupError
 from ctrace.threads import STOP_SIGNALS, Beside
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL_PATHS = sorted(p for p in glob.glob(os.path.join(ROOT, "tools", "container*"))
+                    if not p.endswith(".txt"))
 
 
 def test_beside_returns_what_its_function_returned():
@@ -25,6 +33,28 @@ def test_beside_leaves_the_stop_signals_to_the_main_thread():
     blocked = Beside(lambda: signal.pthread_sigmask(signal.SIG_BLOCK, []), "test").result()
     assert STOP_SIGNALS <= blocked
     assert not STOP_SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_the_preload_loads_every_extension_module_the_tools_import():
+    """A dlopen of the tool's thread waits for libbcc's (0.09 s): every C
+    extension module the tools import is loaded before libbcc is."""
+    code = ("import pkgutil, runpy, sys; sys.argv = ['x', '-h']\n"
+            "before = {m for m, v in sys.modules.items() if str(getattr(v, '__file__', ''))"
+            ".endswith('.so')}\n"
+            "for tool in %r:\n"
+            "    try:\n"
+            "        runpy.run_path(tool, run_name='__main__')\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "import ctrace.preload\n"
+            "loaded = {m for m, v in sys.modules.items() if str(getattr(v, '__file__', ''))"
+            ".endswith('.so')}\n"
+            "print('missing:', *sorted(loaded - before - {'_ctypes'} - "
+            "set(ctrace.preload.EXTENSION_MODULES)))\n" % TOOL_PATHS)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "missing:"
 
 
 def test_the_preloaded_btf_is_handed_over_once(monkeypatch):

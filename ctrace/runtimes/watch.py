@@ -4,7 +4,6 @@ StateWatcher thread that follows them all with inotify, so that a
 container that lives for a millisecond is named."""
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import select
@@ -12,6 +11,7 @@ import struct
 import threading
 import time
 
+from ctrace import libc
 from ctrace.threads import leave_stop_signals_to_main_thread
 
 
@@ -50,15 +50,14 @@ class Inotify:
     _EVENT = struct.Struct("iIII")
 
     def __init__(self):
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
 
     def watch(self, path, mask):
         """A watch descriptor for directory PATH; OSError if it cannot be
         watched (ENOENT: it is gone)."""
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask | self.ONLYDIR)
+        wd = libc.inotify_add_watch(self.fd, os.fsencode(path), mask | self.ONLYDIR)
         if wd < 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), path)
