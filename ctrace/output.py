@@ -134,11 +134,12 @@ _ESCAPE_UNIT = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|.)|.", re.S)
 
 def char_columns(ch):
     """Terminal columns of one printable character: 2 for East Asian wide
-    and fullwidth, 0 for a combining mark, else 1 (what wcwidth says, near
-    enough for alignment)."""
+    and fullwidth, 0 for a non-spacing or enclosing mark, else 1 (what
+    wcwidth says, near enough for alignment; a spacing mark, Mc, takes a
+    column even where it has a combining class, U+1BF2)."""
     if ch < "\u0300":
         return 1
-    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me"):
+    if unicodedata.category(ch) in ("Mn", "Me"):
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 

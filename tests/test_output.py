@@ -197,6 +197,15 @@ def test_fit_never_exceeds_the_width_nor_cuts_an_escape(name, width):
         assert head == "".join(units[:len(escape_units(head))])
 
 
+def test_a_spacing_mark_with_a_combining_class_takes_a_column():
+    """U+1BF2 (Batak pangolat) is a spacing mark (Mc) with a combining class:
+    one column, as wcwidth says; a non-spacing mark (U+0301) none."""
+    from ctrace.output import columns
+    assert columns("\u1bf2") == width_of("\u1bf2") == 1
+    assert columns("e\u0301") == width_of("e\u0301") == 1
+    assert width_of(fit("\u1bf2", 5, pad=True)) == 5
+
+
 # Widths of 16 and more: a 25-bit digest, so a collision among these
 # examples (about 1 in 20000 runs) cannot make the test flaky in practice;
 # narrower columns have shorter digests, checked on fixed names below.
