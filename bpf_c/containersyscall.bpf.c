@@ -23,8 +23,9 @@
  *
  * The program runs for every system call on the machine, so it is kept to
  * a per-task cache lookup (namespaces and scope, computed once per task),
- * the cgroup id and the syscall number by direct loads, and one hash map
- * update.
+ * the cgroup id and the syscall number by direct loads, and one counter
+ * update: in the task's row (containersyscall.h, SC_MAX_SLOTS), by index,
+ * else in the hash map.
  *
  * What is counted is what reached the kernel's syscall entry: a call that a
  * seccomp filter refused counts as a call that failed (EPERM, or the
@@ -51,22 +52,33 @@ CT_BTF_OFFSET(SC_OFF_TASK_SECCOMP_FILTER, task_struct.seccomp.filter)
 CT_BTF_OFFSET(SC_OFF_SECCOMP_FILTER_PREV, seccomp_filter.prev)
 
 BPF_HASH(counts, struct sc_key, struct sc_val, SC_MAX_KEYS);
+/* The rows (containersyscall.h, SC_MAX_SLOTS): a slot's row by index. */
+#define SC_BPF_F_MMAPABLE (1U << 10)    /* uapi linux/bpf.h */
+BPF_F_TABLE("array", u32, struct sc_val, rows, SC_MAX_SLOTS * SC_COLUMNS, SC_BPF_F_MMAPABLE);
+BPF_HASH(slots, struct sc_slot_key, u32, SC_MAX_SLOTS);         /* key -> its slot */
+BPF_HASH(slot_owner, u32, struct sc_slot_key, SC_MAX_SLOTS);    /* slot -> who claimed it */
+BPF_ARRAY(slot_hint, u32, 1);   /* the next slot to claim (racy: where to start) */
 BPF_ARRAY(dropped, u64, 1);     /* calls not counted: a counter map was full */
 #if SC_ERRNO
 BPF_HASH(errnos, struct sc_ekey, u64, SC_MAX_KEYS);
 #endif
-#if SC_TASK_CACHE
 /* Per task: its mount namespace and whether it is in scope, so that the
- * namespace reads are done once per task, not once per call.  Valid while
- * the task's namespaces stay: setns and unshare invalidate it (a task's pid
- * namespace never changes); only used when no filter that can change over
- * a task's life (-c: cgroup, -u, -n) is set. */
+ * namespace reads are done once per task, not once per call, and the slot
+ * of its row while its cgroup stays.  Valid while the task's namespaces
+ * stay: setns and unshare invalidate it (a task's pid namespace never
+ * changes); only used when no filter that can change over a task's life
+ * (-c: cgroup, -u, -n) is set. */
 #define SC_T_VALID 1
 #define SC_T_TRACED 2
+#define SC_T_SLOT 8         /* slot is CGROUP_ID's */
 struct sc_task {
+    u64 cgroup_id;
     u32 mntns;
     u32 flags;
+    u32 slot;
+    u32 _pad;
 };
+#if SC_TASK_CACHE
 BPF_TASK_STORAGE(task_cache, struct sc_task);
 #endif
 static __always_inline void count_dropped(void)
@@ -192,13 +204,15 @@ static __always_inline u32 setup_of(void *task)
 
 /* Is the current task (TASK) in scope: its mount namespace in *MNTNS, and
  * SC_T_SETUP in *SETUP for the runtime's set-up.  CACHED: through the
- * per-task cache, where there is one. */
-static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *setup)
+ * per-task cache, where there is one (then in *TCP). */
+static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *setup,
+                                    struct sc_task **tcp)
 {
 #if SC_TASK_CACHE
     if (cached) {
         struct sc_task *tc = task_cache.task_storage_get(task, 0,
                                                          BPF_LOCAL_STORAGE_GET_F_CREATE);
+        *tcp = tc;
         if (tc && (tc->flags & SC_T_VALID)) {
             *mntns = tc->mntns;
             *setup = tc->flags & SC_T_SETUP;
@@ -219,12 +233,89 @@ static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *set
     return 1;
 }
 
+/* The column of call NR in a row, or SC_NO_SLOT (counted in the hash map:
+ * an x32 call, a number beyond the columns). */
+static __always_inline u32 column_of(u32 nr)
+{
+    if (nr & SC_NR_URING) {
+        u32 op = nr & ~SC_NR_URING;
+        return op < SC_COLUMNS - SC_COL_URING ? SC_COL_URING + op : SC_NO_SLOT;
+    }
+    if (nr & SC_NR_COMPAT) {
+        u32 n = nr & ~SC_NR_COMPAT;
+        return n < SC_COL_URING - SC_COL_COMPAT ? SC_COL_COMPAT + n : SC_NO_SLOT;
+    }
+    return nr < SC_COL_COMPAT ? nr : SC_NO_SLOT;
+}
+
+/* SK's slot, claimed now if it has none (*NEW set): a CPU claims a slot
+ * by inserting it into slot_owner, which fails if another CPU got it
+ * first (BCC's compiler has no fetch-and-add that returns the value).
+ * SC_NO_SLOT when none is left. */
+static __always_inline u32 slot_of(struct sc_slot_key *sk, int *new)
+{
+    u32 *found = slots.lookup(sk);
+    if (found)
+        return *found;
+    int zero = 0;
+    u32 *hint = slot_hint.lookup(&zero);
+    if (!hint)
+        return SC_NO_SLOT;
+    u32 next = *hint;
+#pragma unroll
+    for (int i = 0; i < SC_CLAIM_TRIES; i++) {
+        u32 n = next + i;
+        if (n >= SC_MAX_SLOTS)
+            return SC_NO_SLOT;
+        if (slot_owner.insert(&n, sk) == 0) {
+            *hint = n + 1;
+            if (slots.insert(sk, &n) == 0) {
+                *new = 1;
+                return n;
+            }
+            /* Another CPU gave SK a slot meanwhile: N stays unused. */
+            found = slots.lookup(sk);
+            return found ? *found : SC_NO_SLOT;
+        }
+    }
+    return SC_NO_SLOT;
+}
+
+/* The counters of call NR in the current task's row (SK), or NULL:
+ * through the task's cache (TC) while its cgroup stays. */
+static __always_inline struct sc_val *row_counters(void *task, struct sc_task *tc,
+                                                   struct sc_slot_key *sk, u32 nr)
+{
+    u32 col = column_of(nr);
+    if (col == SC_NO_SLOT)
+        return 0;
+    u32 slot;
+    if (tc && (tc->flags & SC_T_SLOT) && tc->cgroup_id == sk->cgroup_id) {
+        slot = tc->slot;
+    } else {
+        int new = 0;
+        slot = slot_of(sk, &new);
+        if (slot == SC_NO_SLOT)
+            return 0;
+        if (new)        /* first sight of a key may be first sight of its container */
+            ct_note_current_cgroup(task, sk->cgroup_id);
+        if (tc) {
+            tc->cgroup_id = sk->cgroup_id;
+            tc->slot = slot;
+            tc->flags |= SC_T_SLOT;
+        }
+    }
+    u32 index = slot * SC_COLUMNS + col;
+    return rows.lookup(&index);
+}
+
 /* One call of NR that returned RET, by the current task (TASK, from
  * bpf_get_current_task_btf()). */
 static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
 {
     u32 mntns = 0, setup = 0;
-    if (!in_scope(task, cached, &mntns, &setup))
+    struct sc_task *tc = 0;
+    if (!in_scope(task, cached, &mntns, &setup, &tc))
         return 0;
 #if SC_RECORD
     if (!recorded(task, nr, ret))
@@ -238,7 +329,10 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
     struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns, .nr = nr,
                        .key_flags = setup ? SC_K_RUNTIME : 0};
     u64 failed = ret < 0 && ret >= -4095;
-    struct sc_val *v = counts.lookup(&k);
+    struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns, .key_flags = k.key_flags};
+    struct sc_val *v = row_counters(task, tc, &sk, nr);
+    if (!v)
+        v = counts.lookup(&k);
     if (v) {
         __sync_fetch_and_add(&v->calls, 1);
         if (failed)
@@ -349,7 +443,17 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
         return 0;
     struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns,
                        .nr = SC_NR_URING | ct_uring_opcode(args->req)};
-    struct sc_val *v = counts.lookup(&k);
+    /* The counters its submit counted the operation in. */
+    struct sc_val *v = 0;
+    struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns};
+    u32 *slot = slots.lookup(&sk);
+    u32 col = column_of(k.nr);
+    if (slot && col != SC_NO_SLOT) {
+        u32 index = *slot * SC_COLUMNS + col;
+        v = rows.lookup(&index);
+    } else {
+        v = counts.lookup(&k);
+    }
     if (!v)
         return 0;
     __sync_fetch_and_add(&v->errors, 1);

@@ -25,6 +25,19 @@
 #ifndef SC_MAX_KEYS
 #define SC_MAX_KEYS 32768          /* (cgroup, mntns, syscall) counters */
 #endif
+/* The counters of the first SC_MAX_SLOTS (cgroup, mntns, runtime set-up)
+ * seen are rows of an array, SC_COLUMNS a row: a call's counter is then
+ * found by index, not hashed (the program runs for every system call of
+ * the machine), and user space reads the rows from memory (mmap).  A
+ * call with no slot or column left is counted in the hash map (counts). */
+#ifndef SC_MAX_SLOTS
+#define SC_MAX_SLOTS 256
+#endif
+#define SC_COL_COMPAT 512          /* columns: 512 native calls, */
+#define SC_COL_URING 1024          /* 512 ia32 calls, */
+#define SC_COLUMNS 1088            /* 64 io_uring opcodes */
+#define SC_NO_SLOT 0xffffffffu
+#define SC_CLAIM_TRIES 4           /* slots tried when a CPU loses a race */
 #ifndef SC_TASK_CACHE
 #if CT_FILTER_CONTAINERS || defined(CT_FILTER_UID) || defined(CT_FILTER_COMM)
 #define SC_TASK_CACHE 0
@@ -66,6 +79,13 @@ struct sc_key {
 struct sc_val {
     u64 calls;          /* calls (returns, and entries of exit/exit_group) */
     u64 errors;         /* of those, returns of -4095..-1 */
+};
+
+/* A slot of the counters' rows (SC_MAX_SLOTS). */
+struct sc_slot_key {
+    u64 cgroup_id;
+    u32 mntns;
+    u32 key_flags;      /* SC_K_* */
 };
 
 /* -e: failed calls by errno. */

@@ -1,18 +1,38 @@
 """containersyscall's counting: the kernel's counters per container and
 syscall (and errno) into rows, apart from the tool so that it can be tested."""
 
+import mmap
+
 from ctrace.bpf import header_constants
 
 SC = header_constants("containersyscall.h", "SC_")
 NR_URING = SC.NR_URING          # | io_uring opcode
 
 
+def number_of_column(col):
+    """The call a column of the kernel's rows counts (containersyscall.h)."""
+    if col >= SC.COL_URING:
+        return NR_URING | (col - SC.COL_URING)
+    if col >= SC.COL_COMPAT:
+        return SC.NR_COMPAT | (col - SC.COL_COMPAT)
+    return col
+
+
+def mapped_rows(table):
+    """The kernel's rows (an mmapable array of struct sc_val), read from
+    memory: u64 calls, errors per column, SC_COLUMNS columns a slot."""
+    size = SC.MAX_SLOTS * SC.COLUMNS * 16
+    size += -size % mmap.PAGESIZE
+    return memoryview(mmap.mmap(table.map_fd, size, mmap.MAP_SHARED, mmap.PROT_READ)).cast("Q")
+
+
 class Counts:
     """Reads the kernel's counters and turns them into rows per container
     and syscall: deltas since the last refresh, or totals."""
 
-    def __init__(self, bpf, resolve, errno=False):
+    def __init__(self, bpf, resolve, errno=False, rows=None):
         self.bpf = bpf                  # the loaded program (or its maps, by name)
+        self.rows_memory = rows         # u64s of the kernel's rows (mapped_rows)
         self.resolve = resolve          # (cgroup_id, mntns) -> Container
         self.errno = errno              # -e: the most frequent errno per row
         self.prev = {}                  # (cgroup, mntns, nr, setup) -> (calls, errors)
@@ -22,8 +42,23 @@ class Counts:
         return self.resolve(cgroup_id, mntns)
 
     def snapshot(self):
-        return {(k.cgroup_id, k.mntns, k.nr, bool(k.key_flags & SC.K_RUNTIME)):
-                (v.calls, v.errors) for k, v in self.bpf["counts"].items()}
+        """{(cgroup, mntns, nr, setup): (calls, errors)}: the slots' rows, and
+        the hash map's counters (calls without a slot or a column)."""
+        out = {(k.cgroup_id, k.mntns, k.nr, bool(k.key_flags & SC.K_RUNTIME)):
+               (v.calls, v.errors) for k, v in self.bpf["counts"].items()}
+        if self.rows_memory is None:
+            return out
+        width = 2 * SC.COLUMNS
+        for k, slot in self.bpf["slots"].items():
+            base = slot.value * width
+            row = self.rows_memory[base:base + width].tolist()
+            setup = bool(k.key_flags & SC.K_RUNTIME)
+            for col, calls in enumerate(row[0::2]):
+                if calls:       # errors are counted with their calls
+                    key = (k.cgroup_id, k.mntns, number_of_column(col), setup)
+                    before = out.get(key, (0, 0))
+                    out[key] = (before[0] + calls, before[1] + row[2 * col + 1])
+        return out
 
     def errno_snapshot(self):
         return {(k.cgroup_id, k.mntns, k.nr, bool(k.key_flags & SC.K_RUNTIME), k.err):

@@ -2,6 +2,7 @@
 that lives in ctrace/ (containerescape's Tally, containeropen's summary
 rows and FD column): no BPF, no runtime."""
 
+import array
 import collections
 import io
 from argparse import Namespace
@@ -244,6 +245,32 @@ def test_counts_rows_are_deltas_largest_first_with_the_top_errno():
     assert counts.totals() == {0: (15, 4), 1: (20, 0)}
     assert counts.totals(select=lambda c: c is reg.db) == {1: (20, 0)}
     assert counts.dropped() == 3
+
+
+SlotKey = collections.namedtuple("SlotKey", "cgroup_id mntns key_flags")
+
+
+def test_counts_read_the_kernels_rows_beside_its_hash_map():
+    """The first containers' counters are rows of an array the kernel
+    indexes by slot and column (containersyscall.h); the rest, and calls
+    without a column, are in the hash map: snapshot() adds them up."""
+    from ctrace.syscounts import NR_URING, SC, Counts, number_of_column
+    width = 2 * SC.COLUMNS
+    rows = [0] * (2 * width)                       # two slots
+    rows[width + 2 * 257:width + 2 * 257 + 2] = [7, 2]                  # slot 1: openat
+    rows[width + 2 * (SC.COL_COMPAT + 5)] = 1                           # ia32 open
+    rows[width + 2 * (SC.COL_URING + 18):width + 2 * (SC.COL_URING + 18) + 2] = [4, 1]
+    maps = {"counts": FakeMap({SysKey(3, 9, 257, 0): SysValue(1, 0),    # before its slot
+                               SysKey(3, 9, 0x40000200, 0): SysValue(2, 0)}),   # x32
+            "slots": FakeMap({SlotKey(3, 9, 0): Number(1)})}
+    counts = Counts(maps, FakeRegistry().resolve_key, rows=memoryview(array.array("Q", rows)))
+    assert counts.snapshot() == {(3, 9, 257, False): (8, 2),
+                                 (3, 9, SC.NR_COMPAT | 5, False): (1, 0),
+                                 (3, 9, NR_URING | 18, False): (4, 1),
+                                 (3, 9, 0x40000200, False): (2, 0)}
+    assert [number_of_column(c) for c in (0, SC.COL_COMPAT - 1, SC.COL_COMPAT,
+                                          SC.COL_URING, SC.COLUMNS - 1)] == \
+        [0, SC.COL_COMPAT - 1, SC.NR_COMPAT, NR_URING, NR_URING | (SC.COLUMNS - SC.COL_URING - 1)]
 
 
 class FullMap(dict):
