@@ -248,15 +248,17 @@ static __always_inline u32 column_of(u32 nr)
     return nr < SC_COL_COMPAT ? nr : SC_NO_SLOT;
 }
 
-/* SK's slot, claimed now if it has none (*NEW set): a CPU claims a slot
- * by inserting it into slot_owner, which fails if another CPU got it
- * first (BCC's compiler has no fetch-and-add that returns the value).
- * SC_NO_SLOT when none is left. */
-static __always_inline u32 slot_of(struct sc_slot_key *sk, int *new)
+/* SK's slot; CLAIM: claimed now if it has none (*NEW set): a CPU claims
+ * a slot by inserting it into slot_owner, which fails if another CPU got
+ * it first (BCC's compiler has no fetch-and-add that returns the value).
+ * SC_NO_SLOT when it has none (none left, or not CLAIM). */
+static __always_inline u32 slot_of(struct sc_slot_key *sk, int claim, int *new)
 {
     u32 *found = slots.lookup(sk);
     if (found)
         return *found;
+    if (!claim)
+        return SC_NO_SLOT;
     int zero = 0;
     u32 *hint = slot_hint.lookup(&zero);
     if (!hint)
@@ -282,9 +284,12 @@ static __always_inline u32 slot_of(struct sc_slot_key *sk, int *new)
 }
 
 /* The counters of call NR in the current task's row (SK), or NULL:
- * through the task's cache (TC) while its cgroup stays. */
+ * through the task's cache (TC) while its cgroup stays.  Only sys_exit's
+ * program (TC or not, CLAIM) claims a new slot: the other counting programs
+ * (a task's exit, io_uring's submits) do not inline the claim, which costs
+ * the verifier. */
 static __always_inline struct sc_val *row_counters(void *task, struct sc_task *tc,
-                                                   struct sc_slot_key *sk, u32 nr)
+                                                   struct sc_slot_key *sk, u32 nr, int claim)
 {
     u32 col = column_of(nr);
     if (col == SC_NO_SLOT)
@@ -294,7 +299,7 @@ static __always_inline struct sc_val *row_counters(void *task, struct sc_task *t
         slot = tc->slot;
     } else {
         int new = 0;
-        slot = slot_of(sk, &new);
+        slot = slot_of(sk, claim, &new);
         if (slot == SC_NO_SLOT)
             return 0;
         if (new)        /* first sight of a key may be first sight of its container */
@@ -310,7 +315,8 @@ static __always_inline struct sc_val *row_counters(void *task, struct sc_task *t
 }
 
 /* One call of NR that returned RET, by the current task (TASK, from
- * bpf_get_current_task_btf()). */
+ * bpf_get_current_task_btf()).  CACHED: sys_exit's program, which uses the
+ * per-task cache and claims rows. */
 static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
 {
     u32 mntns = 0, setup = 0;
@@ -330,7 +336,7 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
                        .key_flags = setup ? SC_K_RUNTIME : 0};
     u64 failed = ret < 0 && ret >= -4095;
     struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns, .key_flags = k.key_flags};
-    struct sc_val *v = row_counters(task, tc, &sk, nr);
+    struct sc_val *v = row_counters(task, tc, &sk, nr, cached);
     if (!v)
         v = counts.lookup(&k);
     if (v) {
