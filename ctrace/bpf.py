@@ -17,9 +17,8 @@ import sys
 import tempfile
 import time
 
-from ctrace import preload
+from ctrace import libc, preload
 from ctrace.errors import SetupError
-from ctrace import libc
 from ctrace.ringbuf import RINGS_READ_HERE, RingReader
 from ctrace.threads import Beside
 
