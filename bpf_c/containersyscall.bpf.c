@@ -233,19 +233,19 @@ static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *set
     return 1;
 }
 
-/* The column of call NR in a row, or SC_NO_SLOT (counted in the hash map:
- * an x32 call, a number beyond the columns). */
+/* The column of call NR in a row, or SC_NO_COLUMN (counted in the hash
+ * map: an x32 call, a number beyond the columns). */
 static __always_inline u32 column_of(u32 nr)
 {
     if (nr & SC_NR_URING) {
         u32 op = nr & ~SC_NR_URING;
-        return op < SC_COLUMNS - SC_COL_URING ? SC_COL_URING + op : SC_NO_SLOT;
+        return op < SC_COLUMNS - SC_COL_URING ? SC_COL_URING + op : SC_NO_COLUMN;
     }
     if (nr & SC_NR_COMPAT) {
         u32 n = nr & ~SC_NR_COMPAT;
-        return n < SC_COL_URING - SC_COL_COMPAT ? SC_COL_COMPAT + n : SC_NO_SLOT;
+        return n < SC_COL_URING - SC_COL_COMPAT ? SC_COL_COMPAT + n : SC_NO_COLUMN;
     }
-    return nr < SC_COL_COMPAT ? nr : SC_NO_SLOT;
+    return nr < SC_COL_COMPAT ? nr : SC_NO_COLUMN;
 }
 
 /* SK's slot; CLAIM: claimed now if it has none (*NEW set): a CPU claims
@@ -284,15 +284,15 @@ static __always_inline u32 slot_of(struct sc_slot_key *sk, int claim, int *new)
 }
 
 /* The counters of call NR in the current task's row (SK), or NULL:
- * through the task's cache (TC) while its cgroup stays.  Only sys_exit's
- * program (TC or not, CLAIM) claims a new slot: the other counting programs
- * (a task's exit, io_uring's submits) do not inline the claim, which costs
- * the verifier. */
+ * through the task's cache (TC, or NULL) while its cgroup stays.  Only
+ * sys_exit's program (CLAIM) claims a new slot: the other counting
+ * programs (a task's exit, io_uring's submits and completions) do not
+ * inline the claim, which costs the verifier. */
 static __always_inline struct sc_val *row_counters(void *task, struct sc_task *tc,
                                                    struct sc_slot_key *sk, u32 nr, int claim)
 {
     u32 col = column_of(nr);
-    if (col == SC_NO_SLOT)
+    if (col == SC_NO_COLUMN)
         return 0;
     u32 slot;
     if (tc && (tc->flags & SC_T_SLOT) && tc->cgroup_id == sk->cgroup_id) {
@@ -450,16 +450,10 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
     struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns,
                        .nr = SC_NR_URING | ct_uring_opcode(args->req)};
     /* The counters its submit counted the operation in. */
-    struct sc_val *v = 0;
     struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns};
-    u32 *slot = slots.lookup(&sk);
-    u32 col = column_of(k.nr);
-    if (slot && col != SC_NO_SLOT) {
-        u32 index = *slot * SC_COLUMNS + col;
-        v = rows.lookup(&index);
-    } else {
+    struct sc_val *v = row_counters(task, 0, &sk, k.nr, 0);
+    if (!v)
         v = counts.lookup(&k);
-    }
     if (!v)
         return 0;
     __sync_fetch_and_add(&v->errors, 1);

@@ -37,6 +37,7 @@
 #define SC_COL_URING 1024          /* 512 ia32 calls, */
 #define SC_COLUMNS 1088            /* 64 io_uring opcodes */
 #define SC_NO_SLOT 0xffffffffu
+#define SC_NO_COLUMN 0xffffffffu
 #define SC_CLAIM_TRIES 2           /* slots tried when a CPU loses a race */
 #ifndef SC_TASK_CACHE
 #if CT_FILTER_CONTAINERS || defined(CT_FILTER_UID) || defined(CT_FILTER_COMM)

@@ -137,9 +137,10 @@ class Registry:
         containers are named.
 
         It runs on a thread of its own while the program compiles
-        (ctrace.tool.load), so it changes nothing itself: what it learns is
-        queued like the watchers' news, for the tool's thread to apply
-        (apply_pending) once the program's followers have subscribed."""
+        (ctrace.tool.load, which waits for it), so it changes no container
+        state itself: what it learns is queued like the watchers' news, for
+        the tool's thread to apply (apply_pending) once the program's
+        followers have subscribed."""
         deadline = time.monotonic() + 2.0
         put = self.containers.put
         for info in self._list_apis(lambda listed: time.monotonic() < deadline, queued=True):

@@ -33,6 +33,7 @@ BUSY = 1 << 31
 DISCARD = 1 << 30
 LENGTH = DISCARD - 1
 HEADER = 8
+_HEADER = struct.Struct("<I")      # a record header's length word
 
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
@@ -88,9 +89,6 @@ class RingWalk:
         finally:
             consumer.value = cons
         return done
-
-
-_HEADER = struct.Struct("<I")
 
 
 class RingReader(RingWalk):
