@@ -17,10 +17,9 @@ import sys
 import tempfile
 import time
 
-from ctrace import libc, preload
+from ctrace import libc, preload, short_kallsyms
 from ctrace.errors import SetupError
 from ctrace.ringbuf import RINGS_READ_HERE, RingReader
-from ctrace.threads import Beside
 
 FIX = "run 'make install' in the ctrace source tree"
 
@@ -428,8 +427,9 @@ class Runner:
         self.timings = None           # _Timings under CTRACE_TIMINGS=1
 
     def load(self, meanwhile=None):
-        """Compile, load and attach the program; MEANWHILE() runs on a thread
-        of its own while BCC compiles (which holds no GIL) and is waited for."""
+        """Compile, load and attach the program.  BCC compiles on a thread
+        of its own (ctrace.short_kallsyms), holding no GIL; MEANWHILE() runs
+        here in the meantime."""
         timings = self.timings = _Timings() if TIMINGS else None
         check_root()
         bcc = import_bcc()
@@ -442,24 +442,28 @@ class Runner:
         timings and timings.mark("text")
         if meanwhile and timings:
             meanwhile = timings.timed_beside(meanwhile)
-        beside = meanwhile and Beside(meanwhile, "ctrace-meanwhile")
-        try:
-            # Compiler diagnostics go to a pipe of ours, not the terminal:
-            # a failed load is one line here (--ebpf shows the C).
-            with _quiet_stderr():
-                self.bpf = (timings.bpf_class(bcc) if timings else bcc.BPF)(text=text)
-            timings and timings.mark("loaded")
-            _release_compiler_memory(timings)
-        except Exception as exc:
-            raise SetupError("loading the BPF program failed: %s "
-                             "(kernel %s; run with --ebpf to see the C)"
-                             % (str(exc).splitlines()[0] if str(exc) else exc,
-                                os.uname().release))
-        finally:
-            if beside:
-                beside.join()
-        if beside:
-            beside.result()
+        bpf_class = timings.bpf_class(bcc) if timings else bcc.BPF
+        # Compiler diagnostics go to a pipe of ours, not the terminal: a
+        # failed load is one line here (--ebpf shows the C).
+        with _quiet_stderr():
+            compiling = short_kallsyms.compile_beside(lambda: bpf_class(text=text))
+            try:
+                if meanwhile:
+                    meanwhile()
+            finally:
+                compiling.join()
+            try:
+                self.bpf = compiling.result()
+            except Exception as exc:
+                raise SetupError("loading the BPF program failed: %s "
+                                 "(kernel %s; run with --ebpf to see the C)"
+                                 % (str(exc).splitlines()[0] if str(exc) else exc,
+                                    os.uname().release))
+        # BCC's Python keeps one kernel symbol cache per process: none may
+        # have been made from the compile thread's short /proc/kallsyms.
+        bcc.BPF._sym_caches.pop(-1, None)
+        timings and timings.mark("loaded")
+        _release_compiler_memory(timings)
         check_attached(*compiled_programs(self.bpf), tracepoints,
                        self.program.needed_tracepoints)
         return self.bpf

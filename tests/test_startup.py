@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ctrace import bpf, preload
+from ctrace import bpf, preload, short_kallsyms
 from ctrace.errors import SetupError
 from ctrace.threads import STOP_SIGNALS, Beside
 
@@ -111,3 +111,48 @@ def test_only_the_compilers_unwritten_code_is_dropped(tmp_path):
     libc = Madvise()
     bpf._drop_resident_code(libc.madvise, bpf.COMPILER_LIBRARIES, str(smaps))
     assert libc.calls == [(0x7f0000100000, 0x200000, bpf.MADV_DONTNEED)]
+
+
+def _mounts():
+    with open("/proc/self/mountinfo") as mountinfo:
+        return sorted(line.split(" - ")[0].split(None, 4)[4] for line in mountinfo)
+
+
+def _thread_view():
+    with open("/proc/kallsyms", "rb") as kallsyms:
+        return kallsyms.read(), os.readlink("/proc/thread-self/ns/mnt")
+
+
+SHORT_KALLSYMS_CHECK = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from ctrace import short_kallsyms
+from tests.test_startup import _mounts, _thread_view
+host_ns, mounts_before = os.readlink("/proc/self/ns/mnt"), _mounts()
+seen, thread_ns = short_kallsyms.compile_beside(_thread_view).result()
+assert seen == short_kallsyms.ANSWER, seen
+assert thread_ns != host_ns
+# The tool's own thread keeps the real file, its namespace and its mounts.
+assert os.readlink("/proc/self/ns/mnt") == host_ns
+with open("/proc/kallsyms", "rb") as kallsyms:
+    assert len(kallsyms.read(1 << 16).splitlines()) > 100
+assert _mounts() == mounts_before, set(_mounts()) ^ set(mounts_before)
+print("ok")
+"""
+
+
+def test_the_compile_thread_sees_a_one_line_kallsyms_and_the_host_is_untouched():
+    """Run where every mount is shared (as systemd makes them), in a mount
+    namespace of the test's: nothing the compile thread mounts may reach it."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace needs root")
+    out = subprocess.run(["unshare", "--mount", "--propagation", "shared", sys.executable,
+                          "-c", SHORT_KALLSYMS_CHECK, ROOT],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_without_a_mount_namespace_the_compile_reads_the_real_kallsyms(monkeypatch):
+    monkeypatch.setattr(short_kallsyms.libc, "unshare", lambda flags: -1)
+    seen, thread_ns = short_kallsyms.compile_beside(_thread_view).result()
+    assert seen != short_kallsyms.ANSWER and thread_ns == os.readlink("/proc/self/ns/mnt")
