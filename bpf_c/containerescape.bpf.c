@@ -100,7 +100,7 @@ BPF_HASH(esc_exclude_mntns, u32, u8, 1024);
 #if ESC_WANTS(ESC_T_PRIVILEGE)
 /* privilege: a workload task's real uid + 1 at its last exec, kept only
  * when it was not root (the set*id calls' exit compares); 0 once reported. */
-BPF_TASK_STORAGE(esc_unpriv, u32);
+CT_TASK_STORAGE(esc_unpriv, u32);
 #endif
 
 /* -- who is judged, and the event ------------------------------------------ */

@@ -79,7 +79,7 @@ struct sc_task {
     u32 _pad;
 };
 #if SC_TASK_CACHE
-BPF_TASK_STORAGE(task_cache, struct sc_task);
+CT_TASK_STORAGE(task_cache, struct sc_task);
 #endif
 static __always_inline void count_dropped(void)
 {

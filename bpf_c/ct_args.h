@@ -13,7 +13,7 @@ struct ct_saved_args {
     struct ct_args args;
     u32 active;         /* set at enter, cleared at exit */
 };
-BPF_TASK_STORAGE(ct_saved_args, struct ct_saved_args);
+CT_TASK_STORAGE(ct_saved_args, struct ct_saved_args);
 
 /* Storage for the current thread's arguments, to be filled now; NULL if
  * it cannot be had. */

@@ -50,6 +50,32 @@ static long (*ct_read_user)(void *dst, u32 size, const void *src) =
 static long (*ct_read_user_str)(void *dst, u32 size, const void *src) =
     (void *)BPF_FUNC_probe_read_user_str;
 
+/* A task-storage map (BCC's BPF_TASK_STORAGE).  The kernel wants BTF for
+ * its key and value, which BCC can only give by compiling with debug
+ * information: 0.1-0.3 s of a start.  So ctrace makes these maps itself,
+ * values of CT_TASK_STORAGE_BYTES, and pins them where the compile looks
+ * (ctrace/bcc_compile.py, which finds them by this macro's name at the
+ * start of a line, and compiles with -g0 and CT_PINNED_MAPS defined); BCC
+ * opens them there.  Without CT_PINNED_MAPS BCC makes them, as usual.
+ * The struct is BPF_TASK_STORAGE's: BCC's rewriter knows the methods. */
+#define CT_TASK_STORAGE_BYTES 64
+#ifdef CT_PINNED_MAPS
+#define CT_TASK_STORAGE(_name, _leaf_type)                                   \
+    _Static_assert(sizeof(_leaf_type) <= CT_TASK_STORAGE_BYTES,              \
+                   #_name ": the value outgrows CT_TASK_STORAGE_BYTES");      \
+    struct _name##_table_t {                                                 \
+        int key;                                                             \
+        _leaf_type leaf;                                                     \
+        void *(*task_storage_get)(void *, void *, int);                      \
+        int (*task_storage_delete)(void *);                                  \
+        u32 flags;                                                           \
+    };                                                                       \
+    __attribute__((section("maps/task_storage:" CT_PINNED_MAPS "/" #_name))) \
+    struct _name##_table_t _name = {.flags = BPF_F_NO_PREALLOC}
+#else
+#define CT_TASK_STORAGE(_name, _leaf_type) BPF_TASK_STORAGE(_name, _leaf_type)
+#endif
+
 #define CT_COMM_LEN 16
 #define CT_CGROUP_NAME_LEN 96
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from ctrace import libc, preload, short_kallsyms
+from ctrace import bcc_compile, libc, preload
 from ctrace.errors import SetupError
 from ctrace.ringbuf import RINGS_READ_HERE, RingReader
 
@@ -428,7 +428,7 @@ class Runner:
 
     def load(self, meanwhile=None):
         """Compile, load and attach the program.  BCC compiles on a thread
-        of its own (ctrace.short_kallsyms), holding no GIL; MEANWHILE() runs
+        of its own (ctrace.bcc_compile), holding no GIL; MEANWHILE() runs
         here in the meantime."""
         timings = self.timings = _Timings() if TIMINGS else None
         check_root()
@@ -446,7 +446,8 @@ class Runner:
         # Compiler diagnostics go to a pipe of ours, not the terminal: a
         # failed load is one line here (--ebpf shows the C).
         with _quiet_stderr():
-            compiling = short_kallsyms.compile_beside(lambda: bpf_class(text=text))
+            compiling = bcc_compile.compile_beside(
+                lambda cflags: bpf_class(text=text, cflags=cflags), text)
             try:
                 if meanwhile:
                     meanwhile()
@@ -460,7 +461,7 @@ class Runner:
                                  % (str(exc).splitlines()[0] if str(exc) else exc,
                                     os.uname().release))
         # BCC's Python keeps one kernel symbol cache per process: none may
-        # have been made from the compile thread's short /proc/kallsyms.
+        # have been made from the compile thread's one-line /proc/kallsyms.
         bcc.BPF._sym_caches.pop(-1, None)
         timings and timings.mark("loaded")
         _release_compiler_memory(timings)

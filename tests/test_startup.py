@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ctrace import bpf, preload, short_kallsyms
+from ctrace import bcc_compile, bpf, preload
 from ctrace.errors import SetupError
 from ctrace.threads import STOP_SIGNALS, Beside
 
@@ -118,19 +118,21 @@ def _mounts():
         return sorted(line.split(" - ")[0].split(None, 4)[4] for line in mountinfo)
 
 
-def _thread_view():
+def _thread_view(cflags):
+    """What the compile thread sees: /proc/kallsyms, its mount namespace,
+    the flags it compiles with."""
     with open("/proc/kallsyms", "rb") as kallsyms:
-        return kallsyms.read(), os.readlink("/proc/thread-self/ns/mnt")
+        return kallsyms.read(), os.readlink("/proc/thread-self/ns/mnt"), cflags
 
 
 SHORT_KALLSYMS_CHECK = """
 import os, sys
 sys.path.insert(0, sys.argv[1])
-from ctrace import short_kallsyms
+from ctrace import bcc_compile
 from tests.test_startup import _mounts, _thread_view
 host_ns, mounts_before = os.readlink("/proc/self/ns/mnt"), _mounts()
-seen, thread_ns = short_kallsyms.compile_beside(_thread_view).result()
-assert seen == short_kallsyms.ANSWER, seen
+seen, thread_ns, cflags = bcc_compile.compile_beside(_thread_view, "").result()
+assert seen == bcc_compile.ANSWER, seen
 assert thread_ns != host_ns
 # The tool's own thread keeps the real file, its namespace and its mounts.
 assert os.readlink("/proc/self/ns/mnt") == host_ns
@@ -153,6 +155,85 @@ def test_the_compile_thread_sees_a_one_line_kallsyms_and_the_host_is_untouched()
 
 
 def test_without_a_mount_namespace_the_compile_reads_the_real_kallsyms(monkeypatch):
-    monkeypatch.setattr(short_kallsyms.libc, "unshare", lambda flags: -1)
-    seen, thread_ns = short_kallsyms.compile_beside(_thread_view).result()
-    assert seen != short_kallsyms.ANSWER and thread_ns == os.readlink("/proc/self/ns/mnt")
+    monkeypatch.setattr(bcc_compile.libc, "unshare", lambda flags: -1)
+    seen, thread_ns, cflags = bcc_compile.compile_beside(_thread_view, TASK_STORAGE_TEXT).result()
+    assert seen != bcc_compile.ANSWER and thread_ns == os.readlink("/proc/self/ns/mnt")
+    assert cflags == []         # BCC makes the maps, with debug information
+
+
+# A program with a task-storage map declared as the tools declare theirs.
+TASK_STORAGE_TEXT = r'''
+#include "ct_context.h"
+struct probe_value { u64 calls; u64 spare[2]; };
+CT_TASK_STORAGE(probe_store, struct probe_value);
+BPF_ARRAY(probe_seen, u64, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+    if (bpf_get_current_pid_tgid() >> 32 != PROBE_PID)
+        return 0;
+    struct probe_value *v = probe_store.task_storage_get(
+        (void *)bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!v)
+        return 0;
+    v->calls++;
+    int zero = 0;
+    u64 *seen = probe_seen.lookup(&zero);
+    if (seen)
+        *seen = v->calls;
+    return 0;
+}
+'''
+
+
+def _probe_text(tmp_path, monkeypatch):
+    for header in glob.glob(os.path.join(ROOT, "bpf_c", "*.h")):
+        with open(header) as src, open(tmp_path / os.path.basename(header), "w") as dst:
+            dst.write(src.read())
+    (tmp_path / "probe.bpf.c").write_text(TASK_STORAGE_TEXT)
+    monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path))
+    return bpf.Program("probe.bpf.c", {"PROBE_PID": os.getpid()},
+                       host_ns={"mnt": 1, "pid": 1, "net": 1}).text()
+
+
+def _pins():
+    return sorted(os.listdir(bcc_compile.PIN_DIR)) if os.path.isdir(bcc_compile.PIN_DIR) else []
+
+
+def test_task_storage_made_by_ctrace_serves_a_compile_without_debug_information(
+        bpf_ok, tmp_path, monkeypatch):
+    import bcc
+    text = _probe_text(tmp_path, monkeypatch)
+    pins_before, used = _pins(), []
+
+    def compile(cflags):
+        used.extend(cflags)
+        return bcc.BPF(text=text, cflags=cflags)
+    b = bcc_compile.compile_beside(compile, text).result()
+    try:
+        assert "-g0" in used
+        os.getppid()
+        os.getppid()
+        # The value persisted for this task between the two calls: the map
+        # is task storage, made by ctrace and opened by BCC.
+        assert b["probe_seen"][0].value == 2
+    finally:
+        b.cleanup()
+    assert _pins() == pins_before       # the pins stayed in the thread's bpffs
+
+
+def test_where_no_bpffs_can_be_mounted_bcc_makes_the_maps(bpf_ok, tmp_path, monkeypatch):
+    import bcc
+    text = _probe_text(tmp_path, monkeypatch)
+    monkeypatch.setattr(bcc_compile, "PIN_DIR", str(tmp_path / "absent"))
+    used = []
+
+    def compile(cflags):
+        used.append(cflags)
+        return bcc.BPF(text=text, cflags=cflags)
+    b = bcc_compile.compile_beside(compile, text).result()
+    try:
+        assert used == [[]]
+        os.getppid()
+        assert b["probe_seen"][0].value == 1
+    finally:
+        b.cleanup()

@@ -1,0 +1,178 @@
+"""BCC's compile, on a thread of its own whose mount namespace is made to
+spare BCC two costs that have nothing to do with ctrace's programs.
+
+- BCC 0.26 reads all of /proc/kallsyms at every compile (DoMiscWorkAround
+  in its b_frontend_action.cc) to learn one thing: whether the kernel has
+  the helper bpf_probe_read_kernel (if not, it renames the probe reads to
+  bpf_probe_read).  Reading, sorting and hashing 120,000 symbols took 0.1
+  to 0.3 s of every start on the machines measured.  Every kernel ctrace
+  loads on has that helper (5.5; ctrace needs 5.11 for task storage), so
+  here /proc/kallsyms is a file that names it.
+- BCC compiles with debug information, for the BTF the kernel demands of
+  one kind of map ctrace uses: task storage.  Generating and loading it
+  took 0.1 s of a small tool's compile and 0.3 s of containerescape's.
+  Here ctrace makes those maps itself, with a BTF of two types, and pins
+  them where the C declares them (CT_TASK_STORAGE, bpf_c/ct_context.h):
+  BCC opens them there and compiles without debug information (-g0).
+
+The namespace is a private copy of the host's: the tool's other threads,
+and the processes it traces, keep the host's, and the copy (its pins with
+it) ends with the thread.  Where it cannot be made (no CAP_SYS_ADMIN, a
+seccomp filter that forbids unshare or mount), BCC reads the real file and
+makes the maps, as it does for any BCC tool."""
+
+import ctypes
+import os
+import re
+
+from ctrace import libc
+from ctrace.threads import Beside
+
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = (
+    0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000)
+MNT_DETACH = 2
+
+# What BCC parses (bcc_proc.c): an address above the kernel's start, a text
+# symbol.  The address is never used.
+ANSWER = b"ffffffff81000000 T bpf_probe_read_kernel\n"
+# Where the file is written in the thread's namespace, on a tmpfs mounted
+# there for a moment (nothing is written on the host's filesystems).
+SCRATCH = b"/run"
+# Where the thread's own bpffs is mounted, over the host's (for this thread
+# only), and the task-storage maps pinned: the C's CT_PINNED_MAPS.
+PIN_DIR = "/sys/fs/bpf"
+# The value size of every task-storage map ctrace makes (the C checks that
+# its type fits: CT_TASK_STORAGE).
+TASK_STORAGE_BYTES = 64
+TASK_STORAGE = re.compile(r"^\s*CT_TASK_STORAGE\(\s*(\w+)\s*,", re.M)
+
+BPF_MAP_TYPE_TASK_STORAGE = 29
+BPF_F_NO_PREALLOC = 1
+BTF_INT_SIGNED = 1
+
+
+def _check(result, what):
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, "%s: %s" % (what, os.strerror(errno)))
+
+
+def _private_mounts():
+    """Move this thread into a private copy of the mount namespace."""
+    _check(libc.unshare(CLONE_NEWNS), "unshare")
+    # Private first: under a shared / the mounts below would reach the host.
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private /")
+
+
+def _short_kallsyms():
+    """This thread's /proc/kallsyms: ANSWER."""
+    _check(libc.mount(b"ctrace", SCRATCH, b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      b"size=4k,mode=0700"), "tmpfs")
+    try:
+        path = SCRATCH + b"/kallsyms"
+        with open(path, "wb") as answer:
+            answer.write(ANSWER)
+        _check(libc.mount(path, b"/proc/kallsyms", None, MS_BIND, None), "bind")
+    finally:
+        # The bind keeps the file; /run shows the host's again.
+        libc.umount2(SCRATCH, MNT_DETACH)
+
+
+class _MapCreateOpts(ctypes.Structure):
+    """libbpf's struct bpf_map_create_opts (1.0 onwards; its sz says how
+    much of it a newer libbpf may read)."""
+    _fields_ = [("sz", ctypes.c_size_t), ("btf_fd", ctypes.c_uint32),
+                ("btf_key_type_id", ctypes.c_uint32), ("btf_value_type_id", ctypes.c_uint32),
+                ("btf_vmlinux_value_type_id", ctypes.c_uint32),
+                ("inner_map_fd", ctypes.c_uint32), ("map_flags", ctypes.c_uint32),
+                ("map_extra", ctypes.c_uint64), ("numa_node", ctypes.c_uint32),
+                ("map_ifindex", ctypes.c_uint32)]
+
+
+def _libbpf():
+    from ctrace.btf import libbpf
+    lib = libbpf()
+    lib.btf__new_empty.restype = ctypes.c_void_p
+    lib.btf__add_int.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    lib.btf__add_array.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_uint32]
+    lib.btf__load_into_kernel.argtypes = [ctypes.c_void_p]
+    lib.btf__fd.argtypes = [ctypes.c_void_p]
+    lib.bpf_map_create.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32,
+                                   ctypes.c_uint32, ctypes.c_uint32,
+                                   ctypes.POINTER(_MapCreateOpts)]
+    lib.bpf_obj_pin.argtypes = [ctypes.c_int, ctypes.c_char_p]
+    return lib
+
+
+class TaskStorageMaps:
+    """The task-storage maps TEXT declares (CT_TASK_STORAGE), made and
+    pinned in this thread's own bpffs; close() once BCC has opened them."""
+
+    def __init__(self, text):
+        self.names = TASK_STORAGE.findall(text)
+        self._fds = []
+        self._btf = None
+        if not self.names:
+            return
+        _check(libc.mount(b"bpf", PIN_DIR.encode(), b"bpf", 0, b"mode=0700"), "bpffs")
+        lib = self._lib = _libbpf()
+        try:
+            self._btf = btf = lib.btf__new_empty()
+            if not btf or btf > 2**64 - 4096:
+                raise OSError(0, "btf__new_empty failed")
+            key = lib.btf__add_int(btf, b"int", 4, BTF_INT_SIGNED)
+            byte = lib.btf__add_int(btf, b"unsigned char", 1, 0)
+            value = lib.btf__add_array(btf, key, byte, TASK_STORAGE_BYTES)
+            if min(key, byte, value) <= 0:
+                raise OSError(0, "BTF types not added")
+            _check(lib.btf__load_into_kernel(btf), "BTF load")
+            opts = _MapCreateOpts(sz=ctypes.sizeof(_MapCreateOpts), btf_fd=lib.btf__fd(btf),
+                                  btf_key_type_id=key, btf_value_type_id=value,
+                                  map_flags=BPF_F_NO_PREALLOC)
+            for name in self.names:
+                fd = lib.bpf_map_create(BPF_MAP_TYPE_TASK_STORAGE, name[:15].encode(), 4,
+                                        TASK_STORAGE_BYTES, 0, ctypes.byref(opts))
+                if fd < 0:
+                    raise OSError(-fd, "task storage %s: %s" % (name, os.strerror(-fd)))
+                self._fds.append(fd)
+                _check(lib.bpf_obj_pin(fd, ("%s/%s" % (PIN_DIR, name)).encode()), "pin")
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def cflags(self):
+        return ["-g0", '-DCT_PINNED_MAPS="%s"' % PIN_DIR] if self.names else []
+
+    def close(self):
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+        if self._btf:
+            self._lib.btf__free(self._btf)
+            self._btf = None
+
+
+def compile_beside(compile, text):
+    """COMPILE(CFLAGS), BCC's compile and load of TEXT, started on a thread
+    of its own in its own mount namespace where it can be made; a Beside:
+    result() is what COMPILE returned."""
+    def run():
+        try:
+            _private_mounts()
+        except OSError:
+            return compile([])      # BCC reads kallsyms and makes the maps
+        try:
+            _short_kallsyms()
+        except OSError:
+            pass
+        try:
+            maps = TaskStorageMaps(text)
+        except OSError:
+            return compile([])      # BCC makes them, with debug information
+        try:
+            return compile(maps.cflags)
+        finally:
+            maps.close()
+    return Beside(run, "ctrace-compile")
