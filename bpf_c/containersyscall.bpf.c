@@ -116,16 +116,6 @@ static __always_inline void count_errno(struct sc_key *k, long ret)
  * offsets still come from BTF (CT_OFF_*), never from the headers BCC
  * compiles against. */
 
-/* bpf_get_current_cgroup_id(), without the helper call; TASK is
- * bpf_get_current_task_btf(). */
-static __always_inline u64 current_cgroup_id(void *task)
-{
-    void *cset = CT_LOAD(void *, task, CT_OFF_TASK_CGROUPS);
-    void *cgrp = CT_LOAD(void *, cset, CT_OFF_CSS_SET_DFL_CGRP);
-    void *kn = CT_LOAD(void *, cgrp, CT_OFF_CGROUP_KN);
-    return CT_LOAD(u64, kn, CT_OFF_KERNFS_NODE_ID);
-}
-
 /* The syscall number in the current task's saved registers. */
 static __always_inline u32 current_syscall_nr(void *task)
 {
@@ -332,7 +322,7 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
         return 0;
 #endif
 
-    struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns, .nr = nr,
+    struct sc_key k = {.cgroup_id = bpf_get_current_cgroup_id(), .mntns = mntns, .nr = nr,
                        .key_flags = setup ? SC_K_RUNTIME : 0};
     u64 failed = ret < 0 && ret >= -4095;
     struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns, .key_flags = k.key_flags};
@@ -447,7 +437,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
     u32 mntns;
     if (!task_scope(task, &mntns))
         return 0;
-    struct sc_key k = {.cgroup_id = current_cgroup_id(task), .mntns = mntns,
+    struct sc_key k = {.cgroup_id = bpf_get_current_cgroup_id(), .mntns = mntns,
                        .nr = SC_NR_URING | ct_uring_opcode(args->req)};
     /* The counters its submit counted the operation in. */
     struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns};

@@ -314,23 +314,41 @@ static __always_inline void ct_read_kn_name(char *dst, void *kn)
         dst[0] = 0;
 }
 
-/* Remember the names of cgroup ID (kernfs node KN) unless known. */
-static __always_inline void ct_note_cgroup(u64 id, void *kn)
+/* Is cgroup ID new, to this CPU and to ct_cgroups?  One already kept
+ * becomes this CPU's last. */
+static __always_inline int ct_cgroup_is_new(u64 id)
 {
     int zero = 0;
     u64 *last = ct_cgroup_last.lookup(&zero);
     if (last && *last == id)
-        return;
-    if (!ct_cgroups.lookup(&id)) {
-        struct ct_cgroup_names *n = ct_cgroup_scratch.lookup(&zero);
-        if (!n)
-            return;
-        ct_read_kn_name(n->leaf, kn);
-        ct_read_kn_name(n->parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
-        ct_cgroups.update(&id, n);
-    }
+        return 0;
+    if (!ct_cgroups.lookup(&id))
+        return 1;
     if (last)
         *last = id;
+    return 0;
+}
+
+/* Keep the names of new cgroup ID, of kernfs node KN. */
+static __always_inline void ct_keep_cgroup_names(u64 id, void *kn)
+{
+    int zero = 0;
+    struct ct_cgroup_names *n = ct_cgroup_scratch.lookup(&zero);
+    if (!n)
+        return;
+    ct_read_kn_name(n->leaf, kn);
+    ct_read_kn_name(n->parent, ct_read_ptr(kn, CT_OFF_KERNFS_NODE_PARENT));
+    ct_cgroups.update(&id, n);
+    u64 *last = ct_cgroup_last.lookup(&zero);
+    if (last)
+        *last = id;
+}
+
+/* Remember the names of cgroup ID (kernfs node KN) unless known. */
+static __always_inline void ct_note_cgroup(u64 id, void *kn)
+{
+    if (ct_cgroup_is_new(id))
+        ct_keep_cgroup_names(id, kn);
 }
 
 /* A cgroup reached other than through the current task (a socket's):
@@ -344,12 +362,16 @@ static __always_inline u64 ct_note_cgroup_kn(void *kn)
 }
 
 /* The current task's (T) cgroup, of id ID (bpf_get_current_cgroup_id()),
- * with its names remembered: for summaries keyed by cgroup id. */
+ * with its names remembered: for summaries keyed by cgroup id.  Its kernfs
+ * node is read only for a new cgroup, and by probe reads: each pointer
+ * loaded through the BTF-typed task costs the verifier linear searches of
+ * the kernel's BTF (btf_nested_type_is_trusted()), wherever it checks it. */
 static __always_inline void ct_note_current_cgroup(char *t, u64 id)
 {
-    char *cset = CT_LOAD(char *, t, CT_OFF_TASK_CGROUPS);
-    char *cgrp = CT_LOAD(char *, cset, CT_OFF_CSS_SET_DFL_CGRP);
-    ct_note_cgroup(id, CT_LOAD(void *, cgrp, CT_OFF_CGROUP_KN));
+    if (!ct_cgroup_is_new(id))
+        return;
+    void *cgrp = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_CGROUPS), CT_OFF_CSS_SET_DFL_CGRP);
+    ct_keep_cgroup_names(id, ct_read_ptr(cgrp, CT_OFF_CGROUP_KN));
 }
 
 /* -- the context fill ------------------------------------------------------ */
