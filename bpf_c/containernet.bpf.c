@@ -635,8 +635,11 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
     }
 }
 
-/* A send of KIND (UDP_*: user pointer PTR) on SK returned RET > 0. */
-static __always_inline int udp_sent(struct ct_args st, long ret)
+/* A send of KIND (UDP_*: ST's user pointer, on ST's socket) returned RET
+ * > 0.  KIND is a constant where the caller knows it (each syscall's exit):
+ * then only its own branch is compiled in, not sendmmsg's unrolled loop
+ * into every exit (three copies of it were most of -s's compile). */
+static __always_inline int udp_sent(struct ct_args st, long ret, u32 kind)
 {
     /* The sender: its context (and its cgroup's names) as for TCP. */
     int zero = 0;
@@ -651,10 +654,10 @@ static __always_inline int udp_sent(struct ct_args st, long ret)
     k.dir = NET_DIR_OUT;
     k.proto = NET_PROTO_UDP;
     void *sk = (void *)st.sk;
-    if (st.kind == UDP_SENDTO) {
+    if (kind == UDP_SENDTO) {
         if (udp_dest(&k, sk, st.ptr))
             udp_count(&k, ret);
-    } else if (st.kind == UDP_SENDMSG) {
+    } else if (kind == UDP_SENDMSG) {
         u64 name = 0;
         ct_read_user(&name, sizeof(name), (void *)st.ptr + NET_OFF_MSGHDR_NAME);
         if (udp_dest(&k, sk, name))
@@ -677,12 +680,13 @@ static __always_inline int udp_sent(struct ct_args st, long ret)
     return 0;
 }
 
-static __always_inline int udp_exit(long ret)
+/* The exit of the send of KIND. */
+static __always_inline int udp_exit(long ret, u32 kind)
 {
     struct ct_args st;
-    if (!ct_args_take(&st) || ret <= 0)
+    if (!ct_args_take(&st) || ret <= 0 || st.kind != kind)
         return 0;
-    return udp_sent(st, ret);
+    return udp_sent(st, ret, kind);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
@@ -692,7 +696,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
 
 TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
 {
-    return udp_exit(args->ret);
+    return udp_exit(args->ret, UDP_SENDTO);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg)
@@ -702,7 +706,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg)
 
 TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg)
 {
-    return udp_exit(args->ret);
+    return udp_exit(args->ret, UDP_SENDMSG);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_sendmmsg)
@@ -712,7 +716,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendmmsg)
 
 TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg)
 {
-    return udp_exit(args->ret);
+    return udp_exit(args->ret, UDP_SENDMMSG);
 }
 #endif
 
@@ -739,7 +743,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
             st.kind = UDP_SENDMSG;
             st.ptr = (u64)ct_uring_sr_msg(req);
         }
-        return udp_sent(st, res);
+        return udp_sent(st, res, st.kind);
     }
 #endif
     return 0;
