@@ -238,17 +238,26 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
 }
 #endif
 
-/* The event of an open of FILENAME (a user or, through io_uring, a kernel
- * pointer), in the per-CPU scratch: NULL if filtered out. */
-static __always_inline struct open_event *open_build(const char *filename, int kernel,
-                                                     s32 dfd, u32 sc, long ret, u64 flags,
-                                                     u64 mode, u32 capture_flags)
+/* The per-CPU scratch event, its container context filled: first, before
+ * a program branches on what it has read, so that the verifier checks
+ * ct_fill() once, not once per path (each pointer it loads through the
+ * current task costs the verifier searches of the kernel's BTF). */
+static __always_inline struct open_event *open_start(void)
 {
     int zero = 0;
     struct open_event *e = open_scratch.lookup(&zero);
-    if (!e)
-        return NULL;
+    if (e)
+        ct_fill((struct ct_ctx *)e);
+    return e;
+}
 
+/* Event E (open_start()) of an open of FILENAME (a user or, through
+ * io_uring, a kernel pointer): NULL if filtered out. */
+static __always_inline struct open_event *open_build(struct open_event *e,
+                                                     const char *filename, int kernel,
+                                                     s32 dfd, u32 sc, long ret, u64 flags,
+                                                     u64 mode, u32 capture_flags)
+{
     long n = kernel ? bpf_probe_read_kernel_str(e->data, OPEN_PATH_MAX, filename)
                     : ct_read_user_str(e->data, OPEN_PATH_MAX, filename);
     if (n <= 0) {
@@ -261,7 +270,6 @@ static __always_inline struct open_event *open_build(const char *filename, int k
     if (open_prefix_applies((char *)e->data) && !open_prefix_match((char *)e->data))
         return NULL;
 #endif
-    ct_fill((struct ct_ctx *)e);
     e->syscall = sc;
     e->flags = flags;
     e->mode = mode;
@@ -301,12 +309,10 @@ static __always_inline void open_send(struct open_event *e)
         ct_count_lost();
 }
 
-static __always_inline void open_emit(struct ct_args *s, long ret, u64 flags, u64 mode,
-                                      u32 capture_flags)
+static __always_inline void open_emit(struct open_event *e, struct ct_args *s, long ret,
+                                      u64 flags, u64 mode, u32 capture_flags)
 {
-    struct open_event *e = open_build(s->filename, 0, s->dfd, s->syscall, ret, flags, mode,
-                                      capture_flags);
-    if (e)
+    if (open_build(e, s->filename, 0, s->dfd, s->syscall, ret, flags, mode, capture_flags))
         open_send(e);
 }
 #endif /* OPEN_SUMMARY */
@@ -318,6 +324,11 @@ static __always_inline int on_exit(long ret)
         return 0;
 #if OPEN_FAILED_ONLY
     if (ret >= 0)
+        return 0;
+#endif
+#if !OPEN_SUMMARY
+    struct open_event *e = open_start();
+    if (!e)
         return 0;
 #endif
     u64 flags = s.flags, mode = s.mode;
@@ -340,7 +351,7 @@ static __always_inline int on_exit(long ret)
 #if OPEN_SUMMARY
     open_count(ret, s.filename, s.runtime_setup);
 #else
-    open_emit(&s, ret, flags, mode, capture_flags);
+    open_emit(e, &s, ret, flags, mode, capture_flags);
 #endif
     return 0;
 }
@@ -403,10 +414,10 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     ct_uring_keep(req, k);
 #else
     u32 sc = op == CT_IORING_OP_OPENAT ? OPEN_SYS_URING_OPENAT : OPEN_SYS_URING_OPENAT2;
-    struct open_event *e = open_build(path, 1, ct_uring_open_dfd(req), sc, 0, flags,
-                                      ct_uring_open_mode(req),
-                                      OPEN_F_URING | (skips ? OPEN_F_NO_RESULT : 0));
-    if (!e)
+    struct open_event *e = open_start();
+    if (!e || !open_build(e, path, 1, ct_uring_open_dfd(req), sc, 0, flags,
+                          ct_uring_open_mode(req),
+                          OPEN_F_URING | (skips ? OPEN_F_NO_RESULT : 0)))
         return 0;
     /* The raw file_slot until the result says which slot it filled. */
     e->fixed_slot = (s32)ct_uring_open_slot(req);
