@@ -462,7 +462,7 @@ class Runner:
                                     os.uname().release))
         # BCC's Python keeps one kernel symbol cache per process: none may
         # have been made from the compile thread's one-line /proc/kallsyms.
-        bcc.BPF._sym_caches.pop(-1, None)
+        getattr(bcc.BPF, "_sym_caches", {}).pop(-1, None)
         timings and timings.mark("loaded")
         _release_compiler_memory(timings)
         check_attached(*compiled_programs(self.bpf), tracepoints,

@@ -237,3 +237,16 @@ def test_where_no_bpffs_can_be_mounted_bcc_makes_the_maps(bpf_ok, tmp_path, monk
         assert b["probe_seen"][0].value == 1
     finally:
         b.cleanup()
+
+
+def test_a_text_without_task_storage_compiles_without_debug_information_and_pins_nothing():
+    maps = bcc_compile.TaskStorageMaps("BPF_ARRAY(counts, u64, 1);\n")
+    assert maps.names == [] and maps.cflags == ["-g0"]
+    maps.close()
+
+
+def test_task_storage_declarations_are_found_at_line_starts_only():
+    text = ("#define CT_TASK_STORAGE(_name, _leaf_type) BPF_TASK_STORAGE(_name, _leaf_type)\n"
+            "CT_TASK_STORAGE(ct_saved_args, struct ct_saved_args);\n"
+            "    CT_TASK_STORAGE(task_cache, struct sc_task);\n")
+    assert bcc_compile.TASK_STORAGE.findall(text) == ["ct_saved_args", "task_cache"]
