@@ -33,6 +33,7 @@ import os
 import re
 
 from ctrace import libc
+from ctrace.btf import MapCreateOpts, libbpf
 from ctrace.threads import Beside
 
 CLONE_NEWNS = 0x00020000
@@ -61,57 +62,25 @@ BPF_F_NO_PREALLOC = 1
 BTF_INT_SIGNED = 1
 
 
-def _check(result, what):
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, "%s: %s" % (what, os.strerror(errno)))
-
-
 def _private_mounts():
     """Move this thread into a private copy of the mount namespace."""
-    _check(libc.unshare(CLONE_NEWNS), "unshare")
+    libc.check(libc.unshare(CLONE_NEWNS), "unshare")
     # Private first: under a shared / the mounts below would reach the host.
-    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private /")
+    libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private /")
 
 
 def _short_kallsyms():
     """This thread's /proc/kallsyms: ANSWER."""
-    _check(libc.mount(b"ctrace", SCRATCH, b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    libc.check(libc.mount(b"ctrace", SCRATCH, b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                       b"size=4k,mode=0700"), "tmpfs")
     try:
         path = SCRATCH + b"/kallsyms"
         with open(path, "wb") as answer:
             answer.write(ANSWER)
-        _check(libc.mount(path, b"/proc/kallsyms", None, MS_BIND, None), "bind")
+        libc.check(libc.mount(path, b"/proc/kallsyms", None, MS_BIND, None), "bind")
     finally:
         # The bind keeps the file; /run shows the host's again.
         libc.umount2(SCRATCH, MNT_DETACH)
-
-
-class _MapCreateOpts(ctypes.Structure):
-    """libbpf's struct bpf_map_create_opts (1.0 onwards; its sz says how
-    much of it a newer libbpf may read)."""
-    _fields_ = [("sz", ctypes.c_size_t), ("btf_fd", ctypes.c_uint32),
-                ("btf_key_type_id", ctypes.c_uint32), ("btf_value_type_id", ctypes.c_uint32),
-                ("btf_vmlinux_value_type_id", ctypes.c_uint32),
-                ("inner_map_fd", ctypes.c_uint32), ("map_flags", ctypes.c_uint32),
-                ("map_extra", ctypes.c_uint64), ("numa_node", ctypes.c_uint32),
-                ("map_ifindex", ctypes.c_uint32)]
-
-
-def _libbpf():
-    from ctrace.btf import libbpf
-    lib = libbpf()
-    lib.btf__new_empty.restype = ctypes.c_void_p
-    lib.btf__add_int.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
-    lib.btf__add_array.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_uint32]
-    lib.btf__load_into_kernel.argtypes = [ctypes.c_void_p]
-    lib.btf__fd.argtypes = [ctypes.c_void_p]
-    lib.bpf_map_create.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32,
-                                   ctypes.c_uint32, ctypes.c_uint32,
-                                   ctypes.POINTER(_MapCreateOpts)]
-    lib.bpf_obj_pin.argtypes = [ctypes.c_int, ctypes.c_char_p]
-    return lib
 
 
 class TaskStorageMaps:
@@ -124,8 +93,8 @@ class TaskStorageMaps:
         self._btf = None
         if not self.names:
             return
-        _check(libc.mount(b"bpf", PIN_DIR.encode(), b"bpf", 0, b"mode=0700"), "bpffs")
-        lib = self._lib = _libbpf()
+        libc.check(libc.mount(b"bpf", PIN_DIR.encode(), b"bpf", 0, b"mode=0700"), "bpffs")
+        lib = self._lib = libbpf()
         try:
             self._btf = btf = lib.btf__new_empty()
             if not btf or btf > 2**64 - 4096:
@@ -135,8 +104,8 @@ class TaskStorageMaps:
             value = lib.btf__add_array(btf, key, byte, TASK_STORAGE_BYTES)
             if min(key, byte, value) <= 0:
                 raise OSError(0, "BTF types not added")
-            _check(lib.btf__load_into_kernel(btf), "BTF load")
-            opts = _MapCreateOpts(sz=ctypes.sizeof(_MapCreateOpts), btf_fd=lib.btf__fd(btf),
+            libc.check(lib.btf__load_into_kernel(btf), "BTF load")
+            opts = MapCreateOpts(sz=ctypes.sizeof(MapCreateOpts), btf_fd=lib.btf__fd(btf),
                                   btf_key_type_id=key, btf_value_type_id=value,
                                   map_flags=BPF_F_NO_PREALLOC)
             for name in self.names:
@@ -145,7 +114,7 @@ class TaskStorageMaps:
                 if fd < 0:
                     raise OSError(-fd, "task storage %s: %s" % (name, os.strerror(-fd)))
                 self._fds.append(fd)
-                _check(lib.bpf_obj_pin(fd, ("%s/%s" % (PIN_DIR, name)).encode()), "pin")
+                libc.check(lib.bpf_obj_pin(fd, ("%s/%s" % (PIN_DIR, name)).encode()), "pin")
         except BaseException:
             self.close()
             raise

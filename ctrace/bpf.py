@@ -75,8 +75,8 @@ def tracefs_root():
 
 
 def _mount(source, target, fstype):
-    if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
-        raise OSError(ctypes.get_errno(), "mount %s" % target)
+    libc.check(libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None),
+               "mount %s" % target)
 
 
 def check_tracepoints(names):

@@ -52,7 +52,9 @@ def _vlen(t):
 
 @functools.lru_cache(maxsize=None)
 def libbpf():
-    """libbpf (a dependency of BCC) over ctypes, its BTF calls declared."""
+    """libbpf (a dependency of BCC) over ctypes, the calls ctrace makes
+    declared: reading the kernel's BTF; making a BTF and task-storage maps
+    (ctrace.bcc_compile)."""
     try:
         lib = ctypes.CDLL("libbpf.so.1")
     except OSError:
@@ -73,7 +75,27 @@ def libbpf():
     lib.btf__resolve_size.restype = ctypes.c_long
     lib.btf__resolve_size.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
     lib.btf__free.argtypes = [ctypes.c_void_p]
+    lib.btf__new_empty.restype = ctypes.c_void_p
+    lib.btf__add_int.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    lib.btf__add_array.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_uint32]
+    lib.btf__load_into_kernel.argtypes = [ctypes.c_void_p]
+    lib.btf__fd.argtypes = [ctypes.c_void_p]
+    lib.bpf_map_create.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32,
+                                   ctypes.c_uint32, ctypes.c_uint32,
+                                   ctypes.POINTER(MapCreateOpts)]
+    lib.bpf_obj_pin.argtypes = [ctypes.c_int, ctypes.c_char_p]
     return lib
+
+
+class MapCreateOpts(ctypes.Structure):
+    """libbpf's struct bpf_map_create_opts (1.0 onwards; its sz says how
+    much of it a newer libbpf may read)."""
+    _fields_ = [("sz", ctypes.c_size_t), ("btf_fd", ctypes.c_uint32),
+                ("btf_key_type_id", ctypes.c_uint32), ("btf_value_type_id", ctypes.c_uint32),
+                ("btf_vmlinux_value_type_id", ctypes.c_uint32),
+                ("inner_map_fd", ctypes.c_uint32), ("map_flags", ctypes.c_uint32),
+                ("map_extra", ctypes.c_uint64), ("numa_node", ctypes.c_uint32),
+                ("map_ifindex", ctypes.c_uint32)]
 
 
 class KernelBTF:

@@ -8,6 +8,12 @@ import ctypes
 _c = ctypes.CDLL(None, use_errno=True)
 
 
+def check(result, what):
+    """RESULT of a call that returns 0, or -1 with errno set: OSError then."""
+    if result != 0:
+        raise OSError(ctypes.get_errno(), what)
+
+
 def _declare(name, restype, *argtypes):
     function = getattr(_c, name)
     function.restype = restype
