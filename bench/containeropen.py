@@ -6,8 +6,8 @@ interleaved rounds (common.Rounds), each running once:
 - untraced;
 - containeropen watching every container, every event printed to a file
   (the host loop: what an untraced host process pays for the tool);
-- the floor: programs that only return, on the tool's hooks (the 8 open
-  syscall tracepoints, io_uring's 2, the workload rule's raw sched ones);
+- the floor: programs that only return, on the tool's hooks (the 4 open
+  syscalls' exit tracepoints, io_uring's 2, the workload rule's raw sched ones);
 - a bpftrace one-liner printing every openat of the container.
 
 Ratios are per round (traced / untraced of the same round), medians with
@@ -26,8 +26,7 @@ from common import (Floor, OUT, bpftrace_run, build_host_openloop, docker,  # no
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
 TARGET = "/tmp/bench-open-target"
-HOOKS = (["syscalls:sys_%s_%s" % (d, c) for c in ("open", "openat", "openat2", "creat")
-          for d in ("enter", "exit")]
+HOOKS = (["syscalls:sys_exit_%s" % c for c in ("open", "openat", "openat2", "creat")]
          + ["io_uring:io_uring_submit_req", "io_uring:io_uring_complete",
             "raw:sched_process_fork", "raw:sched_process_exec", "raw:sched_process_free"])
 

@@ -17,7 +17,7 @@ CT_BTF_OFFSET(EXEC_OFF_TASK_START_TIME, task_struct.start_time)
 CT_BTF_OFFSET(EXEC_OFF_OVL_INODE_VFS_INODE, ovl_inode.vfs_inode)
 CT_BTF_OFFSET(EXEC_OFF_OVL_INODE_UPPERDENTRY, ovl_inode.__upperdentry)
 
-BPF_RINGBUF_OUTPUT(events, 64);
+BPF_RINGBUF_OUTPUT(events, CT_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
 
 static __always_inline int on_enter(const char *filename, const char *const *argv)
@@ -65,7 +65,8 @@ static __always_inline void submit(struct exec_event *e)
     /* Re-bound for the verifier after the compiler has had its way. */
     asm volatile("" : "+r"(len));
     len &= 2 * EXEC_ARGS_SIZE - 1;
-    if (events.ringbuf_output(e, offsetof(struct exec_event, args) + len, 0))
+    u32 size = offsetof(struct exec_event, args) + len;
+    if (events.ringbuf_output(e, size, ct_ring_wake(size)))
         ct_count_lost();
 }
 

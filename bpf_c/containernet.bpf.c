@@ -51,7 +51,7 @@ CT_BTF_SIZE(NET_SIZEOF_MMSGHDR, mmsghdr)
 #define NET_FAMILY_MATCH(f) 1
 #endif
 
-BPF_RINGBUF_OUTPUT(events, 2048);   /* 8 MiB: ~50000 events of slack */
+BPF_RINGBUF_OUTPUT(events, CT_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct net_event, 1);
 
 /* Every TCP socket seen in a state change since the tool started. */
@@ -235,29 +235,9 @@ static __always_inline void net_event_conn(struct net_event *e, struct sock_info
     }
 }
 
-/* Wake the reader only every NET_WAKEUP_EVERY events (per CPU): a
- * connection storm then costs one wakeup per large batch, not one per event
- * (measured: waking every 16 events cost the loopback connect loop more
- * than the reader's own work). The reader consumes every 50 ms anyway
- * (ctrace/bpf.py Runner.loop), which bounds the delay of any event; between
- * two such reads the ring buffer holds far more than NET_WAKEUP_EVERY per
- * CPU, so the batching adds no loss. */
-#ifndef NET_WAKEUP_EVERY
-#define NET_WAKEUP_EVERY 1024
-#endif
-BPF_PERCPU_ARRAY(wakeup_count, u32, 1);
-
 static __always_inline void net_submit(struct net_event *e)
 {
-    int zero = 0;
-    u64 flags = BPF_RB_FORCE_WAKEUP;
-    u32 *n = wakeup_count.lookup(&zero);
-    if (n) {
-        *n += 1;
-        if (*n % NET_WAKEUP_EVERY)
-            flags = BPF_RB_NO_WAKEUP;
-    }
-    if (events.ringbuf_output(e, sizeof(*e), flags))
+    if (events.ringbuf_output(e, sizeof(*e), ct_ring_wake(sizeof(*e))))
         ct_count_lost();
 }
 

@@ -1,32 +1,25 @@
 /* containeropen: every open(), openat(), openat2() and creat() in a
  * container, from the syscall tracepoints.
  *
- * sys_enter_*: the cheap filters first (flags, scope, the workload: not the
- * runtime's set-up unless --runtime; a path prefix when the path can
- * already be read), then the arguments are kept per thread.
+ * sys_exit_* only: the arguments are the task's saved registers, still as
+ * the call found them; the cheap filters first (flags, scope, the workload:
+ * not the runtime's set-up unless --runtime), then the path is read, now
+ * that the kernel has copied it and its page is certainly present.  Then
+ * either one small event into the ring buffer (path sent with its real
+ * length, no wakeup unless the buffer fills: the reader drains it on a
+ * short timer), or, with -s, a count in a hash map keyed by container and
+ * path: no event at all.
  * io_uring's opens (IORING_OP_OPENAT, OPENAT2) come from its own tracepoints
  * (ct_uring.h), at the end of this file.
  *
- * sys_exit_*: the result; the path is read now, when the kernel has copied
- * it and its page is certainly present.  Then either one small event into
- * the ring buffer (path sent with its real length, no wakeup unless the
- * buffer fills: the reader drains it on a short timer), or, with -s, a
- * count in a hash map keyed by container and path: no event at all.
- *
  * Macros set by tools/containeropen: OPEN_FAILED_ONLY, OPEN_RUNTIME,
  * OPEN_FLAGS_MATCH(f), OPEN_PATH_PREFIX / OPEN_PATH_PREFIX_LEN,
- * OPEN_FULL_PATH, OPEN_SUMMARY, OPEN_RINGBUF_PAGES, OPEN_WAKEUP_EVENTS,
- * OPEN_CREAT_FLAGS, CT_NO_TIMESTAMP, CT_WORKLOAD_RULE, CT_STICKY_WORKLOAD
+ * OPEN_FULL_PATH, OPEN_SUMMARY, OPEN_CREAT_FLAGS, CT_RING_PAGES,
+ * CT_RING_WAKE_BYTES, CT_NO_TIMESTAMP, CT_WORKLOAD_RULE, CT_STICKY_WORKLOAD
  * (offsets from BTF: CT_BTF_OFFSET lines).
  */
 #include "containeropen.h"
 
-#ifndef OPEN_RINGBUF_PAGES
-#define OPEN_RINGBUF_PAGES 2048
-#endif
-#ifndef OPEN_WAKEUP_EVENTS
-#define OPEN_WAKEUP_EVENTS 4096
-#endif
 #ifndef OPEN_FAILED_ONLY
 #define OPEN_FAILED_ONLY 0
 #endif
@@ -50,7 +43,7 @@
 #define OPEN_AT_FDCWD (-100)
 #define OPEN_ENAMETOOLONG 36
 
-BPF_RINGBUF_OUTPUT(events, OPEN_RINGBUF_PAGES);
+BPF_RINGBUF_OUTPUT(events, CT_RING_PAGES);
 
 #if OPEN_SUMMARY
 BPF_HASH(open_counts, struct open_key, struct open_count, OPEN_SUMMARY_ENTRIES);
@@ -58,15 +51,9 @@ BPF_PERCPU_ARRAY(open_keyscratch, struct open_key, 1);
 BPF_PERCPU_ARRAY(open_overflow, u64, 1);    /* opens not counted: table full */
 #else
 BPF_PERCPU_ARRAY(open_scratch, struct open_event, 1);
-BPF_PERCPU_ARRAY(open_seq, u64, 1);         /* events sent, for wakeups */
 #endif
 
 #ifdef OPEN_PATH_PREFIX
-struct open_prefix_buf {
-    char p[OPEN_PATH_PREFIX_LEN + 1];
-};
-BPF_PERCPU_ARRAY(open_prefixbuf, struct open_prefix_buf, 1);
-
 /* Does P start with the --path prefix?  The loop is unrolled over a
  * constant bound, so every OPEN_PATH_PREFIX[i] is a constant. */
 static __always_inline int open_prefix_match(const char *p)
@@ -85,70 +72,6 @@ static __always_inline int open_prefix_match(const char *p)
 static __always_inline int open_prefix_applies(const char *p)
 {
     return !OPEN_FULL_PATH || p[0] == '/';
-}
-
-static __always_inline int on_enter(u32 sc, s32 dfd, const char *filename, u64 flags,
-                                    u64 mode, const void *how)
-{
-#ifdef OPEN_FLAGS_MATCH
-    if (!how && !(OPEN_FLAGS_MATCH(flags)))
-        return 0;
-#endif
-    char *t = ct_current();
-    if (!ct_traced_task(t))
-        return 0;
-    /* The runtime's set-up (runc init's mounts, cgroup files, ...): its
-     * paths are the host's, as if the container opened them. */
-    u32 setup = ct_runtime_setup(t);
-#if !OPEN_RUNTIME
-    if (setup)
-        return 0;
-#endif
-#ifdef OPEN_PATH_PREFIX
-    /* Early only when decidable: the path's page may not be present yet
-     * (then the exit decides, when the kernel has read it). */
-    {
-        int zero = 0;
-        struct open_prefix_buf *b = open_prefixbuf.lookup(&zero);
-        if (b && ct_read_user_str(b->p, sizeof(b->p), filename) > 0 &&
-            open_prefix_applies(b->p) && !open_prefix_match(b->p))
-            return 0;
-    }
-#endif
-    struct ct_args *s = ct_args_save();
-    if (!s)
-        return 0;
-    s->filename = filename;
-    s->how = how;
-    s->flags = flags;
-    s->mode = mode;
-    s->dfd = dfd;
-    s->syscall = sc;
-    s->runtime_setup = setup;
-    return 0;
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_open)
-{
-    return on_enter(OPEN_SYS_OPEN, OPEN_AT_FDCWD, args->filename, (u32)args->flags,
-                    args->mode, NULL);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_openat)
-{
-    return on_enter(OPEN_SYS_OPENAT, args->dfd, args->filename, (u32)args->flags,
-                    args->mode, NULL);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_openat2)
-{
-    return on_enter(OPEN_SYS_OPENAT2, args->dfd, args->filename, 0, 0, args->how);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_creat)
-{
-    return on_enter(OPEN_SYS_CREAT, OPEN_AT_FDCWD, args->pathname, OPEN_CREAT_FLAGS,
-                    args->mode, NULL);
 }
 
 #if OPEN_SUMMARY
@@ -297,33 +220,59 @@ static __always_inline void open_send(struct open_event *e)
     asm volatile("" : "+r"(len));
     len &= OPEN_DATA_MASK;
 
-    /* No wakeup per event: the reader drains the buffer on a short timer,
-     * and is woken once every OPEN_WAKEUP_EVENTS events of a CPU, so that a
-     * storm is read in large batches. (BCC 0.26 has no ringbuf_query.) */
-    int zero = 0;
-    u64 wake = BPF_RB_NO_WAKEUP;
-    u64 *seq = open_seq.lookup(&zero);
-    if (seq && (++*seq % OPEN_WAKEUP_EVENTS) == 0)
-        wake = BPF_RB_FORCE_WAKEUP;
-    if (events.ringbuf_output(e, offsetof(struct open_event, data) + len, wake))
+    u32 size = offsetof(struct open_event, data) + len;
+    if (events.ringbuf_output(e, size, ct_ring_wake(size)))
         ct_count_lost();
 }
 
-static __always_inline void open_emit(struct open_event *e, struct ct_args *s, long ret,
-                                      u64 flags, u64 mode, u32 capture_flags)
-{
-    if (open_build(e, s->filename, 0, s->dfd, s->syscall, ret, flags, mode, capture_flags))
-        open_send(e);
-}
 #endif /* OPEN_SUMMARY */
 
-static __always_inline int on_exit(long ret)
+/* The open that just returned RET, system call SC (a constant: each
+ * tracepoint compiles its own copy).  Its arguments are read from the
+ * task's saved registers, unchanged since the call's entry (the sys_exit
+ * tracepoint runs before a ptracer's syscall-exit stop): no sys_enter
+ * program, no per-thread storage between the two. */
+static __always_inline int on_exit(u32 sc, long ret)
 {
-    struct ct_args s;
-    if (!ct_args_take(&s))
-        return 0;
 #if OPEN_FAILED_ONLY
     if (ret >= 0)
+        return 0;
+#endif
+    char *t = ct_current();
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    const char *filename;
+    const void *how = NULL;
+    u64 flags = 0, mode = 0;
+    s32 dfd = OPEN_AT_FDCWD;
+    if (sc == OPEN_SYS_OPEN) {              /* open(filename, flags, mode) */
+        filename = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
+        flags = (u32)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+        mode = CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+    } else if (sc == OPEN_SYS_CREAT) {      /* creat(filename, mode) */
+        filename = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
+        flags = OPEN_CREAT_FLAGS;
+        mode = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+    } else {                                /* openat(dfd, filename, flags, mode) */
+        dfd = (s32)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
+        filename = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+        if (sc == OPEN_SYS_OPENAT2) {       /* openat2(dfd, filename, how, size) */
+            how = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+        } else {
+            flags = (u32)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+            mode = CT_LOAD(u64, regs, CT_OFF_REGS_ARG3);
+        }
+    }
+#ifdef OPEN_FLAGS_MATCH
+    if (!how && !(OPEN_FLAGS_MATCH(flags)))
+        return 0;
+#endif
+    if (!ct_traced_task(t))
+        return 0;
+    /* The runtime's set-up (runc init's mounts, cgroup files, ...): its
+     * paths are the host's, as if the container opened them. */
+    u32 setup = ct_runtime_setup(t);
+#if !OPEN_RUNTIME
+    if (setup)
         return 0;
 #endif
 #if !OPEN_SUMMARY
@@ -331,15 +280,14 @@ static __always_inline int on_exit(long ret)
     if (!e)
         return 0;
 #endif
-    u64 flags = s.flags, mode = s.mode;
-    u32 capture_flags = s.runtime_setup ? OPEN_F_RUNTIME : 0;
-    if (s.how) {
+    u32 capture_flags = setup ? OPEN_F_RUNTIME : 0;
+    if (how) {
         /* struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel
          * has copied it by now, so its page is present. */
-        u64 how[2] = {};
-        if (ct_read_user(how, sizeof(how), s.how) == 0) {
-            flags = how[0];
-            mode = how[1];
+        u64 h[2] = {};
+        if (ct_read_user(h, sizeof(h), how) == 0) {
+            flags = h[0];
+            mode = h[1];
         } else {
             capture_flags |= OPEN_F_HOW_UNREAD;
         }
@@ -349,31 +297,32 @@ static __always_inline int on_exit(long ret)
 #endif
     }
 #if OPEN_SUMMARY
-    open_count(ret, s.filename, s.runtime_setup);
+    open_count(ret, filename, setup);
 #else
-    open_emit(e, &s, ret, flags, mode, capture_flags);
+    if (open_build(e, filename, 0, dfd, sc, ret, flags, mode, capture_flags))
+        open_send(e);
 #endif
     return 0;
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_open)
 {
-    return on_exit(args->ret);
+    return on_exit(OPEN_SYS_OPEN, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_openat)
 {
-    return on_exit(args->ret);
+    return on_exit(OPEN_SYS_OPENAT, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_openat2)
 {
-    return on_exit(args->ret);
+    return on_exit(OPEN_SYS_OPENAT2, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_creat)
 {
-    return on_exit(args->ret);
+    return on_exit(OPEN_SYS_CREAT, args->ret);
 }
 
 /* -- io_uring: IORING_OP_OPENAT and OPENAT2 (ct_uring.h) -------------------

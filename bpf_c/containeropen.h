@@ -9,17 +9,6 @@
 #ifndef CONTAINEROPEN_H
 #define CONTAINEROPEN_H
 
-/* An open's arguments, from sys_enter to sys_exit (ctrace.h). */
-struct ct_args {
-    const char *filename;
-    const void *how;        /* openat2: struct open_how * (read at exit) */
-    u64 flags;
-    u64 mode;
-    s32 dfd;
-    u32 syscall;            /* OPEN_SYS_* */
-    u32 runtime_setup;      /* by the runtime's set-up (ct_runtime_setup) */
-};
-#define CT_SAVE_ARGS 1
 #include "ctrace.h"
 
 /* Path as passed: PATH_MAX bytes with its NUL (the kernel refuses longer). */

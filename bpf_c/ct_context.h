@@ -122,6 +122,28 @@ static __always_inline void ct_count_lost(void)
         (*n)++;
 }
 
+/* A busy tool's ring buffer (ctrace.bpf.ring_buffer_defines): the flags
+ * for a record of BYTES, waking the reader only when this CPU has written
+ * CT_RING_WAKE_BYTES since its last wakeup; the reader also reads on a
+ * short timer.  A storm then costs a wakeup per large batch, not one per
+ * event. */
+#ifdef CT_RING_WAKE_BYTES
+BPF_PERCPU_ARRAY(ct_ring_unwoken, u64, 1);
+
+static __always_inline u64 ct_ring_wake(u32 bytes)
+{
+    int zero = 0;
+    u64 *n = ct_ring_unwoken.lookup(&zero);
+    if (!n)
+        return 0;
+    *n += bytes;
+    if (*n < CT_RING_WAKE_BYTES)
+        return BPF_RB_NO_WAKEUP;
+    *n = 0;
+    return BPF_RB_FORCE_WAKEUP;
+}
+#endif
+
 /* -- reading kernel structs ------------------------------------------------ */
 
 CT_BTF_OFFSET(CT_OFF_TASK_PID, task_struct.pid)

@@ -494,6 +494,41 @@ def test_open_creat_and_openat2_are_traced(bpf_ok, tmp_path):
 
 
 @integration
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 syscall numbers")
+def test_an_open_in_progress_when_the_tool_starts_is_traced(bpf_ok, tmp_path):
+    """Only the exit is hooked, its arguments read from the task's saved
+    registers: an open that was blocked (on a FIFO) before the tool attached
+    is reported when it returns, with the path and flags it was called with."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import os; os.close(os.open(%r, os.O_RDONLY)); "
+                             "print('opened', flush=True)" % str(fifo)],
+                            stdout=subprocess.PIPE, text=True)
+    t = None
+    try:
+        # Awaited: blocked in openat() (257 on x86_64) on the FIFO, no writer yet.
+        deadline = time.monotonic() + 30
+        while open("/proc/%d/wchan" % proc.pid).read() != "wait_for_partner":
+            assert time.monotonic() < deadline, "the reader never blocked in open()"
+            time.sleep(0.01)
+        assert open("/proc/%d/syscall" % proc.pid).read().split()[0] == "257"
+        t = Tool("containeropen", "-j", "--host", "-p", proc.pid).start()
+        writer = os.open(str(fifo), os.O_WRONLY)
+        os.close(writer)
+        assert proc.stdout.readline().strip() == "opened"
+        ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == str(fifo))
+        # (Python's os.open adds O_CLOEXEC)
+        assert ev["fd"] >= 0 and ev["flags_decoded"] == "O_RDONLY|O_CLOEXEC"
+        assert ev["pid"] == proc.pid and ev["syscall"] == "openat"
+    finally:
+        if t:
+            t.kill()
+        proc.kill()
+        proc.wait()
+
+
+@integration
 def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers):
     """A storm of opens while nobody reads the tool's output: the ring buffer
     fills, and every open is either printed or counted as lost."""

@@ -1,9 +1,14 @@
 """ctrace.ringbuf's walk of a ring buffer's records, over a ring laid out
-as the kernel lays it out (kernel/bpf/ringbuf.c): pure logic, no BPF."""
+as the kernel lays it out (kernel/bpf/ringbuf.c), and the size of a busy
+tool's ring (ctrace.bpf): pure logic, no BPF."""
 
 import ctypes
+import mmap
 import struct
 
+import pytest
+
+from ctrace.bpf import ring_buffer_defines
 from ctrace.ringbuf import BUSY, DISCARD, HEADER, RingWalk
 
 SIZE = 64           # a tiny ring: records wrap around quickly
@@ -112,3 +117,13 @@ def test_a_long_batch_hands_back_room_as_it_reads():
     ring.walk().consume(handler)
     assert seen == [0, 16, 32]
     assert ring.consumer.value == 48
+
+
+@pytest.mark.parametrize("cpus,pages", [(1, 256), (2, 256), (3, 512), (8, 1024), (32, 4096),
+                                        (256, 4096)])
+def test_a_busy_tools_ring_is_sized_by_cpus_and_wakes_before_half_is_full(cpus, pages):
+    d = ring_buffer_defines(cpus)
+    assert d["CT_RING_PAGES"] == pages
+    assert pages & (pages - 1) == 0                 # the kernel wants a power of two
+    # every CPU just short of its wakeup: still under half the ring
+    assert cpus * d["CT_RING_WAKE_BYTES"] <= pages * mmap.PAGESIZE // 2
