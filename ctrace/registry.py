@@ -66,7 +66,8 @@ class Registry:
         self.addresses = Addresses(self)
         self._dirs_asked = 0.0
         self._negative = {}               # (runtime, id) -> time of the failed lookup
-        self._cache = {}                  # (cgroup id, mntns, host flag) -> Container
+        self._cache = {}                  # (cgroup id, mntns, host flag) -> Container,
+        #                                   ("socket", cgroup id) -> Container
         self._names = {}                  # cgroup id -> (leaf, parent) from the kernel
         self._names_map = None            # the kernel's ct_cgroups
         self._warned = set()              # runtimes said to be unreachable, errors said
@@ -233,10 +234,13 @@ class Registry:
             runtime, cid = parse_cgroup(leaf, parent)
             found = Container("runtime", runtime, cid) if runtime not in (None, "unknown") \
                 else Container("namespace", "", "mntns:%d" % mntns)
+        self._keep(key, found)
+        return found
+
+    def _keep(self, key, found):
         if len(self._cache) > CACHE_MAX:
             self._cache.clear()
         self._cache[key] = found
-        return found
 
     @staticmethod
     def _pod_uid_from_cgroup(found, uid):
@@ -253,10 +257,17 @@ class Registry:
         """The owner of a socket seen without its task (in softirq): by the
         socket's cgroup, else by its network namespace."""
         self.apply_pending()
+        key = ("socket", cgroup_id)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
         leaf, parent = self.cgroup_names(cgroup_id)
         runtime, cid, info = self._runtime_of_cgroup(leaf, parent)
         if runtime:
-            return self.runtime_container(runtime, cid, info)
+            found = self.runtime_container(runtime, cid, info)
+            if found.final:         # a name given: nothing more to learn
+                self._keep(key, found)
+            return found
         if netns == self.host_ns["net"]:
             return HOST
         owner = self.addresses.netns_owner(netns)

@@ -137,6 +137,21 @@ def test_socket_owner_by_cgroup_else_network_namespace(registry, api):
     assert registry.resolve_socket(9, 4026532555).label == "netns:4026532555"
 
 
+def test_a_named_socket_owner_is_kept_an_unnamed_one_asked_again(registry, api, monkeypatch):
+    """containernet names a socket's owner per event: a named one comes from
+    the cache (no cgroup parsing, no runtime asked), one its runtime has not
+    named yet is looked up again."""
+    monkeypatch.setattr(registry_module, "NEGATIVE_RETRY_SECONDS", 0.0)
+    api.answers["/containers/"] = (500, b"busy")
+    assert registry.resolve_socket(7, 4026532000).label == CID[:12]
+    del api.answers["/containers/"]
+    api.inspect_answer(CID, "api")
+    assert registry.resolve_socket(7, 4026532000).name == "api"
+    registry._names_map = Names({})             # the kernel's names forgotten
+    registry._names.clear()
+    assert registry.resolve_socket(7, 4026532000).name == "api"
+
+
 def test_address_from_endpoints_and_listeners(registry, api):
     api.inspect_answer(CID, "srv")
     srv = registry.resolve_socket(7, 4026532000)
