@@ -542,7 +542,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_accept)
 #define UDP_SENDMMSG 2
 #define UDP_MMSG_MAX 8          /* messages of one sendmmsg() counted singly */
 
-/* Is SK a UDP socket of a wanted family, sending from a task in scope? */
+/* Is SK a UDP socket of a wanted family? */
 static __always_inline int udp_wanted(void *sk)
 {
     if (!sk)
@@ -552,23 +552,7 @@ static __always_inline int udp_wanted(void *sk)
     if (proto != NET_PROTO_UDP)
         return 0;
     bpf_probe_read_kernel(&family, sizeof(family), sk + NET_OFF_SKC_FAMILY);
-    if ((family != NET_AF_INET && family != NET_AF_INET6) || !NET_FAMILY_MATCH(family))
-        return 0;
-    return ct_traced();
-}
-
-static __always_inline int udp_enter(long fd, u64 ptr, u32 kind)
-{
-    void *sk = net_fd_sock(fd);
-    if (!udp_wanted(sk))
-        return 0;
-    struct ct_args *a = ct_args_save();
-    if (a) {
-        a->sk = (u64)sk;
-        a->ptr = ptr;
-        a->kind = kind;
-    }
-    return 0;
+    return (family == NET_AF_INET || family == NET_AF_INET6) && NET_FAMILY_MATCH(family);
 }
 
 /* Destination of one datagram into K: the user's sockaddr, else the
@@ -615,11 +599,12 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
     }
 }
 
-/* A send of KIND (UDP_*: ST's user pointer, on ST's socket) returned RET
- * > 0.  KIND is a constant where the caller knows it (each syscall's exit):
- * then only its own branch is compiled in, not sendmmsg's unrolled loop
- * into every exit (three copies of it were most of -s's compile). */
-static __always_inline int udp_sent(struct ct_args st, long ret, u32 kind)
+/* A send of KIND (UDP_*) on socket SK returned RET > 0; PTR is its user
+ * pointer (sockaddr, user_msghdr or mmsghdr vector).  KIND is a constant
+ * where the caller knows it (each syscall's exit): then only its own branch
+ * is compiled in, not sendmmsg's unrolled loop into every exit (three
+ * copies of it were most of -s's compile). */
+static __always_inline int udp_sent(void *sk, u64 ptr, long ret, u32 kind)
 {
     /* The sender: its context (and its cgroup's names) as for TCP. */
     int zero = 0;
@@ -633,13 +618,12 @@ static __always_inline int udp_sent(struct ct_args st, long ret, u32 kind)
     k.mntns = c->mntns;
     k.dir = NET_DIR_OUT;
     k.proto = NET_PROTO_UDP;
-    void *sk = (void *)st.sk;
     if (kind == UDP_SENDTO) {
-        if (udp_dest(&k, sk, st.ptr))
+        if (udp_dest(&k, sk, ptr))
             udp_count(&k, ret);
     } else if (kind == UDP_SENDMSG) {
         u64 name = 0;
-        ct_read_user(&name, sizeof(name), (void *)st.ptr + NET_OFF_MSGHDR_NAME);
+        ct_read_user(&name, sizeof(name), (void *)ptr + NET_OFF_MSGHDR_NAME);
         if (udp_dest(&k, sk, name))
             udp_count(&k, ret);
     } else {
@@ -647,7 +631,7 @@ static __always_inline int udp_sent(struct ct_args st, long ret, u32 kind)
         for (int i = 0; i < UDP_MMSG_MAX; i++) {
             if (i >= ret)
                 break;
-            u64 hdr = st.ptr + (u64)i * NET_SIZEOF_MMSGHDR;
+            u64 hdr = ptr + (u64)i * NET_SIZEOF_MMSGHDR;
             u64 name = 0;
             u32 len = 0;
             ct_read_user(&name, sizeof(name), (void *)hdr + NET_OFF_MSGHDR_NAME);
@@ -660,18 +644,25 @@ static __always_inline int udp_sent(struct ct_args st, long ret, u32 kind)
     return 0;
 }
 
-/* The exit of the send of KIND. */
+/* The exit of a send of KIND, from a task in scope first (a host's sends
+ * cost a few loads): its arguments are the task's saved registers, as the
+ * call found them, so there is no sys_enter program.  sendto(fd, buf, len,
+ * flags, addr, addrlen), sendmsg(fd, msg, flags), sendmmsg(fd, vec, vlen,
+ * flags). */
 static __always_inline int udp_exit(long ret, u32 kind)
 {
-    struct ct_args st;
-    if (!ct_args_take(&st) || ret <= 0 || st.kind != kind)
+    if (ret <= 0)
         return 0;
-    return udp_sent(st, ret, kind);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
-{
-    return udp_enter(args->fd, (u64)args->addr, UDP_SENDTO);
+    char *t = ct_current();
+    if (!ct_traced_task(t))
+        return 0;
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    void *sk = net_fd_sock((long)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+    if (!udp_wanted(sk))
+        return 0;
+    u64 ptr = kind == UDP_SENDTO ? CT_LOAD(u64, regs, CT_OFF_REGS_ARG4)
+                                 : CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+    return udp_sent(sk, ptr, ret, kind);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
@@ -679,19 +670,9 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
     return udp_exit(args->ret, UDP_SENDTO);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg)
-{
-    return udp_enter(args->fd, (u64)args->msg, UDP_SENDMSG);
-}
-
 TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg)
 {
     return udp_exit(args->ret, UDP_SENDMSG);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_sendmmsg)
-{
-    return udp_enter(args->fd, (u64)args->mmsg, UDP_SENDMMSG);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg)
@@ -716,14 +697,11 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
 #if NET_SUMMARY
     if ((op == CT_IORING_OP_SENDMSG || op == CT_IORING_OP_SEND) && res > 0) {
         void *sk = ct_uring_sock(ct_uring_req_file(req));
-        if (!udp_wanted(sk))
+        if (!udp_wanted(sk) || !ct_traced())
             return 0;
-        struct ct_args st = {.sk = (u64)sk, .kind = UDP_SENDTO};
-        if (op == CT_IORING_OP_SENDMSG) {
-            st.kind = UDP_SENDMSG;
-            st.ptr = (u64)ct_uring_sr_msg(req);
-        }
-        return udp_sent(st, res, st.kind);
+        if (op == CT_IORING_OP_SENDMSG)
+            return udp_sent(sk, (u64)ct_uring_sr_msg(req), res, UDP_SENDMSG);
+        return udp_sent(sk, 0, res, UDP_SENDTO);
     }
 #endif
     return 0;

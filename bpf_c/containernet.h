@@ -4,13 +4,6 @@
 #ifndef CONTAINERNET_H
 #define CONTAINERNET_H
 
-/* -s, UDP: a send call's arguments, from sys_enter to sys_exit (ctrace.h). */
-struct ct_args {
-    u64 sk;             /* the socket */
-    u64 ptr;            /* sockaddr, user_msghdr or mmsghdr vector */
-    u32 kind;           /* UDP_SEND* */
-};
-#define CT_SAVE_ARGS 1
 #include "ctrace.h"
 
 #define NET_EV_CONNECT 0    /* active open established (SYN_SENT -> ESTABLISHED) */

@@ -181,6 +181,7 @@ CT_BTF_OFFSET(CT_OFF_REGS_ARG0, pt_regs.di, pt_regs.orig_x0)
 CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG1, pt_regs.si)
 CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG2, pt_regs.dx)
 CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG3, pt_regs.r10)
+CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG4, pt_regs.r8)
 /* files, paths, mounts: what several programs walk */
 CT_BTF_OFFSET(CT_OFF_TASK_FS, task_struct.fs)
 CT_BTF_OFFSET(CT_OFF_FS_PWD, fs_struct.pwd)

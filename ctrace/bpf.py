@@ -317,7 +317,7 @@ def _read_constants(header, prefix):
     source = _inline_includes(directory, "ctrace.h", seen)
     source += _inline_includes(directory, header, seen)
     defines = {}
-    for m in re.finditer(r"^#define\s+(\w+)\s+(\S+)", source, re.M):
+    for m in re.finditer(r"^#define[ \t]+(\w+)[ \t]+(\S+)", source, re.M):
         defines[m.group(1)] = m.group(2)
 
     def value(text, depth=0):

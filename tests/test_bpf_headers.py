@@ -137,6 +137,16 @@ def test_header_constants_read_lazily_with_includes(monkeypatch, tmp_path):
         ct.NO_SUCH_CONSTANT
 
 
+def test_a_define_without_a_value_does_not_swallow_the_next_line(monkeypatch, tmp_path):
+    """An include guard's #define, a blank line, then a constant."""
+    (tmp_path / "ctrace.h").write_text("#define CT_X 1\n")
+    (tmp_path / "tool.h").write_text('#ifndef TOOL_H\n#define TOOL_H\n#include "ctrace.h"\n\n'
+                                     "#define TOOL_EV_FIRST 0\n#define TOOL_EV_NEXT 1\n")
+    monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path))
+    constants = bpf.header_constants("tool.h", "TOOL_")
+    assert (constants.EV_FIRST, constants.EV_NEXT) == (0, 1)
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_missing_bpf_sources_is_one_line(tool, tmp_path):
     env = dict(os.environ, CTRACE_BPF_DIR=str(tmp_path / "no-bpf_c"))
