@@ -17,9 +17,7 @@ from common import (Floor, OUT, bpftrace_run, docker, fmt_ci, parse_kv,  # noqa:
 
 COUNT = int(os.environ.get("BENCH_EXECS", "150"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
-HOOKS = ["syscalls:sys_enter_execve", "syscalls:sys_exit_execve",
-         "syscalls:sys_enter_execveat", "syscalls:sys_exit_execveat",
-         "sched:sched_process_exec"]
+HOOKS = ["syscalls:sys_exit_execve", "syscalls:sys_exit_execveat", "sched:sched_process_exec"]
 RATIOS = [("ratio_tool", "containerexec, every event printed", "tool", "base"),
           ("ratio_noop_floor", "floor: empty programs on its hooks", "floor", "base"),
           ("ratio_bpftrace", "bpftrace one-liner, PID and comm of every exec", "bpftrace",

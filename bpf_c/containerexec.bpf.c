@@ -4,9 +4,9 @@
  * context, with argv read in one piece from its argument area
  * (mm->arg_start..arg_end), which the kernel has just written, so it is
  * always readable, whatever the caller's memory looked like.  A failed exec
- * is reported at sys_exit_execve(at), reading argv through the pointers
- * saved at sys_enter (ct_args_save), still valid because the caller's image
- * is intact.
+ * is reported at sys_exit_execve(at), reading argv through the pointers in
+ * the task's saved registers (the call's arguments, unchanged), still valid
+ * because the caller's image is intact.  Nothing runs at sys_enter.
  */
 #include "containerexec.h"
 
@@ -19,26 +19,6 @@ CT_BTF_OFFSET(EXEC_OFF_OVL_INODE_UPPERDENTRY, ovl_inode.__upperdentry)
 
 BPF_RINGBUF_OUTPUT(events, CT_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
-
-static __always_inline int on_enter(const char *filename, const char *const *argv)
-{
-    struct ct_args *a = ct_args_save();
-    if (a) {
-        a->filename = filename;
-        a->argv = argv;
-    }
-    return 0;
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_execve)
-{
-    return on_enter(args->filename, args->argv);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_execveat)
-{
-    return on_enter(args->filename, args->argv);
-}
 
 static __always_inline struct exec_event *new_event(u32 type)
 {
@@ -70,24 +50,38 @@ static __always_inline void submit(struct exec_event *e)
         ct_count_lost();
 }
 
-/* A failed exec: argv from the caller's (unchanged) memory. */
-static __always_inline int on_exit(long ret)
+/* A failed exec: argv from the caller's (unchanged) memory.  EXECVEAT:
+ * execveat(dfd, filename, argv, envp, flags), else execve(filename, argv,
+ * envp) (a constant: each exit compiles its own). */
+static __always_inline int on_exit(long ret, int execveat)
 {
-    struct ct_args saved;
-    if (!ct_args_take(&saved) || ret >= 0 || !ct_traced())
+    if (ret >= 0)
         return 0;
+    char *t = ct_current();
+    if (!ct_traced_task(t))
+        return 0;
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    const char *filename;
+    const char *const *argv;
+    if (execveat) {
+        filename = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+        argv = (const char *const *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2);
+    } else {
+        filename = (const char *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
+        argv = (const char *const *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
+    }
 
     struct exec_event *e = new_event(EXEC_EV_EXEC);
     if (!e)
         return 0;
     e->retval = ret;
-    ct_read_user_str(e->filename, sizeof(e->filename), saved.filename);
+    ct_read_user_str(e->filename, sizeof(e->filename), filename);
 
     u32 off = 0;
 #pragma unroll
     for (int i = 0; i < EXEC_MAX_ARGS; i++) {
         const char *arg = NULL;
-        if (ct_read_user(&arg, sizeof(arg), &saved.argv[i]) || !arg)
+        if (ct_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
             goto done;
         if (off >= EXEC_ARGS_SIZE) {
             e->flags |= EXEC_F_ARGS_TRUNCATED;
@@ -102,7 +96,7 @@ static __always_inline int on_exit(long ret)
     /* More than EXEC_MAX_ARGS pointers: say so unless argv ends right here. */
     {
         const char *arg = NULL;
-        ct_read_user(&arg, sizeof(arg), &saved.argv[EXEC_MAX_ARGS]);
+        ct_read_user(&arg, sizeof(arg), &argv[EXEC_MAX_ARGS]);
         if (arg)
             e->flags |= EXEC_F_ARGS_TRUNCATED;
     }
@@ -118,12 +112,12 @@ done:
 
 TRACEPOINT_PROBE(syscalls, sys_exit_execve)
 {
-    return on_exit(args->ret);
+    return on_exit(args->ret, 0);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
 {
-    return on_exit(args->ret);
+    return on_exit(args->ret, 1);
 }
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -148,9 +142,6 @@ static __always_inline u32 exe_layer_flags(void *mm)
 /* A successful exec, in the new program. */
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    /* The exec succeeded: nothing for sys_exit_execve to report. */
-    struct ct_args done;
-    ct_args_take(&done);
     if (!ct_traced())
         return 0;
 

@@ -3,12 +3,6 @@
 #ifndef CONTAINEREXEC_H
 #define CONTAINEREXEC_H
 
-/* What sys_enter_execve(at) keeps for a failed exec's report. */
-struct ct_args {
-    const char *filename;
-    const char *const *argv;
-};
-#define CT_SAVE_ARGS 1
 #include "ctrace.h"
 
 /* argv is captured up to EXEC_ARGS_SIZE bytes (documented in the man page);

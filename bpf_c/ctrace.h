@@ -6,7 +6,10 @@
  * - ct_scope.h: the scope check (ct_traced()), with
  *   ct_follow.h: -c's filter maps and cgroup following, and
  *   ct_workload.h: the runtime-or-workload rule (CT_WORKLOAD_RULE).
- * - ct_args.h: syscall arguments kept from enter to exit (CT_SAVE_ARGS).
+ *
+ * A system call is traced at its exit only, its arguments read from the
+ * task's saved registers (CT_OFF_REGS_*, ct_context.h): nothing is kept
+ * from its entry.
  *
  * Each header's programs declare their tracepoints (CT_NEEDS_TRACEPOINT,
  * ct_context.h says how).
@@ -19,6 +22,5 @@
 #include "ct_follow.h"
 #include "ct_workload.h"
 #include "ct_scope.h"
-#include "ct_args.h"
 
 #endif /* CTRACE_H */
