@@ -10,11 +10,12 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import ROOT, docker, run_tool, unavailable, unique
+from conftest import ROOT, Tool, docker, run_tool, unavailable, unique
 
 integration = pytest.mark.integration
 
@@ -403,6 +404,66 @@ def test_summary_counts_udp_dns_queries(tool, containers):
     ev = t.wait_for(lambda e: e["event"] == "summary" and row(e), what="udp row")
     rw = row(ev)
     assert rw["connections"] >= 1 and rw["tx_bytes"] >= 12 * rw["connections"]
+
+
+# A host process's UDP sends through the three calls, after the tool is
+# ready: sendto() 1 datagram, sendmsg() 1, sendmmsg() 3 (ctypes: Python has
+# no sendmmsg), each to its own port of 127.0.0.1 (nothing need listen).
+UDP_SENDER = r"""
+import ctypes, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+ports = [int(p) for p in sys.argv[1:4]]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sys.stdin.readline()
+s.sendto(b"x" * 10, ("127.0.0.1", ports[0]))
+s.sendmsg([b"y" * 20], [], 0, ("127.0.0.1", ports[1]))
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_char_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint32)]
+addr = ctypes.create_string_buffer(struct.pack("!HH4s8x", socket.AF_INET, ports[2],
+                                                 socket.inet_aton("127.0.0.1")), 16)
+struct.pack_into("=H", addr, 0, socket.AF_INET)
+payload = ctypes.create_string_buffer(b"z" * 30)
+iov = iovec(ctypes.cast(payload, ctypes.c_char_p), 30)
+vec = (mmsghdr * 3)()
+for m in vec:
+    m.hdr = msghdr(ctypes.addressof(addr), 16, ctypes.pointer(iov), 1, None, 0, 0)
+assert libc.sendmmsg(s.fileno(), vec, 3, 0) == 3, ctypes.get_errno()
+print("sent", flush=True)
+"""
+
+
+@integration
+def test_summary_counts_each_udp_send_call(bpf_ok):
+    """-s: datagrams and bytes of sendto, sendmsg and sendmmsg (each of its
+    messages singly), their destinations read through the pointers in the
+    task's saved registers at the calls' exits."""
+    ports = [str(7800 + random.randrange(100) * 3 + i) for i in range(3)]
+    proc = subprocess.Popen([sys.executable, "-c", UDP_SENDER] + ports, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    t = Tool("containernet", "-j", "-s", "0.5", "--host", "-p", proc.pid).start()
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "sent"
+
+        def rows(e):
+            got = {rw["server"]: rw for rw in e.get("rows", []) if rw["proto"] == "udp"}
+            return got if all("127.0.0.1:" + p in got for p in ports) else None
+        ev = t.wait_for(lambda e: e["event"] == "summary" and rows(e), what="udp rows")
+        got = rows(ev)
+        assert [(got["127.0.0.1:" + p]["connections"], got["127.0.0.1:" + p]["tx_bytes"])
+                for p in ports] == [(1, 10), (1, 20), (3, 90)]
+    finally:
+        t.kill()
+        proc.kill()
+        proc.wait()
 
 
 @integration
