@@ -660,7 +660,9 @@ static __always_inline int udp_exit(long ret, u32 kind)
     if (!ct_traced_task(t))
         return 0;
     char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
-    void *sk = net_fd_sock((long)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
+    /* the descriptor as the kernel takes it: an int, whatever the
+     * register's upper half holds */
+    void *sk = net_fd_sock((int)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
     if (!udp_wanted(sk))
         return 0;
     u64 ptr = kind == UDP_SENDTO ? CT_LOAD(u64, regs, CT_OFF_REGS_ARG4)

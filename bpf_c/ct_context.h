@@ -182,6 +182,15 @@ CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG1, pt_regs.si)
 CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG2, pt_regs.dx)
 CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG3, pt_regs.r10)
 CT_BTF_OFFSET_IF(CT_OFF_REGS_ARG4, pt_regs.r8)
+/* arm64: x1-x4 in regs[] (x0 holds the result by the exit: orig_x0 above).
+ * Not tested here (an x86_64 machine). */
+CT_BTF_OFFSET_IF(CT_OFF_REGS_X, pt_regs.regs)
+#if !defined(CT_OFF_REGS_ARG1) && defined(CT_OFF_REGS_X)
+#define CT_OFF_REGS_ARG1 (CT_OFF_REGS_X + 8)
+#define CT_OFF_REGS_ARG2 (CT_OFF_REGS_X + 16)
+#define CT_OFF_REGS_ARG3 (CT_OFF_REGS_X + 24)
+#define CT_OFF_REGS_ARG4 (CT_OFF_REGS_X + 32)
+#endif
 /* files, paths, mounts: what several programs walk */
 CT_BTF_OFFSET(CT_OFF_TASK_FS, task_struct.fs)
 CT_BTF_OFFSET(CT_OFF_FS_PWD, fs_struct.pwd)
