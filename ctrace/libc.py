@@ -30,6 +30,7 @@ madvise = _declare("madvise", c_int, void_p, size_t, c_int)
 mount = _declare("mount", c_int, c_char_p, c_char_p, c_char_p, ctypes.c_ulong, void_p)
 umount2 = _declare("umount2", c_int, c_char_p, c_int)
 unshare = _declare("unshare", c_int, c_int)
+setns = _declare("setns", c_int, c_int, c_int)
 inotify_init1 = _declare("inotify_init1", c_int, c_int)
 inotify_add_watch = _declare("inotify_add_watch", c_int, c_int, c_char_p, ctypes.c_uint32)
 try:

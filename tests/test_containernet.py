@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from conftest import ROOT, Tool, docker, run_tool, unavailable, unique
+from ctrace import addresses
 
 integration = pytest.mark.integration
 
@@ -105,7 +107,60 @@ def test_help_has_examples():
     assert "examples:" in r.stdout and "containernet -s" in r.stdout
 
 
+def _nlmsg(kind, body, seq=1):
+    return struct.pack("=IHHII", 16 + len(body), kind, 0, seq, 0) + body
+
+
+def _diag_msg(port, inode, family=socket.AF_INET):
+    # family, state (LISTEN), timer, retrans; sockid: sport, dport (big-endian),
+    # src, dst, if, cookie; expires, rqueue, wqueue, uid, inode
+    return (struct.pack("=BBBB", family, 10, 0, 0) + struct.pack("!HH", port, 0) + bytes(44)
+            + struct.pack("=IIIII", 0, 0, 128, 0, inode))
+
+
+def test_sock_diag_request_asks_for_tcp_listeners_of_one_family():
+    req = addresses.diag_request(socket.AF_INET6, 7)
+    length, kind, flags, seq, _ = struct.unpack_from("=IHHII", req)
+    assert (length, kind, seq) == (len(req), 20, 7) and length == 16 + 56
+    assert flags == 0x1 | 0x300                         # a request, a dump
+    family, proto, _ext, _pad, states = struct.unpack_from("=BBBBI", req, 16)
+    assert (family, proto, states) == (socket.AF_INET6, socket.IPPROTO_TCP, 1 << 10)
+
+
+def test_sock_diag_replies_give_port_and_inode_then_done():
+    data = _nlmsg(20, _diag_msg(8080, 4242)) + _nlmsg(20, _diag_msg(53, 7)) + _nlmsg(3, bytes(4))
+    assert list(addresses.diag_replies(data)) == [(8080, 4242), (53, 7), True]
+    # a message cut short ends the batch; the rest comes with the next read
+    assert list(addresses.diag_replies(data[:30])) == []
+
+
+def test_sock_diag_error_is_an_oserror():
+    with pytest.raises(OSError) as err:
+        list(addresses.diag_replies(_nlmsg(2, struct.pack("=i", -1) + bytes(16))))
+    assert err.value.errno == 1
+
+
 # -- integration -----------------------------------------------------------------
+@integration
+def test_listeners_come_from_sock_diag_not_every_socket(docker_ok, containers):
+    """A container's listener, found by the kernel's sock_diag in its network
+    namespace (not by reading every socket it has: here 2,000 in TIME_WAIT),
+    with the inode /proc gives it."""
+    name = containers.run("tcpserver", "7990", "100000")
+    deadline = time.monotonic() + 30
+    while "listening" not in docker("logs", name).stdout:
+        assert time.monotonic() < deadline, "tcpserver never listened"
+        time.sleep(0.02)
+    assert "connected=2000 " in containers.exec(name, "tcpclient", "127.0.0.1", "7990",
+                                                "2000").stdout
+    pid = int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
+    found = addresses.diag_listeners(addresses.netns_diag_socket(pid))
+    assert [p for p in found if p[0] == 7990] == \
+        [p for p in addresses.proc_listening_sockets(pid) if p[0] == 7990]
+    assert len([p for p in found if p[0] == 7990]) == 1
+    assert addresses.listening_sockets(pid) == found
+
+
 
 def make_network(containers):
     """A fresh bridge network on a /24 inside 198.18.0.0/15."""
