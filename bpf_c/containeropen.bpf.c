@@ -6,9 +6,9 @@
  * not the runtime's set-up unless --runtime), then the path is read, now
  * that the kernel has copied it and its page is certainly present.  Then
  * either one small event into the ring buffer (path sent with its real
- * length, no wakeup unless the buffer fills: the reader drains it on a
- * short timer), or, with -s, a count in a hash map keyed by container and
- * path: no event at all.
+ * length; the reader is woken only once a CPU has written much,
+ * ct_ring_wake(), and drains the ring on a short timer), or, with -s, a
+ * count in a hash map keyed by container and path: no event at all.
  * io_uring's opens (IORING_OP_OPENAT, OPENAT2) come from its own tracepoints
  * (ct_uring.h), at the end of this file.
  *

@@ -391,11 +391,6 @@ class _Signals:
         signal.set_wakeup_fd(-1)
 
 
-# A read of a ring buffer gives control back to the loop after this many
-# events, so that a storm that never lets it empty cannot hold off Ctrl-C,
-# -d or the lost-event report; the final drain takes everything.  (BCC's
-# reader, where ours is not used: libbpf stops at a callback's error, after
-# that already consumed sample.)
 # A busy tool's ring buffer (CT_RING_PAGES, CT_RING_WAKE_BYTES): small
 # enough to stay in the caches (every event is written into the next bytes
 # of the ring, and a ring larger than the caches makes each of those a miss:
@@ -421,9 +416,15 @@ def ring_buffer_defines(cpus=None):
             "CT_RING_WAKE_BYTES": pages * mmap.PAGESIZE // 2 // cpus}
 
 
+# A read of a ring buffer gives control back to the loop after this many
+# events, so that a storm that never lets it empty cannot hold off Ctrl-C,
+# -d or the lost-event report; the final drain takes everything.  (BCC's
+# reader, where ours is not used: libbpf stops at a callback's error, after
+# that already consumed sample.)
 BATCH = 4096
-# The longest the loop sleeps before reading the ring buffers: programs wake
-# the reader only once per batch of events, the rest is read on this timer.
+# The longest the loop sleeps before reading the ring buffers: busy tools'
+# programs wake the reader only once a CPU has written much (ct_ring_wake),
+# the rest is read on this timer.
 POLL_SECONDS = 0.05
 
 

@@ -539,7 +539,7 @@ def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers
     proc, err = spawn_tool([PYTHON, os.path.join(TOOLS, "containeropen"), "-c", name,
                             "--path", target])
     try:
-        count = 300000              # more than the 16 MiB ring buffer holds
+        count = 300000              # more than the ring buffer holds (1-16 MiB)
         r = containers.exec(name, "openloop", target, str(count), timeout=300)
         assert r.stdout.startswith("opens=%d " % count)
         proc.send_signal(signal.SIGINT)
