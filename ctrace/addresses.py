@@ -131,10 +131,17 @@ class Addresses:
             if netns is not None:
                 container = self.registry.runtime_container(runtime, cid)
                 by_netns.setdefault(netns, []).append((container, pid))
-        for netns, members in by_netns.items():
-            self._learn_netns(netns, members)
+        # One sock_diag socket per namespace, all made by one thread.
+        diag = netns_diag_sockets([members[0][1] for members in by_netns.values()])
+        try:
+            for netns, members in by_netns.items():
+                self._learn_netns(netns, members, diag=diag.pop(members[0][1], None))
+        finally:
+            for sock in diag.values():
+                if isinstance(sock, socket.socket):
+                    sock.close()
 
-    def _learn_netns(self, netns, members, listeners=True):
+    def _learn_netns(self, netns, members, listeners=True, diag=None):
         """NETNS is used by MEMBERS [(Container, pid)]: one container's own,
         or shared (a pod, --network container:NAME: then an address names
         the first container seen in it, and a listener its holder)."""
@@ -153,7 +160,7 @@ class Addresses:
             for inode in socket_inodes(member_pid):
                 holders[inode] = container
         alone = owner if len(members) == 1 else None
-        for port, inode in listening_sockets(pid):
+        for port, inode in listening_sockets(pid, diag):
             found = holders.get(inode, alone)
             if found is not None:
                 self.listeners.setdefault((netns, port), found)
@@ -201,15 +208,18 @@ def socket_inodes(pid):
     return out
 
 
-def listening_sockets(pid):
+def listening_sockets(pid, diag=None):
     """(port, socket inode) of the TCP sockets listening in PID's network
-    namespace: asked of the kernel's sock_diag for listeners only, else read
-    from /proc/PID/net/tcp{,6} (which lists every socket of the namespace:
-    with 100,000 in TIME_WAIT, a tenth of a second and more)."""
-    try:
-        return diag_listeners(netns_diag_socket(pid))
-    except OSError:
-        return proc_listening_sockets(pid)
+    namespace: asked of the kernel's sock_diag through DIAG (a socket of
+    that namespace: netns_diag_sockets()) for listeners only, else read from
+    /proc/PID/net/tcp{,6} (which lists every socket of the namespace: with
+    100,000 in TIME_WAIT, a tenth of a second and more)."""
+    if isinstance(diag, socket.socket):
+        try:
+            return diag_listeners(diag)
+        except OSError:
+            pass
+    return proc_listening_sockets(pid)
 
 
 def proc_listening_sockets(pid):
@@ -236,6 +246,7 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 CLONE_NEWNET = 0x40000000
 TCP_LISTEN_STATE = 10
+DIAG_TIMEOUT = 2.0            # a dump that does not end falls back to /proc
 _NLMSGHDR = struct.Struct("=IHHII")             # len, type, flags, seq, pid
 # inet_diag_req_v2: family, protocol, ext, pad, states, then inet_diag_sockid
 # (sport, dport, src[16], dst[16], if, cookie[2]): 56 bytes
@@ -292,18 +303,27 @@ def diag_listeners(sock):
     return out
 
 
-def netns_diag_socket(pid):
-    """A sock_diag socket of PID's network namespace: made by a thread of
-    ours that joins that namespace for the moment (a socket keeps the
-    namespace it was made in) and ends with it.  OSError without the
-    privilege (CAP_SYS_ADMIN) or a netns to join."""
+def netns_diag_sockets(pids):
+    """{pid: a sock_diag socket of its network namespace, or the OSError
+    that kept it from being made}.  One thread of ours makes them all,
+    joining each namespace in turn (a socket keeps the namespace it was made
+    in), and ends with them made: the tool's own threads never leave the
+    host's namespace.  OSError without the privilege (CAP_SYS_ADMIN)."""
     def make():
-        target = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            libc.check(libc.setns(target, CLONE_NEWNET), "setns into pid %d's netns" % pid)
-        finally:
-            os.close(target)
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
-                             NETLINK_SOCK_DIAG)
-    return Beside(make, "ctrace-netns").result()
-
+        made = {}
+        for pid in pids:
+            try:
+                target = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    libc.check(libc.setns(target, CLONE_NEWNET),
+                               "setns into pid %d's network namespace" % pid)
+                finally:
+                    os.close(target)
+                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
+                                     NETLINK_SOCK_DIAG)
+                sock.settimeout(DIAG_TIMEOUT)
+                made[pid] = sock
+            except OSError as exc:
+                made[pid] = exc
+        return made
+    return Beside(make, "ctrace-netns").result() if pids else {}

@@ -154,11 +154,14 @@ def test_listeners_come_from_sock_diag_not_every_socket(docker_ok, containers):
     assert "connected=2000 " in containers.exec(name, "tcpclient", "127.0.0.1", "7990",
                                                 "2000").stdout
     pid = int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
-    found = addresses.diag_listeners(addresses.netns_diag_socket(pid))
+    sockets = addresses.netns_diag_sockets([pid, os.getpid()])
+    found = addresses.diag_listeners(sockets[pid])
     assert [p for p in found if p[0] == 7990] == \
         [p for p in addresses.proc_listening_sockets(pid) if p[0] == 7990]
     assert len([p for p in found if p[0] == 7990]) == 1
-    assert addresses.listening_sockets(pid) == found
+    # the host's namespace, from the same thread: not the container's listener
+    assert 7990 not in [p[0] for p in addresses.diag_listeners(sockets[os.getpid()])]
+    assert addresses.listening_sockets(pid, addresses.netns_diag_sockets([pid])[pid]) == found
 
 
 
