@@ -602,8 +602,7 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
 /* A send of KIND (UDP_*) on socket SK returned RET > 0; PTR is its user
  * pointer (sockaddr, user_msghdr or mmsghdr vector).  KIND is a constant
  * where the caller knows it (each syscall's exit): then only its own branch
- * is compiled in, not sendmmsg's unrolled loop into every exit (three
- * copies of it were most of -s's compile). */
+ * is compiled in, not sendmmsg's loop into every exit. */
 static __always_inline int udp_sent(void *sk, u64 ptr, long ret, u32 kind)
 {
     /* The sender: its context (and its cgroup's names) as for TCP. */
@@ -701,8 +700,10 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
         return net_on_accept_sk((u64)ct_uring_sock(ct_uring_file(req, res)));
 #if NET_SUMMARY
     if ((op == CT_IORING_OP_SENDMSG || op == CT_IORING_OP_SEND) && res > 0) {
+        if (!ct_traced())
+            return 0;
         void *sk = ct_uring_sock(ct_uring_req_file(req));
-        if (!udp_wanted(sk) || !ct_traced())
+        if (!udp_wanted(sk))
             return 0;
         if (op == CT_IORING_OP_SENDMSG)
             return udp_sent(sk, (u64)ct_uring_sr_msg(req), res, UDP_SENDMSG);

@@ -484,9 +484,10 @@ class msghdr(ctypes.Structure):
                 ("flags", ctypes.c_int)]
 class mmsghdr(ctypes.Structure):
     _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint32)]
-addr = ctypes.create_string_buffer(struct.pack("!HH4s8x", socket.AF_INET, ports[2],
-                                                 socket.inet_aton("127.0.0.1")), 16)
-struct.pack_into("=H", addr, 0, socket.AF_INET)
+# struct sockaddr_in: the family in host order, the port in network order
+addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET)
+                                   + struct.pack("!H", ports[2])
+                                   + socket.inet_aton("127.0.0.1") + bytes(8), 16)
 payload = ctypes.create_string_buffer(b"z" * 30)
 iov = iovec(ctypes.cast(payload, ctypes.c_char_p), 30)
 vec = (mmsghdr * 3)()
