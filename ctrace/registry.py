@@ -196,8 +196,11 @@ class Registry:
     def _unreachable(self, runtime, why):
         """Say once that a runtime cannot name its containers; nothing when
         its socket does not exist (the runtime is not installed, or not
-        running: not a fault)."""
-        if runtime.name in self._warned or not runtime.has_socket():
+        running: not a fault), now or when the attempt was made (WHY, an
+        Unreachable, says so: a restarting runtime's socket may be back
+        already)."""
+        if runtime.name in self._warned or not runtime.has_socket() or \
+                getattr(why, "absent", False):
             return
         self._warned.add(runtime.name)
         self.warn("ctrace: %s at %s did not answer (%s): its containers are shown "

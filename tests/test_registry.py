@@ -205,6 +205,22 @@ def test_find_says_when_the_runtime_did_not_answer(registry, api):
     assert "no running container" not in str(info.value)
 
 
+def test_a_socket_absent_at_the_attempt_is_no_fault_even_if_back_now(registry, tmp_path):
+    """A runtime restarting: the connect found no socket (ENOENT), and by
+    the time the failure is looked at the socket is back.  Not said; a
+    socket that was there and did not answer is."""
+    from ctrace.runtimes.http import Unreachable, http_get
+    with pytest.raises(Unreachable) as gone:
+        http_get(str(tmp_path / "no.sock"), "/containers/json", 1)
+    assert gone.value.absent
+    docker = registry.runtime("docker")
+    assert docker.has_socket()                  # back by now (the fake API's)
+    registry._unreachable(docker, gone.value)
+    assert registry.warnings == []
+    registry._unreachable(docker, Unreachable("timed out"))
+    assert len(registry.warnings) == 1 and "did not answer (timed out)" in registry.warnings[0]
+
+
 def test_docker_host_unix_paths(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
     assert docker_socket() == "/run/user/1000/docker.sock"

@@ -50,7 +50,13 @@ def http_errors():
 
 
 class Unreachable(Exception):
-    """The runtime's socket does not answer."""
+    """The runtime's socket does not answer.  ABSENT: there was no socket
+    at the attempt (a runtime not running, or restarting), which is no
+    fault, even if the socket is back by the time this is looked at."""
+
+    def __init__(self, message, absent=False):
+        super().__init__(message)
+        self.absent = absent
 
 
 def http_get(socket_path, path, timeout):
@@ -61,7 +67,7 @@ def http_get(socket_path, path, timeout):
         resp = conn.getresponse()
         return resp.status, resp.read()
     except http_errors() as exc:
-        raise Unreachable(str(exc))
+        raise Unreachable(str(exc), absent=isinstance(exc, FileNotFoundError))
     finally:
         conn.close()
 
