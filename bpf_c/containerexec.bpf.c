@@ -46,7 +46,7 @@ static __always_inline void submit(struct exec_event *e)
     asm volatile("" : "+r"(len));
     len &= 2 * EXEC_ARGS_SIZE - 1;
     u32 size = offsetof(struct exec_event, args) + len;
-    if (events.ringbuf_output(e, size, ct_ring_wake(size)))
+    if (events.ringbuf_output(e, size, ct_ring_wake(size, e->ct_flags)))
         ct_count_lost();
 }
 

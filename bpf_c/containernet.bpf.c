@@ -237,7 +237,7 @@ static __always_inline void net_event_conn(struct net_event *e, struct sock_info
 
 static __always_inline void net_submit(struct net_event *e)
 {
-    if (events.ringbuf_output(e, sizeof(*e), ct_ring_wake(sizeof(*e))))
+    if (events.ringbuf_output(e, sizeof(*e), ct_ring_wake(sizeof(*e), e->ct_flags)))
         ct_count_lost();
 }
 

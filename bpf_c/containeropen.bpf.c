@@ -221,7 +221,7 @@ static __always_inline void open_send(struct open_event *e)
     len &= OPEN_DATA_MASK;
 
     u32 size = offsetof(struct open_event, data) + len;
-    if (events.ringbuf_output(e, size, ct_ring_wake(size)))
+    if (events.ringbuf_output(e, size, ct_ring_wake(size, e->ct_flags)))
         ct_count_lost();
 }
 

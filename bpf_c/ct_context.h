@@ -98,6 +98,7 @@ struct ct_ctx {
 };
 
 #define CT_F_HOST_NS 1  /* mount and pid namespace are the host's */
+#define CT_F_NEW_CGROUP 2   /* the first event of its cgroup ct_fill() saw */
 
 #ifndef CT_INCLUDE_HOST
 #define CT_INCLUDE_HOST 0
@@ -123,21 +124,24 @@ static __always_inline void ct_count_lost(void)
 }
 
 /* A busy tool's ring buffer (ctrace.bpf.ring_buffer_defines): the flags
- * for a record of BYTES, waking the reader only when this CPU has written
- * CT_RING_WAKE_BYTES since its last wakeup; the reader also reads on a
- * short timer.  A storm then costs a wakeup per large batch, not one per
- * event. */
+ * for a record of BYTES whose context has CT_FLAGS.  The reader is woken
+ * only when this CPU has written CT_RING_WAKE_BYTES since its last wakeup
+ * (it also reads on a short timer), so a storm costs a wakeup per large
+ * batch, not one per event; and at once for the first event of a cgroup,
+ * so that the reader names a container from its runtime's state while it
+ * is still there (one that runs a command and is removed is gone within
+ * milliseconds) and keeps the name. */
 #ifdef CT_RING_WAKE_BYTES
 BPF_PERCPU_ARRAY(ct_ring_unwoken, u64, 1);
 
-static __always_inline u64 ct_ring_wake(u32 bytes)
+static __always_inline u64 ct_ring_wake(u32 bytes, u32 ct_flags)
 {
     int zero = 0;
     u64 *n = ct_ring_unwoken.lookup(&zero);
     if (!n)
         return 0;
     *n += bytes;
-    if (*n < CT_RING_WAKE_BYTES)
+    if (*n < CT_RING_WAKE_BYTES && !(ct_flags & CT_F_NEW_CGROUP))
         return BPF_RB_NO_WAKEUP;
     *n = 0;
     return BPF_RB_FORCE_WAKEUP;
@@ -394,16 +398,18 @@ static __always_inline u64 ct_note_cgroup_kn(void *kn)
 }
 
 /* The current task's (T) cgroup, of id ID (bpf_get_current_cgroup_id()),
- * with its names remembered: for summaries keyed by cgroup id.  Its kernfs
+ * with its names remembered: for summaries keyed by cgroup id.  1 if it
+ * was new.  Its kernfs
  * node is read only for a new cgroup, and by probe reads: each pointer
  * loaded through the BTF-typed task costs the verifier linear searches of
  * the kernel's BTF (btf_nested_type_is_trusted()), wherever it checks it. */
-static __always_inline void ct_note_current_cgroup(char *t, u64 id)
+static __always_inline int ct_note_current_cgroup(char *t, u64 id)
 {
     if (!ct_cgroup_is_new(id))
-        return;
+        return 0;
     void *cgrp = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_CGROUPS), CT_OFF_CSS_SET_DFL_CGRP);
     ct_keep_cgroup_names(id, ct_read_ptr(cgrp, CT_OFF_CGROUP_KN));
+    return 1;
 }
 
 /* -- the context fill ------------------------------------------------------ */
@@ -443,10 +449,12 @@ static __always_inline void ct_fill(struct ct_ctx *c)
     c->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
     c->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
     c->pidns = ct_process_pidns(t, &c->vpid);
-    c->ct_flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
+    u32 flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
 
     c->cgroup_id = bpf_get_current_cgroup_id();
-    ct_note_current_cgroup(t, c->cgroup_id);
+    if (ct_note_current_cgroup(t, c->cgroup_id))
+        flags |= CT_F_NEW_CGROUP;
+    c->ct_flags = flags;
 }
 
 #endif /* CT_CONTEXT_H */
