@@ -21,14 +21,61 @@
 BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
 #define CT_W_WORKLOAD 1
 #define CT_W_OUTSIDE_FILTER 2
+#define CT_W_KNOWN 0x80     /* ct_stage_mark(): ct_stage has the task's mark */
+
+/* What this CPU read from ct_stage last: a loop of one task's events costs
+ * two array loads, not a hash lookup (60-90 ns on the machines measured:
+ * ct_stage's bucket and element miss the caches behind a busy ring
+ * buffer).  One u64, so that a program that interrupts another on this
+ * CPU cannot leave half of one: the tid (22 bits: PID_MAX_LIMIT is 2^22),
+ * the mark with CT_W_KNOWN (8), and the generation it was read at (34).
+ * Every change to ct_stage bumps ct_stage_gen (ct_stage_changed()), after
+ * the change: each CPU's memo is then stale. */
+BPF_PERCPU_ARRAY(ct_stage_memo, u64, 1);
+BPF_ARRAY(ct_stage_gen, u64, 1);
+#define CT_MEMO_TID_BITS 22
+#define CT_MEMO_GEN_SHIFT 30
+
+static __always_inline u32 ct_stage_read(u32 tid)
+{
+    u8 *s = ct_stage.lookup(&tid);
+    return s ? CT_W_KNOWN | *s : 0;
+}
+
+/* The current task's (TID's) mark in ct_stage with CT_W_KNOWN, or 0 if it
+ * has none. */
+static __always_inline u32 ct_stage_mark(u32 tid)
+{
+    int zero = 0;
+    u64 *gen = ct_stage_gen.lookup(&zero);
+    u64 *memo = ct_stage_memo.lookup(&zero);
+    if (!gen || !memo)
+        return ct_stage_read(tid);
+    /* The generation is read before ct_stage: a change made in between
+     * leaves a memo that is already stale. */
+    u64 g = *gen << CT_MEMO_GEN_SHIFT;
+    u64 m = *memo;
+    if ((m & ((1u << CT_MEMO_TID_BITS) - 1)) == tid && (m >> CT_MEMO_GEN_SHIFT << CT_MEMO_GEN_SHIFT) == g)
+        return (m >> CT_MEMO_TID_BITS) & 0xff;
+    u32 mark = ct_stage_read(tid);
+    *memo = g | (u64)mark << CT_MEMO_TID_BITS | tid;
+    return mark;
+}
+
+/* After each change to ct_stage. */
+static __always_inline void ct_stage_changed(void)
+{
+    int zero = 0;
+    u64 *gen = ct_stage_gen.lookup(&zero);
+    if (gen)
+        __sync_fetch_and_add(gen, 1);
+}
 
 /* A task marked workload stays in scope after it joins the host's
  * namespaces: setns into a host namespace is the escape to report. */
 static __always_inline int ct_marked_workload(void)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    u8 *s = ct_stage.lookup(&tid);
-    return s && (*s & CT_W_WORKLOAD);
+    return ct_stage_mark((u32)bpf_get_current_pid_tgid()) & CT_W_WORKLOAD;
 }
 #endif
 #if !CT_STICKY_WORKLOAD
@@ -86,9 +133,9 @@ static __always_inline int ct_runs_own_program(char *t)
 /* CT_W_* of the current task T. */
 static __always_inline u32 ct_stage_of(char *t, u32 tid)
 {
-    u8 *s = ct_stage.lookup(&tid);
-    if (s)
-        return *s;
+    u32 mark = ct_stage_mark(tid);
+    if (mark & CT_W_KNOWN)
+        return mark & ~CT_W_KNOWN;
     /* Running before the tool started (a runtime's init waiting for its
      * start, say): by its namespaces and its program. */
     return ct_cur_in_container_ns(t) && ct_runs_own_program(t) ? CT_W_WORKLOAD : 0;
@@ -130,6 +177,7 @@ static __always_inline int ct_filter_governs(void)
 static __always_inline void ct_stage_set(u32 tid, u8 stage)
 {
     ct_stage.update(&tid, &stage);
+    ct_stage_changed();
 }
 
 /* args: struct task_struct *parent, struct task_struct *child; current is
@@ -173,6 +221,7 @@ RAW_TRACEPOINT_PROBE(sched_process_free)
 {
     u32 tid = ct_read_u32((void *)ctx->args[0], CT_OFF_TASK_PID);
     ct_stage.delete(&tid);
+    ct_stage_changed();
     return 0;
 }
 #endif /* CT_WORKLOAD_RULE */
