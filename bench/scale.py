@@ -120,6 +120,30 @@ def idle(n):
                IMAGE, "sleep", "36000")
 
 
+def cpu_busy(seconds=1.0):
+    """The share of all CPUs' time spent busy (not idle or iowait) over
+    SECONDS, from /proc/stat."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(limit=60, busy=0.10):
+    """Wait until the containers just started are idle: the machine busy
+    under BUSY for a second (dockerd and the shims finish their starts
+    for a while; a loop measured meanwhile shares the CPUs with them, and
+    the tool's reader more than the loop). Seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit and cpu_busy() >= busy:
+        pass
+    return round(time.monotonic() - began, 1)
+
+
 def measure(scenario, loop_name):
     def loop():
         return openloop_result(docker("exec", loop_name, "openloop", TARGET, str(COUNT)), COUNT)
@@ -171,7 +195,7 @@ def main():
     try:
         for n in IDLE:
             idle(n)
-            print("== %d idle containers" % n, flush=True)
+            print("== %d idle containers (settled after %.1f s)" % (n, settle()), flush=True)
             rows += measure("%d idle containers" % n, loop_name)
         print("== churn", flush=True)
         with Churn(CHURN_WORKERS) as churn:
