@@ -23,6 +23,16 @@ BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
 #define CT_W_OUTSIDE_FILTER 2
 #define CT_W_KNOWN 0x80     /* ct_stage_mark(): ct_stage has the task's mark */
 
+static __always_inline u32 ct_stage_read(u32 tid)
+{
+    u8 *s = ct_stage.lookup(&tid);
+    return s ? CT_W_KNOWN | *s : 0;
+}
+
+#ifndef CT_STAGE_MEMO
+#define CT_STAGE_MEMO 1
+#endif
+#if CT_STAGE_MEMO
 /* What this CPU read from ct_stage last: a loop of one task's events costs
  * two array loads, not a hash lookup (60-90 ns on the machines measured:
  * ct_stage's bucket and element miss the caches behind a busy ring
@@ -30,17 +40,14 @@ BPF_HASH(ct_stage, u32, u8, CT_STAGE_ENTRIES);
  * CPU cannot leave half of one: the tid (22 bits: PID_MAX_LIMIT is 2^22),
  * the mark with CT_W_KNOWN (8), and the generation it was read at (34).
  * Every change to ct_stage bumps ct_stage_gen (ct_stage_changed()), after
- * the change: each CPU's memo is then stale. */
+ * the change: each CPU's memo is then stale.  It costs code, about 60
+ * instructions where a lookup is 10 at each place that asks:
+ * containerescape, which asks at two dozen places for the rare calls it
+ * judges, goes without (CT_STAGE_MEMO 0). */
 BPF_PERCPU_ARRAY(ct_stage_memo, u64, 1);
 BPF_ARRAY(ct_stage_gen, u64, 1);
 #define CT_MEMO_TID_BITS 22
 #define CT_MEMO_GEN_SHIFT 30
-
-static __always_inline u32 ct_stage_read(u32 tid)
-{
-    u8 *s = ct_stage.lookup(&tid);
-    return s ? CT_W_KNOWN | *s : 0;
-}
 
 /* The current task's (TID's) mark in ct_stage with CT_W_KNOWN, or 0 if it
  * has none. */
@@ -55,7 +62,8 @@ static __always_inline u32 ct_stage_mark(u32 tid)
      * leaves a memo that is already stale. */
     u64 g = *gen << CT_MEMO_GEN_SHIFT;
     u64 m = *memo;
-    if ((m & ((1u << CT_MEMO_TID_BITS) - 1)) == tid && (m >> CT_MEMO_GEN_SHIFT << CT_MEMO_GEN_SHIFT) == g)
+    if ((m & ((1u << CT_MEMO_TID_BITS) - 1)) == tid &&
+        (m >> CT_MEMO_GEN_SHIFT << CT_MEMO_GEN_SHIFT) == g)
         return (m >> CT_MEMO_TID_BITS) & 0xff;
     u32 mark = ct_stage_read(tid);
     *memo = g | (u64)mark << CT_MEMO_TID_BITS | tid;
@@ -70,6 +78,10 @@ static __always_inline void ct_stage_changed(void)
     if (gen)
         __sync_fetch_and_add(gen, 1);
 }
+#else
+#define ct_stage_mark(tid) ct_stage_read(tid)
+#define ct_stage_changed() do {} while (0)
+#endif
 
 /* A task marked workload stays in scope after it joins the host's
  * namespaces: setns into a host namespace is the escape to report. */
