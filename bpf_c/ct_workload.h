@@ -36,12 +36,15 @@ static __always_inline u32 ct_stage_read(u32 tid)
 /* What this CPU read from ct_stage last: a loop of one task's events costs
  * two array loads, not a hash lookup (ct_stage's bucket and element miss
  * the caches behind a busy ring buffer: containeropen's exit is 20-35 ns
- * shorter by bpf_stats).  One u64, so that a program that interrupts another on this
- * CPU cannot leave half of one: the tid (22 bits: PID_MAX_LIMIT is 2^22),
- * the mark with CT_W_KNOWN (8), and the generation it was read at (34).
- * Every change to ct_stage bumps ct_stage_gen (ct_stage_changed()), after
- * the change: each CPU's memo is then stale.  It costs code, about 60
- * instructions where a lookup is 10 at each place that asks:
+ * shorter by bpf_stats).  One u64, so that a program that interrupts
+ * another on this CPU cannot leave half of one: the tid (22 bits:
+ * PID_MAX_LIMIT is 2^22), the mark with CT_W_KNOWN (8), and the generation
+ * it was read at (34).  Every change to ct_stage bumps ct_stage_gen
+ * (ct_stage_changed()), after the change: each CPU's memo is then stale.
+ * A CPU only asks for the task it runs, whose mark changes only in its own
+ * exec (on this CPU), its fork (before it ran) or its free (after it
+ * died): no reordering of the two can hide a change.  It costs code,
+ * about 60 instructions where a lookup is 10 at each place that asks:
  * containerescape, which asks at two dozen places for the rare calls it
  * judges, goes without (CT_STAGE_MEMO 0). */
 BPF_PERCPU_ARRAY(ct_stage_memo, u64, 1);
