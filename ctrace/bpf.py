@@ -472,7 +472,7 @@ class Runner:
         bpf_class = timings.bpf_class(bcc) if timings else bcc.BPF
         # Compiler diagnostics go to a pipe of ours, not the terminal: a
         # failed load is one line here (--ebpf shows the C).
-        with _quiet_stderr():
+        with _quiet_stderr(self.tool):
             compiling = bcc_compile.compile_beside(
                 lambda cflags: bpf_class(text=text, cflags=cflags), text)
             try:
@@ -483,10 +483,7 @@ class Runner:
             try:
                 self.bpf = compiling.result()
             except Exception as exc:
-                raise SetupError("loading the BPF program failed: %s "
-                                 "(kernel %s; run with --ebpf to see the C)"
-                                 % (str(exc).splitlines()[0] if str(exc) else exc,
-                                    os.uname().release))
+                raise SetupError(load_failed(str(exc).splitlines()[0] if str(exc) else exc))
         # BCC's Python keeps one kernel symbol cache per process: none may
         # have been made from the compile thread's one-line /proc/kallsyms.
         getattr(bcc.BPF, "_sym_caches", {}).pop(-1, None)
@@ -765,24 +762,48 @@ class _Timings:
                         for k, v in sorted(self.values.items()))
 
 
+def load_failed(reason):
+    """The one line of a program that did not load, for REASON."""
+    return ("loading the BPF program failed: %s (kernel %s; run with --ebpf to see the C)"
+            % (reason, os.uname().release))
+
+
 class _quiet_stderr:
     """Collects what the compiler prints on fd 2 while BCC loads; it is shown
-    only if the load fails (BCC prints errors itself, warnings are noise)."""
+    only if the load fails (BCC prints errors itself, warnings are noise).
+
+    LLVM answers an error of its BPF back end (a program over the 512-byte
+    stack, say) with exit(1) from the compile thread: so that TOOL does not
+    end without a word, an exit handler says why while the load runs."""
+
+    def __init__(self, tool):
+        self.tool = tool
 
     def __enter__(self):
         sys.stderr.flush()
         self.saved = os.dup(2)
         self.file = tempfile.TemporaryFile()
         os.dup2(self.file.fileno(), 2)
+        self.exit_hook = libc.ExitHook(self._compiler_exited)
         return self
 
+    def errors(self):
+        text = os.pread(self.file.fileno(), 1 << 20, 0).decode("utf-8", "replace")
+        return [l for l in text.splitlines() if "error" in l]
+
+    def _compiler_exited(self):
+        errors = self.errors()
+        reason = "the compiler ended the process"
+        if errors:
+            reason += ": " + errors[0].split("error: ", 1)[-1]
+        os.write(self.saved, ("%s: %s\n" % (self.tool, load_failed(reason))).encode())
+
     def __exit__(self, exc_type, exc, tb):
+        self.exit_hook.cancel()
         os.dup2(self.saved, 2)
         os.close(self.saved)
         if exc_type is not None:
-            self.file.seek(0)
-            text = self.file.read().decode("utf-8", "replace")
-            errors = [l for l in text.splitlines() if "error" in l]
+            errors = self.errors()
             if errors:
                 sys.stderr.write("%s\n" % "\n".join(errors[:10]))
         self.file.close()

@@ -3,6 +3,7 @@ import: ctrace.preload imports this before it starts libbcc's dlopen, and a
 dlopen or dlsym of the main thread while that runs would wait for it to
 end (glibc's loader lock; ctypes looks a function up at its first use)."""
 
+import atexit
 import ctypes
 
 _c = ctypes.CDLL(None, use_errno=True)
@@ -37,3 +38,53 @@ try:
     malloc_trim = _declare("malloc_trim", c_int, size_t)
 except AttributeError:
     malloc_trim = None          # not glibc: nothing to hand back
+
+# exit(3)'s handlers (glibc): FN(ARG, STATUS), registered for a "DSO" handle;
+# __cxa_finalize(HANDLE) runs that handle's handlers at once and forgets them.
+_EXIT_HANDLER = ctypes.CFUNCTYPE(None, void_p, c_int)
+try:
+    _cxa_atexit = _declare("__cxa_atexit", c_int, _EXIT_HANDLER, void_p, void_p)
+    _cxa_finalize = _declare("__cxa_finalize", None, void_p)
+except AttributeError:
+    _cxa_atexit = _cxa_finalize = None      # not glibc: no hook
+
+
+class ExitHook:
+    """FUNCTION() if the process calls exit(3), from any thread, before
+    cancel(); never after.  For a library that ends the process itself
+    (LLVM, on an error of its BPF back end).  The handle that cancel()
+    finalizes is this object's own address: no other handler shares it."""
+
+    _armed = set()      # the callbacks glibc holds must outlive any caller
+
+    def __init__(self, function):
+        self._function = function
+        self._callback = _EXIT_HANDLER(self._run)
+        self._handle = ctypes.c_char()
+        self.armed = bool(_cxa_atexit) and _cxa_atexit(
+            self._callback, None, ctypes.addressof(self._handle)) == 0
+        if self.armed:
+            ExitHook._armed.add(self)
+
+    def _run(self, arg, status):
+        function, self._function = self._function, None
+        if function is not None:
+            try:
+                function()
+            except Exception:       # the process is ending: nothing to report to
+                pass
+
+    def cancel(self):
+        """Forget FUNCTION (glibc runs the handler now, to no effect)."""
+        self._function = None
+        if self.armed:
+            self.armed = False
+            _cxa_finalize(ctypes.addressof(self._handle))
+            ExitHook._armed.discard(self)
+
+
+@atexit.register
+def _cancel_exit_hooks():
+    """Python's own exit: no handler may call into it once it is gone."""
+    for hook in list(ExitHook._armed):
+        hook.cancel()

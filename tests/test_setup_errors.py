@@ -2,6 +2,8 @@
 
 import collections
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -45,3 +47,73 @@ def test_missing_bpf_sources(monkeypatch, tmp_path):
                         lambda p, real=os.path.exists: str(tmp_path) in p and real(p))
     with pytest.raises(SetupError, match="make install"):
         bpf.bpf_source_dir()
+
+
+# A program the BPF back end refuses: 1 KiB on the 512-byte stack.  LLVM
+# then calls exit(1) itself, from the compile thread.
+OVER_THE_STACK = r'''
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+    char buf[1024];
+    bpf_probe_read_kernel(buf, sizeof(buf), (void *)bpf_get_current_task());
+    return buf[bpf_get_prandom_u32() & 1023];
+}
+'''
+
+LOAD_IN_A_CHILD = r'''
+import sys
+sys.path.insert(0, sys.argv[1])
+from ctrace import bpf
+from ctrace.errors import SetupError
+program = bpf.Program("over.bpf.c", host_ns={"mnt": 1, "pid": 1, "net": 1})
+try:
+    bpf.Runner("ctrace-test", program, ["syscalls:sys_enter_getppid"], None).load()
+except SetupError as exc:
+    sys.stderr.write("ctrace-test: %s\n" % exc)
+    sys.exit(1)
+'''
+
+
+@pytest.mark.integration
+def test_a_compiler_that_ends_the_process_still_says_why(bpf_ok, tmp_path):
+    """Without the exit handler the tool ends with status 1 and prints
+    nothing (BCC's stderr goes to ctrace's file while it loads)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for header in os.listdir(os.path.join(root, "bpf_c")):
+        if header.endswith(".h"):
+            (tmp_path / header).write_bytes(open(os.path.join(root, "bpf_c", header), "rb").read())
+    (tmp_path / "over.bpf.c").write_text('#include "ct_context.h"\n' + OVER_THE_STACK)
+    r = subprocess.run([sys.executable, "-c", LOAD_IN_A_CHILD, root], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, CTRACE_BPF_DIR=str(tmp_path)))
+    lines = r.stderr.splitlines()
+    assert r.returncode == 1, r.stderr
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("ctrace-test: loading the BPF program failed: the compiler "
+                               "ended the process: "), r.stderr
+    assert "stack limit" in lines[0] and "--ebpf" in lines[0]
+
+
+EXIT_FROM_A_THREAD = r'''
+import ctypes, os, sys, threading
+sys.path.insert(0, sys.argv[1])
+from ctrace import libc
+hook = libc.ExitHook(lambda: os.write(1, b"said why"))
+if sys.argv[2] == "cancel":
+    hook.cancel()
+elif sys.argv[2] == "python-exit":
+    sys.exit(3)     # Python's exit forgets the hook before it finalizes
+# What LLVM does: exit(3) from a thread other than the main one.
+thread = threading.Thread(target=ctypes.CDLL(None).exit, args=(3,))
+thread.start()
+thread.join()
+'''
+
+
+@pytest.mark.parametrize("then", ["exit", "cancel", "python-exit"])
+def test_an_exit_hook_runs_at_exit_from_any_thread_until_cancelled(then):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", EXIT_FROM_A_THREAD, root, then],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == (b"said why" if then == "exit" else b"")
+    assert r.stderr == b""
