@@ -637,6 +637,7 @@ static __always_inline void esc_peer_name(struct esc_event *e, void *file)
     u32 len = ct_read_u32(ua, ESC_OFF_UNIX_ADDRESS_LEN);
     if (len > 2 && len <= 2 + ESC_UNIX_PATH) {
         len -= 2;
+        asm volatile("" : "+r"(len));       /* the mask stays: see esc_connect */
         bpf_probe_read_kernel(e->data, len & 127, ua + ESC_OFF_UNIX_ADDRESS_NAME + 2);
         e->data[len & 127] = 0;
         e->data_len = len + 1;
@@ -685,6 +686,9 @@ static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr
         if (len <= 2)
             return NULL;
         len -= 2;
+        /* The clamp above makes the mask redundant to the optimizer, which
+         * may drop it and pass a copy whose bounds the verifier never saw. */
+        asm volatile("" : "+r"(len));
         ct_read_user(e->data, len & 127, addr + 2);
         e->data[len & 127] = 0;
         e->data_len = len + 1;
