@@ -16,6 +16,16 @@ def version():
         return re.search(r'^__version__ = "([^"]+)"$', f.read(), re.M).group(1)
 
 
+def kbuild_files():
+    """bpf_c/kbuild, the kernel tree BCC compiles against (ctrace.bpf.kernel_tree),
+    directory by directory."""
+    found = []
+    for root, _dirs, files in sorted(os.walk("bpf_c/kbuild")):
+        if files:
+            found.append(("share/ctrace/" + root, sorted(os.path.join(root, f) for f in files)))
+    return found
+
+
 setup(
     name="ctrace",
     version=version(),
@@ -29,6 +39,6 @@ setup(
     data_files=[
         ("share/ctrace/bpf_c", sorted(glob.glob("bpf_c/*.h") + glob.glob("bpf_c/*.c"))),
         ("share/man/man8", sorted(glob.glob("man/man8/*.8"))),
-    ],
+    ] + kbuild_files(),
     python_requires=">=3.9",
 )

@@ -49,7 +49,8 @@ flock 9
 cd "$root"
 shopt -s nullglob
 # What the image is made of; file names count (sha256sum prints them).
-sources=(setup.py ctrace/*.py ctrace/runtimes/*.py ctrace/schemas/*.json tools/container* bpf_c/* man/man8/*.8
+sources=(setup.py ctrace/*.py ctrace/runtimes/*.py ctrace/schemas/*.json tools/container* bpf_c/*.[ch]
+	bpf_c/kbuild/include/*/*.h bpf_c/kbuild/include/*/*/*.h man/man8/*.8
 	scripts/install-headers.sh scripts/build-image.sh deploy/entrypoint.sh)
 shopt -u nullglob
 hash=$(

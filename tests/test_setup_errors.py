@@ -2,6 +2,7 @@
 
 import collections
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,11 +15,42 @@ Uname = collections.namedtuple("Uname", "sysname nodename release version machin
 
 
 def test_missing_headers_names_make_install(monkeypatch):
+    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    monkeypatch.setenv("CTRACE_KERNEL_HEADERS", "system")
     monkeypatch.setattr(os, "uname", lambda: Uname("Linux", "h", "0.0.0-nonexistent", "", "x86_64"))
     with pytest.raises(SetupError) as exc:
         bpf.check_headers()
     assert "make install" in str(exc.value)
     assert "/lib/modules/0.0.0-nonexistent/build" in str(exc.value)
+
+
+def test_bcc_compiles_against_ctraces_own_kernel_tree(monkeypatch):
+    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    monkeypatch.delenv("CTRACE_KERNEL_HEADERS", raising=False)
+    tree = bpf.check_headers()
+    assert tree == os.path.join(bpf.bpf_source_dir(), "kbuild")
+    # What BCC looks for to accept a tree, and what its helpers include.
+    for header in ("linux/kconfig.h", "uapi/linux/bpf.h", "linux/version.h", "asm/page.h"):
+        assert os.path.isfile(os.path.join(tree, "include", header))
+
+
+def test_a_kernel_tree_the_user_named_is_kept(monkeypatch, tmp_path):
+    (tmp_path / "include").mkdir()
+    monkeypatch.setenv("BCC_KERNEL_SOURCE", str(tmp_path))
+    assert bpf.check_headers() is None          # BCC reads the user's choice itself
+    monkeypatch.setenv("BCC_KERNEL_SOURCE", str(tmp_path / "absent"))
+    with pytest.raises(SetupError, match="absent"):
+        bpf.check_headers()
+
+
+def test_a_partial_install_without_the_kernel_tree_names_make_install(monkeypatch, tmp_path):
+    (tmp_path / "ctrace.h").write_text("")
+    monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path))
+    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    monkeypatch.delenv("CTRACE_KERNEL_HEADERS", raising=False)
+    with pytest.raises(SetupError, match="make install") as exc:
+        bpf.check_headers()
+    assert str(tmp_path / "kbuild") in str(exc.value)
 
 
 def test_missing_tracepoint_is_named(monkeypatch, tmp_path):
@@ -82,6 +114,7 @@ def test_a_compiler_that_ends_the_process_still_says_why(bpf_ok, tmp_path):
     for header in os.listdir(os.path.join(root, "bpf_c")):
         if header.endswith(".h"):
             (tmp_path / header).write_bytes(open(os.path.join(root, "bpf_c", header), "rb").read())
+    shutil.copytree(os.path.join(root, "bpf_c", "kbuild"), tmp_path / "kbuild")
     (tmp_path / "over.bpf.c").write_text('#include "ct_context.h"\n' + OVER_THE_STACK)
     r = subprocess.run([sys.executable, "-c", LOAD_IN_A_CHILD, root], capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, CTRACE_BPF_DIR=str(tmp_path)))
