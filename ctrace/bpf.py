@@ -519,7 +519,12 @@ class Runner:
             try:
                 self.bpf = compiling.result()
             except Exception as exc:
-                raise SetupError(load_failed(str(exc).splitlines()[0] if str(exc) else exc))
+                reason = str(exc).splitlines()[0] if str(exc) else repr(exc)
+                # ctrace's kernel tree holds what this BCC's helpers were
+                # seen to need; another BCC's may need more.
+                hint = ("CTRACE_KERNEL_HEADERS=system compiles against the installed "
+                        "kernel headers" if kernel_source and "compile" in reason else None)
+                raise SetupError(load_failed(reason, hint))
         # BCC's Python keeps one kernel symbol cache per process: none may
         # have been made from the compile thread's one-line /proc/kallsyms.
         getattr(bcc.BPF, "_sym_caches", {}).pop(-1, None)
@@ -798,10 +803,10 @@ class _Timings:
                         for k, v in sorted(self.values.items()))
 
 
-def load_failed(reason):
-    """The one line of a program that did not load, for REASON."""
-    return ("loading the BPF program failed: %s (kernel %s; run with --ebpf to see the C)"
-            % (reason, os.uname().release))
+def load_failed(reason, hint=None):
+    """The one line of a program that did not load, for REASON (and HINT)."""
+    return ("loading the BPF program failed: %s (kernel %s; run with --ebpf to see the C%s)"
+            % (reason, os.uname().release, "; " + hint if hint else ""))
 
 
 class _quiet_stderr:

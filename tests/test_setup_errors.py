@@ -106,16 +106,47 @@ except SetupError as exc:
 '''
 
 
-@pytest.mark.integration
-def test_a_compiler_that_ends_the_process_still_says_why(bpf_ok, tmp_path):
-    """Without the exit handler the tool ends with status 1 and prints
-    nothing (BCC's stderr goes to ctrace's file while it loads)."""
+def _bpf_dir(tmp_path, name, text):
+    """A CTRACE_BPF_DIR in TMP_PATH: ctrace's headers and kernel tree, and
+    NAME holding TEXT after ct_context.h; returns the source tree's root."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for header in os.listdir(os.path.join(root, "bpf_c")):
         if header.endswith(".h"):
             (tmp_path / header).write_bytes(open(os.path.join(root, "bpf_c", header), "rb").read())
     shutil.copytree(os.path.join(root, "bpf_c", "kbuild"), tmp_path / "kbuild")
-    (tmp_path / "over.bpf.c").write_text('#include "ct_context.h"\n' + OVER_THE_STACK)
+    (tmp_path / name).write_text('#include "ct_context.h"\n' + text)
+    return root
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("headers", ["ctrace", "system"])
+def test_a_program_that_does_not_compile_is_one_line_naming_the_other_headers(
+        bpf_ok, tmp_path, monkeypatch, headers):
+    """ctrace's kernel tree holds what this BCC's helpers need; the error of
+    a compile against it names the installed headers as the way out."""
+    _bpf_dir(tmp_path, "broken.bpf.c",
+             "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return no_such_name; }\n")
+    monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path))
+    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    if headers == "system":
+        monkeypatch.setenv("CTRACE_KERNEL_HEADERS", "system")
+    else:
+        monkeypatch.delenv("CTRACE_KERNEL_HEADERS", raising=False)
+    program = bpf.Program("broken.bpf.c", host_ns={"mnt": 1, "pid": 1, "net": 1})
+    runner = bpf.Runner("ctrace-test", program, ["syscalls:sys_enter_getppid"], None)
+    with pytest.raises(SetupError) as exc:
+        runner.load()
+    text = str(exc.value)
+    assert text.startswith("loading the BPF program failed: Failed to compile") and "\n" not in text
+    assert ("CTRACE_KERNEL_HEADERS=system" in text) == (headers == "ctrace")
+    assert "BCC_KERNEL_SOURCE" not in os.environ     # set only while BCC compiled
+
+
+@pytest.mark.integration
+def test_a_compiler_that_ends_the_process_still_says_why(bpf_ok, tmp_path):
+    """Without the exit handler the tool ends with status 1 and prints
+    nothing (BCC's stderr goes to ctrace's file while it loads)."""
+    root = _bpf_dir(tmp_path, "over.bpf.c", OVER_THE_STACK)
     r = subprocess.run([sys.executable, "-c", LOAD_IN_A_CHILD, root], capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, CTRACE_BPF_DIR=str(tmp_path)))
     lines = r.stderr.splitlines()
