@@ -9,6 +9,7 @@ main thread imports the tool's modules and parses its arguments.  `import
 bcc` then finds its library mapped, and Program.text() takes the parsed
 BTF (kernel_btf()).  Only root starts it: no one else can load a program."""
 
+import atexit
 import importlib
 import os
 
@@ -53,6 +54,16 @@ def start():
         except ImportError:
             pass                        # a Python built without it
     _preload = Beside(_load, "ctrace-preload")
+    atexit.register(_finish_before_exit)
+
+
+def _finish_before_exit():
+    """Python's exit waits for the preload: exit(3) while its thread is
+    inside the dlopen would run LLVM's static destructors beside its
+    constructors.  A tool that ends at import (a SetupError, its one line)
+    died so, by SIGSEGV, once in CI."""
+    if _preload is not None:
+        _preload.join()
 
 
 def kernel_btf():
