@@ -61,9 +61,8 @@ class ExitHook:
         self._function = function
         self._callback = _EXIT_HANDLER(self._run)
         self._handle = ctypes.c_char()
-        self.armed = bool(_cxa_atexit) and _cxa_atexit(
-            self._callback, None, ctypes.addressof(self._handle)) == 0
-        if self.armed:
+        if _cxa_atexit and _cxa_atexit(self._callback, None,
+                                       ctypes.addressof(self._handle)) == 0:
             ExitHook._armed.add(self)
 
     def _run(self, arg, status):
@@ -77,10 +76,9 @@ class ExitHook:
     def cancel(self):
         """Forget FUNCTION (glibc runs the handler now, to no effect)."""
         self._function = None
-        if self.armed:
-            self.armed = False
-            _cxa_finalize(ctypes.addressof(self._handle))
+        if self in ExitHook._armed:
             ExitHook._armed.discard(self)
+            _cxa_finalize(ctypes.addressof(self._handle))
 
 
 @atexit.register

@@ -30,6 +30,18 @@ READY_TIMEOUT = 60
 sys.path.insert(0, ROOT)
 from ctrace import schema  # noqa: E402
 
+def bpf_sources(directory, name, text):
+    """DIRECTORY as a CTRACE_BPF_DIR: ctrace's headers and kernel tree
+    (bpf_c/kbuild), and NAME holding TEXT."""
+    bpf_c = os.path.join(ROOT, "bpf_c")
+    for header in os.listdir(bpf_c):
+        if header.endswith(".h"):
+            shutil.copy(os.path.join(bpf_c, header), str(directory))
+    shutil.copytree(os.path.join(bpf_c, "kbuild"), os.path.join(str(directory), "kbuild"))
+    with open(os.path.join(str(directory), name), "w") as f:
+        f.write(text)
+
+
 # How soon an idle tool must end after SIGINT/SIGTERM: generous for a busy
 # 2-core machine, yet far below stop()'s own wait (a loop that never wakes).
 PROMPT_EXIT = 5.0

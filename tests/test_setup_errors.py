@@ -2,11 +2,12 @@
 
 import collections
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
+
+from conftest import ROOT, bpf_sources
 
 from ctrace import bpf
 from ctrace.errors import SetupError
@@ -106,26 +107,14 @@ except SetupError as exc:
 '''
 
 
-def _bpf_dir(tmp_path, name, text):
-    """A CTRACE_BPF_DIR in TMP_PATH: ctrace's headers and kernel tree, and
-    NAME holding TEXT after ct_context.h; returns the source tree's root."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for header in os.listdir(os.path.join(root, "bpf_c")):
-        if header.endswith(".h"):
-            (tmp_path / header).write_bytes(open(os.path.join(root, "bpf_c", header), "rb").read())
-    shutil.copytree(os.path.join(root, "bpf_c", "kbuild"), tmp_path / "kbuild")
-    (tmp_path / name).write_text('#include "ct_context.h"\n' + text)
-    return root
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("headers", ["ctrace", "system"])
 def test_a_program_that_does_not_compile_is_one_line_naming_the_other_headers(
         bpf_ok, tmp_path, monkeypatch, headers):
     """ctrace's kernel tree holds what this BCC's helpers need; the error of
     a compile against it names the installed headers as the way out."""
-    _bpf_dir(tmp_path, "broken.bpf.c",
-             "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return no_such_name; }\n")
+    bpf_sources(tmp_path, "broken.bpf.c", '#include "ct_context.h"\n'
+                "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return no_such_name; }\n")
     monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path))
     monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
     if headers == "system":
@@ -146,8 +135,8 @@ def test_a_program_that_does_not_compile_is_one_line_naming_the_other_headers(
 def test_a_compiler_that_ends_the_process_still_says_why(bpf_ok, tmp_path):
     """Without the exit handler the tool ends with status 1 and prints
     nothing (BCC's stderr goes to ctrace's file while it loads)."""
-    root = _bpf_dir(tmp_path, "over.bpf.c", OVER_THE_STACK)
-    r = subprocess.run([sys.executable, "-c", LOAD_IN_A_CHILD, root], capture_output=True,
+    bpf_sources(tmp_path, "over.bpf.c", '#include "ct_context.h"\n' + OVER_THE_STACK)
+    r = subprocess.run([sys.executable, "-c", LOAD_IN_A_CHILD, ROOT], capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, CTRACE_BPF_DIR=str(tmp_path)))
     lines = r.stderr.splitlines()
     assert r.returncode == 1, r.stderr
@@ -175,8 +164,7 @@ thread.join()
 
 @pytest.mark.parametrize("then", ["exit", "cancel", "python-exit"])
 def test_an_exit_hook_runs_at_exit_from_any_thread_until_cancelled(then):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([sys.executable, "-c", EXIT_FROM_A_THREAD, root, then],
+    r = subprocess.run([sys.executable, "-c", EXIT_FROM_A_THREAD, ROOT, then],
                        capture_output=True, timeout=60)
     assert r.returncode == 3, r.stderr
     assert r.stdout == (b"said why" if then == "exit" else b"")

@@ -186,10 +186,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 
 
 def _probe_text(tmp_path, monkeypatch):
-    for header in glob.glob(os.path.join(ROOT, "bpf_c", "*.h")):
-        with open(header) as src, open(tmp_path / os.path.basename(header), "w") as dst:
-            dst.write(src.read())
-    (tmp_path / "probe.bpf.c").write_text(TASK_STORAGE_TEXT)
+    # Here, not at the top: a child process imports this module without
+    # pytest's path (test_the_compile_thread_sees_...).
+    from conftest import bpf_sources
+    bpf_sources(tmp_path, "probe.bpf.c", TASK_STORAGE_TEXT)
     monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path))
     return bpf.Program("probe.bpf.c", {"PROBE_PID": os.getpid()},
                        host_ns={"mnt": 1, "pid": 1, "net": 1}).text()
