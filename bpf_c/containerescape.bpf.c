@@ -223,13 +223,12 @@ static __always_inline int esc_kill(struct esc_event *e)
 #endif
 }
 
-/* Every finding ends here: its context filled, killed if --kill says so,
+/* A finding, its context filled (esc_context): killed if --kill says so,
  * counted, folded if it repeats one sent less than a second ago (same
  * container, technique, call, outcome: success, killed or the errno, and
  * object), else sent with the number folded since. */
-static __always_inline void esc_report(struct esc_event *e, u64 object)
+static __always_inline void esc_settle(struct esc_event *e, u64 object)
 {
-    esc_context(e);
     int killed = esc_kill(e);
     struct esc_counts *c = esc_counted(e);
     if (c && killed)
@@ -256,6 +255,14 @@ static __always_inline void esc_report(struct esc_event *e, u64 object)
     int full = esc_send(e);
     if (c)
         __sync_fetch_and_add(full ? &c->lost : &c->sent, 1);
+}
+
+/* Every finding ends here (a usermode helper's exec aside: it is user
+ * space's to judge, sched_process_exec). */
+static __always_inline void esc_report(struct esc_event *e, u64 object)
+{
+    esc_context(e);
+    esc_settle(e, object);
 }
 
 /* Append a user string (NUL included) to data[]. */
@@ -517,10 +524,11 @@ static __always_inline struct esc_event *esc_file_judged(struct esc_event *e, vo
 
 /* -- sensitive-write, host-file: opens with write intent ------------------- */
 
-/* ... or, for an open that succeeded, E for esc_file_judged() (*FILE_FD
- * set to its descriptor). */
-static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, long ret,
-                                                  u64 *object, long *file_fd)
+/* E, an open with write intent that failed on a rule's name, or NULL; or,
+ * for one that succeeded, E for esc_file_judged() (*FILE_FD set to its
+ * descriptor). */
+static __always_inline struct esc_event *esc_open(struct esc_event *e, char *regs, u32 nr,
+                                                  long ret, u64 *object, long *file_fd)
 {
     u64 flags;
     s64 dfd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
@@ -541,11 +549,8 @@ static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, l
         ct_read_user(&flags, sizeof(flags),
                             (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG2));
     }
-    /* Read-only: dropped here, before anything else. */
-    if (!ESC_WRITE_INTENT(flags) || !esc_judged(t))
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_SENSITIVE_WRITE, nr, ret);
-    if (!e)
+    /* Read-only (openat2's how->flags: esc_step_of drops the others). */
+    if (!ESC_WRITE_INTENT(flags))
         return NULL;
     e->arg0 = flags;
     if (ret < 0) {
@@ -565,16 +570,10 @@ static __always_inline struct esc_event *esc_open(char *t, char *regs, u32 nr, l
 
 /* -- file-handle: open_by_handle_at, name_to_handle_at ---------------------- */
 
-static __always_inline struct esc_event *esc_file_handle(char *t, char *regs, u32 nr,
-                                                         long ret, u64 *object, long *file_fd)
+static __always_inline struct esc_event *esc_file_handle(struct esc_event *e, char *regs,
+                                                         u32 nr, long ret, u64 *object,
+                                                         long *file_fd)
 {
-    if (!esc_judged(t))
-        return NULL;
-    if (nr == ESC_NR_NAME_TO_HANDLE_AT && !ESC_ALL)
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_FILE_HANDLE, nr, ret);
-    if (!e)
-        return NULL;
     if (nr == ESC_NR_NAME_TO_HANDLE_AT) {
         /* name_to_handle_at(dfd, path, handle, mount_id, flags) */
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1));
@@ -601,11 +600,9 @@ static __always_inline int esc_host_ns(u64 inum)
            inum == CT_HOST_NS_TIME;
 }
 
-static __always_inline struct esc_event *esc_setns(char *t, char *regs, u32 nr, long ret,
-                                                   u64 *object)
+static __always_inline struct esc_event *esc_setns(struct esc_event *e, char *t, char *regs,
+                                                   long ret, u64 *object)
 {
-    if (!esc_judged(t))
-        return NULL;
     s64 fd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     void *inode = ct_read_ptr(ct_task_file((void *)bpf_get_current_task(), fd), CT_OFF_FILE_F_INODE);
     u64 inum = 0;
@@ -613,9 +610,6 @@ static __always_inline struct esc_event *esc_setns(char *t, char *regs, u32 nr, 
         bpf_probe_read_kernel(&inum, sizeof(inum), inode + ESC_OFF_INODE_I_INO);
     /* Into a host namespace, or (a pidfd) now in the host's mount one. */
     if (!esc_host_ns(inum) && !(ret == 0 && ct_cur_mntns(t) == CT_HOST_NS_MNT))
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_HOST_NAMESPACE, nr, ret);
-    if (!e)
         return NULL;
     e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     e->arg1 = inum;
@@ -664,17 +658,12 @@ static __always_inline struct esc_event *esc_socket_judged(struct esc_event *e, 
     return e;
 }
 
-static __always_inline struct esc_event *esc_connect(char *t, char *regs, u32 nr, long ret,
+static __always_inline struct esc_event *esc_connect(struct esc_event *e, char *regs, long ret,
                                                      u64 *object)
 {
     const void *addr = (const void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     u16 family = 0;
     if (ct_read_user(&family, sizeof(family), addr) || family != ESC_AF_UNIX)
-        return NULL;
-    if (!esc_judged(t))
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_RUNTIME_SOCKET, nr, ret);
-    if (!e)
         return NULL;
     if (ret == 0 || ret == -ESC_EINPROGRESS)
         esc_peer_name(e, ct_task_file((void *)bpf_get_current_task(),
@@ -712,18 +701,13 @@ static __always_inline void esc_tracee(struct esc_event *e)
         e->flags |= ESC_F_TARGET;
 }
 
-static __always_inline struct esc_event *esc_ptrace(char *t, char *regs, u32 nr, long ret,
-                                                    u64 *object)
+static __always_inline struct esc_event *esc_ptrace(struct esc_event *e, char *t, char *regs,
+                                                    u32 nr, long ret, u64 *object)
 {
     u64 req = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
     if (nr == ESC_NR_PTRACE && req != ESC_PTRACE_ATTACH && req != ESC_PTRACE_SEIZE &&
         req != ESC_PTRACE_POKETEXT && req != ESC_PTRACE_POKEDATA &&
         req != ESC_PTRACE_POKEUSR)
-        return NULL;
-    if (!esc_judged(t))
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_PTRACE, nr, ret);
-    if (!e)
         return NULL;
     if (nr == ESC_NR_PTRACE) {
         e->arg0 = req;
@@ -770,14 +754,9 @@ static __always_inline u32 esc_mount_rule(struct esc_event *e, u64 flags, u32 ty
     return 0;
 }
 
-static __always_inline struct esc_event *esc_mount(char *t, char *regs, u32 nr, long ret,
+static __always_inline struct esc_event *esc_mount(struct esc_event *e, char *regs, u32 nr,
                                                    u64 *object)
 {
-    if (!esc_judged(t))
-        return NULL;
-    struct esc_event *e = esc_new(ESC_T_MOUNT, nr, ret);
-    if (!e)
-        return NULL;
     if (nr == ESC_NR_MOUNT) {
         e->arg0 = CT_LOAD(u64, regs, CT_OFF_REGS_ARG3);
         esc_add_user_str(e, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
@@ -805,17 +784,9 @@ static __always_inline struct esc_event *esc_mount(char *t, char *regs, u32 nr, 
 
 /* -- the others ------------------------------------------------------------- */
 
-static __always_inline struct esc_event *esc_simple(char *t, u32 technique, u32 nr, long ret,
-                                                    u64 arg0, const void *str, u64 *object)
+static __always_inline struct esc_event *esc_simple(struct esc_event *e, u64 arg0,
+                                                    const void *str, u64 *object)
 {
-    if (!esc_judged(t))
-        return NULL;
-    if (technique == ESC_T_KERNEL_ATTACK_SURFACE && !ESC_ALL && ret == -ESC_EPERM &&
-        ct_filter_governs())
-        return NULL;    /* refused by the container's seccomp profile: --all */
-    struct esc_event *e = esc_new(technique, nr, ret);
-    if (!e)
-        return NULL;
     e->arg0 = arg0;
     if (str)
         esc_add_user_str(e, str);
@@ -827,7 +798,8 @@ static __always_inline struct esc_event *esc_simple(char *t, u32 technique, u32 
 /* setuid, setreuid, setresuid: a task whose real uid was not root at its
  * exec (a binary with file capabilities, CAP_SETUID, or a set-uid one that
  * now makes itself root for good) has effective uid 0. */
-static __always_inline struct esc_event *esc_setuid(char *t, u32 nr, long ret, u64 *object)
+static __always_inline struct esc_event *esc_setuid(struct esc_event *e, char *t, long ret,
+                                                    u64 *object)
 {
     if (ret != 0)
         return NULL;
@@ -835,13 +807,10 @@ static __always_inline struct esc_event *esc_setuid(char *t, u32 nr, long ret, u
     if (!was || !*was)
         return NULL;
     void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
-    if (ct_read_u32(cred, ESC_OFF_CRED_EUID) != 0 || !esc_judged(t))
+    if (ct_read_u32(cred, ESC_OFF_CRED_EUID) != 0)
         return NULL;
     u32 uid = *was - 1;
     *was = 0;       /* root now: once */
-    struct esc_event *e = esc_new(ESC_T_PRIVILEGE, nr, ret);
-    if (!e)
-        return NULL;
     e->arg1 = uid;
     *object = uid;
     return e;
@@ -849,10 +818,10 @@ static __always_inline struct esc_event *esc_setuid(char *t, u32 nr, long ret, u
 #endif
 
 /* The kernel-attack-surface calls: new user namespaces among them. */
-static __always_inline struct esc_event *esc_surface(char *t, char *regs, u32 nr, long ret,
-                                                     u64 *object)
+static __always_inline struct esc_event *esc_surface(struct esc_event *e, char *regs, u32 nr,
+                                                     long ret, u64 *object)
 {
-    u64 flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
+    u64 flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);    /* io_uring_setup: entries */
     if (nr == ESC_NR_CLONE3) {
         if (ret == 0)
             return NULL;
@@ -862,49 +831,84 @@ static __always_inline struct esc_event *esc_surface(char *t, char *regs, u32 nr
     if ((nr == ESC_NR_UNSHARE || nr == ESC_NR_CLONE || nr == ESC_NR_CLONE3) &&
         (!(flags & ESC_CLONE_NEWUSER) || (nr == ESC_NR_CLONE && ret == 0)))
         return NULL;
-    return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret, flags, NULL, object);
+    if (!ESC_ALL && ret == -ESC_EPERM && ct_filter_governs())
+        return NULL;    /* refused by the container's seccomp profile: --all */
+    return esc_simple(e, flags, NULL, object);
 }
 
-static __always_inline struct esc_event *esc_module(char *t, char *regs, u32 nr, long ret,
+static __always_inline struct esc_event *esc_module(struct esc_event *e, char *regs, u32 nr,
                                                     u64 *object)
 {
     if (nr == ESC_NR_INIT_MODULE)
-        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, CT_LOAD(u64, regs, CT_OFF_REGS_ARG1),
-                          NULL, object);
+        return esc_simple(e, CT_LOAD(u64, regs, CT_OFF_REGS_ARG1), NULL, object);
     if (nr == ESC_NR_FINIT_MODULE)
-        return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, CT_LOAD(u64, regs, CT_OFF_REGS_ARG0),
-                          NULL, object);
-    return esc_simple(t, ESC_T_KERNEL_MODULE, nr, ret, 0,
-                      (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), object);
+        return esc_simple(e, CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL, object);
+    return esc_simple(e, 0, (void *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), object);
 }
 
-/* -- the system calls: dispatch, then one report ---------------------------- */
+/* -- the system calls: which step, one judgement, one report -------------- */
 
-/* Calls that work on processes, namespaces and the kernel. */
-static __always_inline struct esc_event *esc_judge_task_call(char *t, char *regs, u32 nr,
-                                                             long ret, u64 *object)
+#define ESC_T_NONE ESC_T_COUNT      /* a call no wanted technique judges */
+
+/* The technique whose step judges call NR (esc_step), or ESC_T_NONE: the
+ * one place that looks at the number, so that the task is judged
+ * (esc_judged) and the event started (esc_new) once in the program, after
+ * it, and only for calls that matter.  Every other call, and a read-only
+ * open (the hot path), ends here on one load.  The opens' step serves
+ * host-file too (esc_judge_write sets the technique). */
+static __always_inline u32 esc_step_of(u32 nr, char *regs)
 {
     switch (nr) {
+#if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
+    case ESC_NR_OPENAT:
+        return ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)) ? ESC_T_SENSITIVE_WRITE
+                                                                       : ESC_T_NONE;
+    case ESC_NR_OPEN:
+        return ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)) ? ESC_T_SENSITIVE_WRITE
+                                                                       : ESC_T_NONE;
+    case ESC_NR_CREAT:
+    case ESC_NR_OPENAT2:
+        return ESC_T_SENSITIVE_WRITE;
+#endif
+#if ESC_WANTS(ESC_T_FILE_HANDLE)
+    case ESC_NR_OPEN_BY_HANDLE_AT:
+#if ESC_ALL
+    case ESC_NR_NAME_TO_HANDLE_AT:      /* a handle made: --all */
+#endif
+        return ESC_T_FILE_HANDLE;
+#endif
+#if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
+    case ESC_NR_CONNECT:
+        return ESC_T_RUNTIME_SOCKET;
+#endif
+#if ESC_WANTS(ESC_T_MOUNT)
+    case ESC_NR_MOUNT:
+    case ESC_NR_FSOPEN:
+    case ESC_NR_FSMOUNT:
+    case ESC_NR_MOVE_MOUNT:
+    case ESC_NR_OPEN_TREE:
+        return ESC_T_MOUNT;
+#endif
 #if ESC_WANTS(ESC_T_HOST_NAMESPACE)
     case ESC_NR_SETNS:
-        return esc_setns(t, regs, nr, ret, object);
+        return ESC_T_HOST_NAMESPACE;
 #endif
 #if ESC_WANTS(ESC_T_PTRACE)
     case ESC_NR_PTRACE:
     case ESC_NR_PROCESS_VM_WRITEV:
-        return esc_ptrace(t, regs, nr, ret, object);
+        return ESC_T_PTRACE;
 #endif
 #if ESC_WANTS(ESC_T_PRIVILEGE)
     case ESC_NR_SETUID:
     case ESC_NR_SETREUID:
     case ESC_NR_SETRESUID:
-        return esc_setuid(t, nr, ret, object);
+        return ESC_T_PRIVILEGE;
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_MODULE)
     case ESC_NR_INIT_MODULE:
     case ESC_NR_FINIT_MODULE:
     case ESC_NR_DELETE_MODULE:
-        return esc_module(t, regs, nr, ret, object);
+        return ESC_T_KERNEL_MODULE;
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_ATTACK_SURFACE)
     case ESC_NR_BPF:
@@ -916,57 +920,61 @@ static __always_inline struct esc_event *esc_judge_task_call(char *t, char *regs
     case ESC_NR_UNSHARE:
     case ESC_NR_CLONE:
     case ESC_NR_CLONE3:
-        return esc_surface(t, regs, nr, ret, object);
 #if ESC_ALL
-    case ESC_NR_IO_URING_SETUP:
-        /* A ring: operations no system call tracepoint sees (--all). */
-        return esc_simple(t, ESC_T_KERNEL_ATTACK_SURFACE, nr, ret,
-                          CT_LOAD(u64, regs, CT_OFF_REGS_ARG0), NULL, object);
+    case ESC_NR_IO_URING_SETUP:     /* a ring: operations no system call tracepoint sees */
 #endif
+        return ESC_T_KERNEL_ATTACK_SURFACE;
+#endif
+    }
+    return ESC_T_NONE;
+}
+
+/* E (started for STEP, esc_step_of's answer) as a finding of the call, or
+ * NULL: the technique's step.  Only the wanted techniques' steps are
+ * compiled (STEP is read back from the event: the compiler cannot tell). */
+static __always_inline struct esc_event *esc_step(struct esc_event *e, u32 step, char *t,
+                                                  char *regs, u32 nr, long ret, u64 *object,
+                                                  long *file_fd)
+{
+    switch (step) {
+#if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
+    case ESC_T_SENSITIVE_WRITE:
+        return esc_open(e, regs, nr, ret, object, file_fd);
+#endif
+#if ESC_WANTS(ESC_T_FILE_HANDLE)
+    case ESC_T_FILE_HANDLE:
+        return esc_file_handle(e, regs, nr, ret, object, file_fd);
+#endif
+#if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
+    case ESC_T_RUNTIME_SOCKET:
+        return esc_connect(e, regs, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_MOUNT)
+    case ESC_T_MOUNT:
+        return esc_mount(e, regs, nr, object);
+#endif
+#if ESC_WANTS(ESC_T_HOST_NAMESPACE)
+    case ESC_T_HOST_NAMESPACE:
+        return esc_setns(e, t, regs, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_PTRACE)
+    case ESC_T_PTRACE:
+        return esc_ptrace(e, t, regs, nr, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_PRIVILEGE)
+    case ESC_T_PRIVILEGE:
+        return esc_setuid(e, t, ret, object);
+#endif
+#if ESC_WANTS(ESC_T_KERNEL_MODULE)
+    case ESC_T_KERNEL_MODULE:
+        return esc_module(e, regs, nr, object);
+#endif
+#if ESC_WANTS(ESC_T_KERNEL_ATTACK_SURFACE)
+    case ESC_T_KERNEL_ATTACK_SURFACE:
+        return esc_surface(e, regs, nr, ret, object);
 #endif
     }
     return NULL;
-}
-
-/* Every call judged: those on files, sockets and mounts here (the open,
- * the hot path, first), the others in esc_judge_task_call(). */
-static __always_inline struct esc_event *esc_judge_call(char *t, char *regs, u32 nr,
-                                                        long ret, u64 *object, long *file_fd)
-{
-    switch (nr) {
-#if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)
-    case ESC_NR_OPENAT:
-        /* The hot path: read-only opens end here, on one load. */
-        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG2)))
-            return NULL;
-        return esc_open(t, regs, nr, ret, object, file_fd);
-    case ESC_NR_OPEN:
-        if (!ESC_WRITE_INTENT(CT_LOAD(u64, regs, CT_OFF_REGS_ARG1)))
-            return NULL;
-        return esc_open(t, regs, nr, ret, object, file_fd);
-    case ESC_NR_CREAT:
-    case ESC_NR_OPENAT2:
-        return esc_open(t, regs, nr, ret, object, file_fd);
-#endif
-#if ESC_WANTS(ESC_T_FILE_HANDLE)
-    case ESC_NR_OPEN_BY_HANDLE_AT:
-    case ESC_NR_NAME_TO_HANDLE_AT:
-        return esc_file_handle(t, regs, nr, ret, object, file_fd);
-#endif
-#if ESC_WANTS(ESC_T_RUNTIME_SOCKET)
-    case ESC_NR_CONNECT:
-        return esc_connect(t, regs, nr, ret, object);
-#endif
-#if ESC_WANTS(ESC_T_MOUNT)
-    case ESC_NR_MOUNT:
-    case ESC_NR_FSOPEN:
-    case ESC_NR_FSMOUNT:
-    case ESC_NR_MOVE_MOUNT:
-    case ESC_NR_OPEN_TREE:
-        return esc_mount(t, regs, nr, ret, object);
-#endif
-    }
-    return esc_judge_task_call(t, regs, nr, ret, object);
 }
 
 RAW_TRACEPOINT_PROBE(sys_exit)
@@ -974,9 +982,20 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     char *t = ct_current();
     char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
     u32 nr = CT_LOAD(u32, regs, CT_OFF_REGS_NR);
+    u32 step = esc_step_of(nr, regs);
+    if (step == ESC_T_NONE)
+        return 0;
+    long ret = (long)ctx->args[1];
+    struct esc_event *e = esc_new(step, nr, ret);
+    if (!e || !esc_judged(t))
+        return 0;
+    /* The step and the number again, from the (map) event: the verifier
+     * then follows one path through esc_judged, not one per number. */
+    step = *(volatile u32 *)&e->technique;
+    nr = *(volatile u32 *)&e->nr;
     u64 object = 0;
     long file_fd = -1;
-    struct esc_event *e = esc_judge_call(t, regs, nr, (long)ctx->args[1], &object, &file_fd);
+    e = esc_step(e, step, t, regs, nr, ret, &object, &file_fd);
     if (e && file_fd >= 0)
         e = esc_file_judged(e, ct_task_file((void *)bpf_get_current_task(), file_fd), t,
                             &object);
@@ -1032,61 +1051,58 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     return 0;
 }
 
-static __always_inline struct esc_event *esc_uring_open(char *t, void *req, s32 res,
-                                                        u64 *object)
+/* A failed open's finding: the event submit kept (judged there, on the
+ * last name of its path), or NULL. */
+static __always_inline struct esc_event *esc_uring_failed_open(void *req, u32 op, s32 res,
+                                                               u64 *object)
 {
-    if (res < 0) {
-        struct esc_event *kept = ct_uring_find(req);
-        if (!kept)
-            return NULL;
-        struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
-        if (!e)
-            return NULL;
-        __builtin_memcpy(e->data, kept->data, ESC_NAME_MAX);
-        e->data_len = kept->data_len;
-        e->arg0 = kept->arg0;
-        e->reason = ESC_R_NAME;
-        e->rule = kept->rule;
-        *object = kept->rule;
-        return e;
-    }
-    u64 flags = ct_uring_open_flags(req);
-    if (!ESC_WRITE_INTENT(flags) || !esc_judged(t))
+    struct esc_event *kept = ct_uring_find(req);
+    if (!kept)
         return NULL;
-    struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, ct_uring_opcode(req), res);
+    struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, op, res);
     if (!e)
         return NULL;
-    e->arg0 = flags;
-    return esc_file_judged(e, ct_uring_file(req, res), t, object);
+    __builtin_memcpy(e->data, kept->data, ESC_NAME_MAX);
+    e->data_len = kept->data_len;
+    e->arg0 = kept->arg0;
+    e->reason = ESC_R_NAME;
+    e->rule = kept->rule;
+    *object = kept->rule;
+    return e;
 }
 
-static __always_inline struct esc_event *esc_uring_connect(char *t, void *req, s32 res,
-                                                           u64 *object)
-{
-    if ((res != 0 && res != -ESC_EINPROGRESS) || !esc_judged(t))
-        return NULL;
-    void *file = ct_uring_req_file(req);
-    struct esc_event *e = esc_uring_new(ESC_T_RUNTIME_SOCKET, CT_IORING_OP_CONNECT, res);
-    if (!e)
-        return NULL;
-    esc_peer_name(e, file);
-    if (!(e->flags & ESC_F_PEER))
-        return NULL;
-    return esc_socket_judged(e, object);
-}
-
+/* A completed request: a failed open by what submit kept; else, like a
+ * system call's (esc_step_of), its step chosen first and the task judged
+ * once: an open for writing on the file it opened, a connect on the name
+ * its peer bound. */
 TRACEPOINT_PROBE(io_uring, io_uring_complete)
 {
     void *req = args->req;
     s32 res = args->res;
     u32 op = ct_uring_opcode(req);
+    u32 step = ESC_T_NONE;
     u64 object = 0;
     struct esc_event *e = NULL;
     if (esc_uring_open_op(op)) {
-        e = esc_uring_open(ct_current(), req, res, &object);
+        if (res < 0)
+            e = esc_uring_failed_open(req, op, res, &object);
+        else if (ESC_WRITE_INTENT(ct_uring_open_flags(req)))
+            step = ESC_T_SENSITIVE_WRITE;
         ct_uring_drop(req);
-    } else if (op == CT_IORING_OP_CONNECT && ESC_WANTS(ESC_T_RUNTIME_SOCKET)) {
-        e = esc_uring_connect(ct_current(), req, res, &object);
+    } else if (op == CT_IORING_OP_CONNECT && ESC_WANTS(ESC_T_RUNTIME_SOCKET) &&
+               (res == 0 || res == -ESC_EINPROGRESS)) {
+        step = ESC_T_RUNTIME_SOCKET;
+    }
+    char *t = ct_current();
+    if (step != ESC_T_NONE && esc_judged(t)) {
+        e = esc_uring_new(step, op, res);
+        if (e && step == ESC_T_SENSITIVE_WRITE) {
+            e->arg0 = ct_uring_open_flags(req);
+            e = esc_file_judged(e, ct_uring_file(req, res), t, &object);
+        } else if (e) {
+            esc_peer_name(e, ct_uring_req_file(req));
+            e = e->flags & ESC_F_PEER ? esc_socket_judged(e, &object) : NULL;
+        }
     }
     if (e)
         esc_report(e, object);
@@ -1098,60 +1114,84 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
 
 #if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
 /* The usermode helper: a child of a kernel thread (kthreadd or a kworker),
- * in the host's mount namespace.  Sent for user space to judge (which
- * container's file it runs), counted there. */
-static __always_inline int esc_helper_exec(char *t, void *args, u32 loc)
+ * in the host's mount namespace. */
+static __always_inline int esc_usermode_helper(char *t)
 {
     void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
-    if (!(ct_read_u32(parent, CT_OFF_TASK_FLAGS) & CT_PF_KTHREAD) ||
-        ct_cur_mntns(t) != CT_HOST_NS_MNT)
-        return 0;
+    return (ct_read_u32(parent, CT_OFF_TASK_FLAGS) & CT_PF_KTHREAD) &&
+           ct_cur_mntns(t) == CT_HOST_NS_MNT;
+}
+
+/* Its exec of FILENAME: the mount namespace of the mount its file is on. */
+static __always_inline struct esc_event *esc_helper_exec(char *t, const char *filename)
+{
     struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
     if (!e)
-        return 1;
-    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, args + (loc & 0xffff));
+        return NULL;
+    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, filename);
     e->data_len = n > 0 ? n : 0;
     void *file = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
     void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
     void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
     e->target_mntns = ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM);
-    esc_context(e);
-    esc_send(e);
-    return 1;
+    return e;
 }
 #endif
 
-#if ESC_WANTS(ESC_T_PRIVILEGE) || ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
-TRACEPOINT_PROBE(sched, sched_process_exec)
-{
-    char *t = ct_current();
-#if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
-    if (esc_helper_exec(t, args, args->data_loc_filename))
-        return 0;
-#endif
 #if ESC_WANTS(ESC_T_PRIVILEGE)
-    /* A set-uid exec that made a workload task root. */
+/* A set-uid exec of FILENAME that made a workload task root.  Keeps, for
+ * the set*id calls (esc_setuid), the real uid of a task that is not root. */
+static __always_inline struct esc_event *esc_setuid_exec(char *t, const char *filename)
+{
     void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
     u32 uid = ct_read_u32(cred, ESC_OFF_CRED_UID);
     u32 euid = ct_read_u32(cred, ESC_OFF_CRED_EUID);
     if (uid == 0 || !esc_judged(t))
-        return 0;
+        return NULL;
     u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL,
                                            BPF_LOCAL_STORAGE_GET_F_CREATE);
     if (was)
         *was = uid + 1;
     if (euid != 0)
-        return 0;
+        return NULL;
     struct esc_event *e = esc_new(ESC_T_PRIVILEGE, ESC_NR_EXEC, 0);
     if (!e)
-        return 0;
+        return NULL;
     e->arg0 = euid;
     e->arg1 = uid;
-    u32 loc = args->data_loc_filename;
-    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, (void *)args + (loc & 0xffff));
+    long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, filename);
     e->data_len = n > 0 ? n : 0;
-    esc_report(e, uid);
+    return e;
+}
 #endif
+
+#if ESC_WANTS(ESC_T_PRIVILEGE) || ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
+/* Both findings of an exec through one esc_context (one inlined copy).  A
+ * helper's exec is sent for user space to judge (which container's file it
+ * runs) and counted there; a privilege finding is reported like a call's,
+ * on the uid. */
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    char *t = ct_current();
+    const char *filename = (char *)args + (args->data_loc_filename & 0xffff);
+    struct esc_event *e = NULL;
+    int helper = 0;
+#if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
+    helper = esc_usermode_helper(t);
+    if (helper)
+        e = esc_helper_exec(t, filename);
+#endif
+#if ESC_WANTS(ESC_T_PRIVILEGE)
+    if (!helper)
+        e = esc_setuid_exec(t, filename);
+#endif
+    if (!e)
+        return 0;
+    esc_context(e);
+    if (helper)
+        esc_send(e);
+    else
+        esc_settle(e, e->arg1);
     return 0;
 }
 #endif
