@@ -23,6 +23,12 @@
  * these lines, looks the fields up in BTF and defines NAME at the top of
  * the text.  To the compiler the declarations are nothing.
  *
+ * A program attached at tracepoints besides its own, whose formats are its
+ * own's (the exits of several system calls), names each with
+ * CT_ALSO_AT(CONDITION, program, category, event): one program compiled
+ * and verified where there would be one per tracepoint.  ctrace.bpf checks
+ * those tracepoints with the others and attaches the program there.
+ *
  * A header that defines programs (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE)
  * declares the tracepoint of each beside it, with
  * CT_NEEDS_TRACEPOINT(CONDITION, category, event): CONDITION is the macro
@@ -38,6 +44,7 @@
 #define CT_BTF_OFFSET_IF(...)
 #define CT_BTF_SIZE(...)
 #define CT_NEEDS_TRACEPOINT(...)
+#define CT_ALSO_AT(...)
 
 /* bpf_probe_read_user() and _str() under names of our own.  For each call
  * spelt with BCC's names, BCC 0.26's frontend asks its kallsyms cache

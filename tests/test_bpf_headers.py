@@ -124,6 +124,31 @@ def test_check_attached_disagreements(programs, attached, tracepoints, declared,
         bpf.check_attached(programs, attached, tracepoints, declared)
 
 
+def test_declared_also_at_follows_the_conditions():
+    with open(os.path.join(BPF_C, "containernet.bpf.c")) as f:
+        source = f.read()
+    sends = [("tracepoint__syscalls__sys_exit_sendto", "syscalls:sys_exit_sendmsg"),
+             ("tracepoint__syscalls__sys_exit_sendto", "syscalls:sys_exit_sendmmsg")]
+    assert bpf.declared_also_at(source, {"NET_SUMMARY": 1}) == sends
+    assert bpf.declared_also_at(source, {"NET_SUMMARY": 0}) == []
+    assert bpf.declared_also_at(source, {}) == []
+    with pytest.raises(SetupError, match="CT_ALSO_AT condition"):
+        bpf.declared_also_at(source, {"NET_SUMMARY": "on"})
+
+
+def test_check_attached_also_at():
+    program, tp = "tracepoint__syscalls__sys_exit_sendto", "syscalls:sys_exit_sendmsg"
+    tracepoints = ["syscalls:sys_exit_sendto", tp]
+    bpf.check_attached([program], {"syscalls:sys_exit_sendto", tp}, tracepoints, [],
+                       [(program, tp)])
+    with pytest.raises(SetupError, match="not attached to syscalls:sys_exit_sendmsg"):
+        bpf.check_attached([program], {"syscalls:sys_exit_sendto"}, tracepoints, [],
+                           [(program, tp)])
+    with pytest.raises(SetupError, match="sys_exit_sendmmsg"):      # no such program
+        bpf.check_attached([program], {"syscalls:sys_exit_sendto", tp}, tracepoints, [],
+                           [("tracepoint__syscalls__sys_exit_sendmmsg", tp)])
+
+
 def test_header_constants_read_lazily_with_includes(monkeypatch, tmp_path):
     monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path / "missing"))
     constants = bpf.header_constants("containeropen.h", "OPEN_")     # nothing read yet
