@@ -149,6 +149,19 @@ def test_check_attached_also_at():
                            [("tracepoint__syscalls__sys_exit_sendmmsg", tp)])
 
 
+def test_programs_verified_on_two_balanced_sides():
+    # containerescape's programs, by instructions
+    sizes = {"sys_exit": 2618, "io_uring_complete": 1873, "exec": 897, "submit": 335,
+             "fork": 124, "exec_mark": 120, "free": 18}
+    first, second = bpf.two_sides([(n, name, "kind") for name, n in sizes.items()])
+    assert sorted(first + second) == sorted((name, "kind") for name in sizes)
+    load = [sum(sizes[name] for name, _ in side) for side in (first, second)]
+    assert first[0] == ("sys_exit", "kind") and second[0] == ("io_uring_complete", "kind")
+    assert abs(load[0] - load[1]) <= max(sizes.values()) / 2, load
+    assert bpf.two_sides([(5, "only", "kind")]) == ([("only", "kind")], [])
+    assert bpf.two_sides([]) == ([], [])
+
+
 def test_header_constants_read_lazily_with_includes(monkeypatch, tmp_path):
     monkeypatch.setenv("CTRACE_BPF_DIR", str(tmp_path / "missing"))
     constants = bpf.header_constants("containeropen.h", "OPEN_")     # nothing read yet
