@@ -532,7 +532,7 @@ class Runner:
         kernel_source = check_headers()
         timings and timings.mark("text")
         if meanwhile and timings:
-            meanwhile = timings.timed_beside(meanwhile)
+            meanwhile = timings.timed("meanwhile_s", meanwhile)     # beside the compile
         bpf_class = _bpf_class(bcc, timings, also)
         # Compiler diagnostics go to a pipe of ours, not the terminal: a
         # failed load is one line here (--ebpf shows the C).
@@ -788,22 +788,16 @@ def _bpf_class(bcc, timings, also=()):
     threads (_verify_beside) before it attaches them, each by its name and
     those of ALSO (Program.also_attached) where they say too; TIMINGS (a
     _Timings or None) records both phases."""
-    def timed(phase, call):
-        if not timings:
-            return call()
-        start = time.monotonic()
-        try:
-            return call()
-        finally:
-            timings.values[phase] = time.monotonic() - start
+    def timed(phase, function):
+        return timings.timed(phase, function) if timings else function
 
     class BPF(bcc.BPF):
         def _trace_autoload(self):
             timings and timings.mark("compiled")
-            timed("verifier_s", lambda: _verify_beside(self, bcc))
-            timed("attach_s", lambda: self._attach(also))
+            timed("verifier_s", lambda: _verify_beside(self, bcc))()
+            timed("attach_s", self._attach)()
 
-        def _attach(self, also):
+        def _attach(self):
             super(BPF, self)._trace_autoload()          # loaded: it attaches
             for program, tp in also:
                 self.attach_tracepoint(tp=tp.encode(), fn_name=program.encode())
@@ -863,15 +857,14 @@ class _Timings:
     def mark(self, name):
         self.values[name] = time.monotonic()
 
-    def timed_beside(self, function):
-        """FUNCTION, its time recorded as meanwhile_s (it runs beside the
-        compile: Runner.load)."""
+    def timed(self, phase, function):
+        """FUNCTION, its time recorded as PHASE (seconds)."""
         def timed():
             start = time.monotonic()
             try:
                 return function()
             finally:
-                self.values["meanwhile_s"] = time.monotonic() - start
+                self.values[phase] = time.monotonic() - start
         return timed
 
     def line(self):
