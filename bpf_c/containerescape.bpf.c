@@ -106,7 +106,7 @@ CT_TASK_STORAGE(esc_unpriv, u32);
 /* -- who is judged, and the event ------------------------------------------ */
 
 /* In scope (ctrace.h), the workload (not the runtime's set-up), not us. */
-static __always_inline int esc_judged(char *t)
+static __always_inline int esc_judged(const struct ct_task *t)
 {
     if ((bpf_get_current_pid_tgid() >> 32) == ESC_SELF_PID)
         return 0;
@@ -118,7 +118,7 @@ static __always_inline int esc_judged(char *t)
     if (!ct_cur_in_container_ns(t))
         return 1;
 #endif
-    return ct_workload();
+    return ct_workload(t);
 }
 
 static __always_inline struct esc_event *esc_new(u32 technique, u32 nr, long ret)
@@ -150,10 +150,10 @@ static __always_inline struct esc_event *esc_new(u32 technique, u32 nr, long ret
 /* The container context of E, filled once a technique has made E a
  * finding: here, not in esc_new(), so that the one copy the compiler
  * inlines into each program serves every technique (esc_report). */
-static __always_inline void esc_context(struct esc_event *e)
+static __always_inline void esc_context(struct esc_event *e, const struct ct_task *t)
 {
-    ct_fill((struct ct_ctx *)e);
-    if (ct_filter_governs())
+    ct_fill((struct ct_ctx *)e, t);
+    if (ct_filter_governs(t))
         e->flags |= ESC_F_FILTERED;
 }
 
@@ -259,9 +259,10 @@ static __always_inline void esc_settle(struct esc_event *e, u64 object)
 
 /* Every finding ends here (a usermode helper's exec aside: it is user
  * space's to judge, sched_process_exec). */
-static __always_inline void esc_report(struct esc_event *e, u64 object)
+static __always_inline void esc_report(struct esc_event *e, u64 object,
+                                       const struct ct_task *t)
 {
-    esc_context(e);
+    esc_context(e, t);
     esc_settle(e, object);
 }
 
@@ -442,13 +443,12 @@ static __always_inline u32 esc_object_rule(struct esc_object_key *ok)
 
 /* A procfs file of a process other than the current one (/proc/PID/mem):
  * its proc inode's pid is neither the task's nor its leader's. */
-static __always_inline int esc_other_process(void *file, char *t)
+static __always_inline int esc_other_process(void *file, const struct ct_task *t)
 {
     void *inode = ct_read_ptr(file, CT_OFF_FILE_F_INODE);
     void *pid = ct_read_ptr(inode - ESC_OFF_PROC_INODE_VFS_INODE, ESC_OFF_PROC_INODE_PID);
-    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
-    return pid && pid != CT_LOAD(void *, t, CT_OFF_TASK_THREAD_PID) &&
-           pid != CT_LOAD(void *, leader, CT_OFF_TASK_THREAD_PID);
+    return pid && pid != CT_LOAD(void *, t->task, CT_OFF_TASK_THREAD_PID) &&
+           pid != (void *)t->pid;
 }
 
 /* The mem character device (major 1): 1 mem, 2 kmem, 4 port. */
@@ -461,7 +461,8 @@ static __always_inline int esc_mem_device(u16 mode, u32 rdev)
 
 /* Is the file E holds (FILE, opened for writing) a finding, and of which
  * technique?  The most specific rule first. */
-static __always_inline int esc_judge_write(struct esc_event *e, void *file, char *t,
+static __always_inline int esc_judge_write(struct esc_event *e, void *file,
+                                           const struct ct_task *t,
                                            struct esc_object_key *ok)
 {
     u32 host = e->reason, host_rule = e->rule;
@@ -506,7 +507,7 @@ static __always_inline int esc_judge_write(struct esc_event *e, void *file, char
  * it is no finding.  One step for every such call, so that a program holds
  * one inlined copy of the object's walks. */
 static __always_inline struct esc_event *esc_file_judged(struct esc_event *e, void *file,
-                                                         char *t, u64 *object)
+                                                         const struct ct_task *t, u64 *object)
 {
     int zero = 0;
     struct esc_object_key *ok = esc_object_scratch.lookup(&zero);
@@ -602,7 +603,8 @@ static __always_inline int esc_host_ns(u64 inum)
            inum == CT_HOST_NS_TIME;
 }
 
-static __always_inline struct esc_event *esc_setns(struct esc_event *e, char *t, char *regs,
+static __always_inline struct esc_event *esc_setns(struct esc_event *e, const struct ct_task *t,
+                                                   char *regs,
                                                    long ret, u64 *object)
 {
     s64 fd = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
@@ -703,7 +705,8 @@ static __always_inline void esc_tracee(struct esc_event *e)
         e->flags |= ESC_F_TARGET;
 }
 
-static __always_inline struct esc_event *esc_ptrace(struct esc_event *e, char *t, char *regs,
+static __always_inline struct esc_event *esc_ptrace(struct esc_event *e, const struct ct_task *t,
+                                                    char *regs,
                                                     u32 nr, long ret, u64 *object)
 {
     u64 req = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);
@@ -727,7 +730,7 @@ static __always_inline struct esc_event *esc_ptrace(struct esc_event *e, char *t
     if (e->flags & ESC_F_TARGET) {
         if (e->target_mntns == ct_cur_mntns(t))
             return NULL;
-    } else if (ct_process_pidns(t, &vpid) != CT_HOST_NS_PID) {
+    } else if (ct_pid_in_ns(t->pid, &vpid) != CT_HOST_NS_PID) {
         return NULL;
     }
     *object = e->arg1 | (req << 32);
@@ -800,15 +803,15 @@ static __always_inline struct esc_event *esc_simple(struct esc_event *e, u64 arg
 /* setuid, setreuid, setresuid: a task whose real uid was not root at its
  * exec (a binary with file capabilities, CAP_SETUID, or a set-uid one that
  * now makes itself root for good) has effective uid 0. */
-static __always_inline struct esc_event *esc_setuid(struct esc_event *e, char *t, long ret,
-                                                    u64 *object)
+static __always_inline struct esc_event *esc_setuid(struct esc_event *e, const struct ct_task *t,
+                                                    long ret, u64 *object)
 {
     if (ret != 0)
         return NULL;
-    u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL, 0);
+    u32 *was = esc_unpriv.task_storage_get(t->task, NULL, 0);
     if (!was || !*was)
         return NULL;
-    void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
+    void *cred = ct_read_ptr(t->task, ESC_OFF_TASK_CRED);
     if (ct_read_u32(cred, ESC_OFF_CRED_EUID) != 0)
         return NULL;
     u32 uid = *was - 1;
@@ -820,8 +823,9 @@ static __always_inline struct esc_event *esc_setuid(struct esc_event *e, char *t
 #endif
 
 /* The kernel-attack-surface calls: new user namespaces among them. */
-static __always_inline struct esc_event *esc_surface(struct esc_event *e, char *regs, u32 nr,
-                                                     long ret, u64 *object)
+static __always_inline struct esc_event *esc_surface(struct esc_event *e,
+                                                     const struct ct_task *t, char *regs,
+                                                     u32 nr, long ret, u64 *object)
 {
     u64 flags = CT_LOAD(u64, regs, CT_OFF_REGS_ARG0);    /* io_uring_setup: entries */
     if (nr == ESC_NR_CLONE3) {
@@ -833,7 +837,7 @@ static __always_inline struct esc_event *esc_surface(struct esc_event *e, char *
     if ((nr == ESC_NR_UNSHARE || nr == ESC_NR_CLONE || nr == ESC_NR_CLONE3) &&
         (!(flags & ESC_CLONE_NEWUSER) || (nr == ESC_NR_CLONE && ret == 0)))
         return NULL;
-    if (!ESC_ALL && ret == -ESC_EPERM && ct_filter_governs())
+    if (!ESC_ALL && ret == -ESC_EPERM && ct_filter_governs(t))
         return NULL;    /* refused by the container's seccomp profile: --all */
     return esc_simple(e, flags, NULL, object);
 }
@@ -934,8 +938,8 @@ static __always_inline u32 esc_step_of(u32 nr, char *regs)
 /* E (started for STEP, esc_step_of's answer) as a finding of the call, or
  * NULL: the technique's step.  Only the wanted techniques' steps are
  * compiled (STEP is read back from the event: the compiler cannot tell). */
-static __always_inline struct esc_event *esc_step(struct esc_event *e, u32 step, char *t,
-                                                  char *regs, u32 nr, long ret, u64 *object,
+static __always_inline struct esc_event *esc_step(struct esc_event *e, u32 step,
+                                                  const struct ct_task *t, char *regs, u32 nr, long ret, u64 *object,
                                                   long *file_fd)
 {
     switch (step) {
@@ -973,7 +977,7 @@ static __always_inline struct esc_event *esc_step(struct esc_event *e, u32 step,
 #endif
 #if ESC_WANTS(ESC_T_KERNEL_ATTACK_SURFACE)
     case ESC_T_KERNEL_ATTACK_SURFACE:
-        return esc_surface(e, regs, nr, ret, object);
+        return esc_surface(e, t, regs, nr, ret, object);
 #endif
     }
     return NULL;
@@ -981,20 +985,24 @@ static __always_inline struct esc_event *esc_step(struct esc_event *e, u32 step,
 
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
-    char *t = ct_current();
-    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    char *task = (char *)bpf_get_current_task_btf();
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)task);
     u32 nr = CT_LOAD(u32, regs, CT_OFF_REGS_NR);
     u32 step = esc_step_of(nr, regs);
     if (step == ESC_T_NONE)
         return 0;
     long ret = (long)ctx->args[1];
     struct esc_event *e = esc_new(step, nr, ret);
-    if (!e || !esc_judged(t))
+    if (!e)
         return 0;
     /* The step and the number again, from the (map) event: the verifier
-     * then follows one path through esc_judged, not one per number. */
+     * then follows one path through the judgement (and the task's loads,
+     * struct ct_task), not one per number. */
     step = *(volatile u32 *)&e->technique;
     nr = *(volatile u32 *)&e->nr;
+    struct ct_task tk = ct_task_of(task), *t = &tk;
+    if (!esc_judged(t))
+        return 0;
     u64 object = 0;
     long file_fd = -1;
     e = esc_step(e, step, t, regs, nr, ret, &object, &file_fd);
@@ -1002,7 +1010,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         e = esc_file_judged(e, ct_task_file((void *)bpf_get_current_task(), file_fd), t,
                             &object);
     if (e)
-        esc_report(e, object);
+        esc_report(e, object, t);
     return 0;
 }
 
@@ -1035,8 +1043,8 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     if (!esc_uring_open_op(args->opcode) || !ESC_WANTS(ESC_T_SENSITIVE_WRITE) ||
         !ESC_WRITE_INTENT(ct_uring_open_flags(req)))
         return 0;
-    char *t = ct_current();
-    if (!esc_judged(t))
+    struct ct_task t = ct_current();
+    if (!esc_judged(&t))
         return 0;
     struct esc_event *e = esc_uring_new(ESC_T_SENSITIVE_WRITE, args->opcode, 0);
     if (!e)
@@ -1079,6 +1087,8 @@ static __always_inline struct esc_event *esc_uring_failed_open(void *req, u32 op
  * its peer bound. */
 TRACEPOINT_PROBE(io_uring, io_uring_complete)
 {
+    /* first: loaded on one path (struct ct_task) */
+    struct ct_task tk = ct_current(), *t = &tk;
     void *req = args->req;
     s32 res = args->res;
     u32 op = ct_uring_opcode(req);
@@ -1095,7 +1105,6 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
                (res == 0 || res == -ESC_EINPROGRESS)) {
         step = ESC_T_RUNTIME_SOCKET;
     }
-    char *t = ct_current();
     if (step != ESC_T_NONE && esc_judged(t)) {
         e = esc_uring_new(step, op, res);
         if (e && step == ESC_T_SENSITIVE_WRITE) {
@@ -1107,7 +1116,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
         }
     }
     if (e)
-        esc_report(e, object);
+        esc_report(e, object, t);
     return 0;
 }
 #endif /* CT_URING */
@@ -1117,22 +1126,23 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
 #if ESC_WANTS(ESC_T_HOST_HELPER_EXEC)
 /* The usermode helper: a child of a kernel thread (kthreadd or a kworker),
  * in the host's mount namespace. */
-static __always_inline int esc_usermode_helper(char *t)
+static __always_inline int esc_usermode_helper(const struct ct_task *t)
 {
-    void *parent = ct_read_ptr(t, CT_OFF_TASK_REAL_PARENT);
+    void *parent = ct_read_ptr(t->task, CT_OFF_TASK_REAL_PARENT);
     return (ct_read_u32(parent, CT_OFF_TASK_FLAGS) & CT_PF_KTHREAD) &&
            ct_cur_mntns(t) == CT_HOST_NS_MNT;
 }
 
 /* Its exec of FILENAME: the mount namespace of the mount its file is on. */
-static __always_inline struct esc_event *esc_helper_exec(char *t, const char *filename)
+static __always_inline struct esc_event *esc_helper_exec(const struct ct_task *t,
+                                                         const char *filename)
 {
     struct esc_event *e = esc_new(ESC_T_HOST_HELPER_EXEC, ESC_NR_EXEC, 0);
     if (!e)
         return NULL;
     long n = bpf_probe_read_kernel_str(e->data, ESC_NAME_MAX, filename);
     e->data_len = n > 0 ? n : 0;
-    void *file = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
+    void *file = ct_read_ptr(ct_read_ptr(t->task, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
     void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
     void *mnt_ns = ct_read_ptr(mnt - CT_OFF_MOUNT_MNT, CT_OFF_MOUNT_MNT_NS);
     e->target_mntns = ct_read_u32(mnt_ns, CT_OFF_MNT_NS_INUM);
@@ -1143,15 +1153,15 @@ static __always_inline struct esc_event *esc_helper_exec(char *t, const char *fi
 #if ESC_WANTS(ESC_T_PRIVILEGE)
 /* A set-uid exec of FILENAME that made a workload task root.  Keeps, for
  * the set*id calls (esc_setuid), the real uid of a task that is not root. */
-static __always_inline struct esc_event *esc_setuid_exec(char *t, const char *filename)
+static __always_inline struct esc_event *esc_setuid_exec(const struct ct_task *t,
+                                                         const char *filename)
 {
-    void *cred = ct_read_ptr(t, ESC_OFF_TASK_CRED);
+    void *cred = ct_read_ptr(t->task, ESC_OFF_TASK_CRED);
     u32 uid = ct_read_u32(cred, ESC_OFF_CRED_UID);
     u32 euid = ct_read_u32(cred, ESC_OFF_CRED_EUID);
     if (uid == 0 || !esc_judged(t))
         return NULL;
-    u32 *was = esc_unpriv.task_storage_get((void *)bpf_get_current_task_btf(), NULL,
-                                           BPF_LOCAL_STORAGE_GET_F_CREATE);
+    u32 *was = esc_unpriv.task_storage_get(t->task, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
     if (was)
         *was = uid + 1;
     if (euid != 0)
@@ -1174,7 +1184,7 @@ static __always_inline struct esc_event *esc_setuid_exec(char *t, const char *fi
  * on the uid. */
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    char *t = ct_current();
+    struct ct_task tk = ct_current(), *t = &tk;
     const char *filename = (char *)args + (args->data_loc_filename & 0xffff);
     struct esc_event *e = NULL;
     int helper = 0;
@@ -1189,7 +1199,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 #endif
     if (!e)
         return 0;
-    esc_context(e);
+    esc_context(e, t);
     if (helper)
         esc_send(e);
     else

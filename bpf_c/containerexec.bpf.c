@@ -20,13 +20,13 @@ CT_BTF_OFFSET(EXEC_OFF_OVL_INODE_UPPERDENTRY, ovl_inode.__upperdentry)
 BPF_RINGBUF_OUTPUT(events, CT_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
 
-static __always_inline struct exec_event *new_event(u32 type)
+static __always_inline struct exec_event *new_event(u32 type, const struct ct_task *t)
 {
     int zero = 0;
     struct exec_event *e = scratch.lookup(&zero);
     if (!e)
         return NULL;
-    ct_fill((struct ct_ctx *)e);
+    ct_fill((struct ct_ctx *)e, t);
     e->type = type;
     e->retval = 0;
     e->exit_code = 0;
@@ -57,10 +57,10 @@ static __always_inline int on_exit(long ret, int execveat)
 {
     if (ret >= 0)
         return 0;
-    char *t = ct_current();
-    if (!ct_traced_task(t))
+    struct ct_task t = ct_current();
+    if (!ct_traced_task(&t))
         return 0;
-    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t.task);
     const char *filename;
     const char *const *argv;
     if (execveat) {
@@ -71,7 +71,7 @@ static __always_inline int on_exit(long ret, int execveat)
         argv = (const char *const *)CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
     }
 
-    struct exec_event *e = new_event(EXEC_EV_EXEC);
+    struct exec_event *e = new_event(EXEC_EV_EXEC, &t);
     if (!e)
         return 0;
     e->retval = ret;
@@ -145,10 +145,11 @@ static __always_inline u32 exe_layer_flags(void *mm)
 /* A successful exec, in the new program. */
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    if (!ct_traced())
+    struct ct_task t = ct_current();
+    if (!ct_traced_task(&t))
         return 0;
 
-    struct exec_event *e = new_event(EXEC_EV_EXEC);
+    struct exec_event *e = new_event(EXEC_EV_EXEC, &t);
     if (!e)
         return 0;
     u32 loc = args->data_loc_filename;
@@ -175,9 +176,10 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if ((u32)pid_tgid != pid_tgid >> 32)     /* threads: report the process once */
         return 0;
-    if (!ct_traced())
+    struct ct_task t = ct_current();
+    if (!ct_traced_task(&t))
         return 0;
-    struct exec_event *e = new_event(EXEC_EV_EXIT);
+    struct exec_event *e = new_event(EXEC_EV_EXIT, &t);
     if (!e)
         return 0;
     void *task = (void *)bpf_get_current_task();

@@ -181,14 +181,14 @@ static __always_inline int net_owner_wanted(u16 family, u16 lport, u16 rport)
     return NET_PORT_MATCH(lport) || NET_PORT_MATCH(rport);
 }
 
-/* The current task as the owner of socket SK (in process context). */
-static __always_inline struct ct_ctx *net_take_owner(u64 sk)
+/* The current task (T) as the owner of socket SK (in process context). */
+static __always_inline struct ct_ctx *net_take_owner(u64 sk, const struct ct_task *t)
 {
     int zero = 0;
     struct net_event *e = scratch.lookup(&zero);    /* a ct_ctx-sized scratch */
     if (!e)
         return NULL;
-    ct_fill((struct ct_ctx *)e);
+    ct_fill((struct ct_ctx *)e, t);
     owners.update(&sk, (struct ct_ctx *)e);
     return owners.lookup(&sk);
 }
@@ -310,8 +310,11 @@ static __always_inline void net_on_connect(u64 sk, struct sock_info *s)
     s->ts_ns = bpf_ktime_get_ns();
     s->dir = NET_DIR_OUT;
     socks.update(&sk, s);
-    if (net_owner_wanted(s->family, 0, s->rport) && ct_traced())
-        net_take_owner(sk);
+    if (!net_owner_wanted(s->family, 0, s->rport))
+        return;
+    struct ct_task t = ct_current();
+    if (ct_traced_task(&t))
+        net_take_owner(sk, &t);
 }
 
 /* CLOSE -> LISTEN, inside listen(): always reported, for naming peers. */
@@ -320,8 +323,9 @@ static __always_inline void net_on_listen(u64 sk, struct sock_info *s)
     struct net_event *e = net_new_event(NET_EV_LISTEN, sk, NULL);
     if (!e)
         return;
-    ct_fill((struct ct_ctx *)e);
-    if (net_owner_wanted(s->family, s->lport, 0) && ct_traced())
+    struct ct_task t = ct_current();
+    ct_fill((struct ct_ctx *)e, &t);
+    if (net_owner_wanted(s->family, s->lport, 0) && ct_traced_task(&t))
         e->flags |= NET_F_TRACED;
     s->dir = NET_DIR_IN;
     net_event_conn(e, s);
@@ -499,9 +503,12 @@ static __always_inline int net_on_accept_sk(u64 sk)
     struct sock_info *s = socks.lookup(&sk);
     if (!s || s->dir != NET_DIR_IN)
         return 0;
-    if (!net_owner_wanted(s->family, s->lport, s->rport) || !ct_traced())
+    if (!net_owner_wanted(s->family, s->lport, s->rport))
         return 0;
-    struct ct_ctx *o = net_take_owner(sk);
+    struct ct_task t = ct_current();
+    if (!ct_traced_task(&t))
+        return 0;
+    struct ct_ctx *o = net_take_owner(sk, &t);
     if (!o)
         return 0;
 #if NET_SUMMARY
@@ -600,15 +607,16 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
 }
 
 /* A send of KIND (UDP_*) on socket SK returned RET > 0; PTR is its user
- * pointer (sockaddr, user_msghdr or mmsghdr vector). */
-static __always_inline int udp_sent(void *sk, u64 ptr, long ret, u32 kind)
+ * pointer (sockaddr, user_msghdr or mmsghdr vector); T the sender. */
+static __always_inline int udp_sent(void *sk, u64 ptr, long ret, u32 kind,
+                                    const struct ct_task *t)
 {
     /* The sender: its context (and its cgroup's names) as for TCP. */
     int zero = 0;
     struct ct_ctx *c = (struct ct_ctx *)scratch.lookup(&zero);
     if (!c)
         return 0;
-    ct_fill(c);
+    ct_fill(c, t);
     struct net_stat_key k = {};
     k.cgroup_id = c->cgroup_id;
     k.netns = c->netns;
@@ -649,14 +657,11 @@ static __always_inline int udp_sent(void *sk, u64 ptr, long ret, u32 kind)
  * call found them, so there is no sys_enter program.  sendto(fd, buf, len,
  * flags, addr, addrlen), sendmsg(fd, msg, flags), sendmmsg(fd, vec, vlen,
  * flags). */
-static __always_inline int udp_exit(long ret, u32 kind)
+static __always_inline int udp_exit(long ret, u32 kind, const struct ct_task *t)
 {
-    if (ret <= 0)
+    if (ret <= 0 || !ct_traced_task(t))
         return 0;
-    char *t = ct_current();
-    if (!ct_traced_task(t))
-        return 0;
-    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t->task);
     /* the descriptor as the kernel takes it: an int, whatever the
      * register's upper half holds */
     void *sk = net_fd_sock((int)CT_LOAD(u64, regs, CT_OFF_REGS_ARG0));
@@ -664,7 +669,7 @@ static __always_inline int udp_exit(long ret, u32 kind)
         return 0;
     u64 ptr = kind == UDP_SENDTO ? CT_LOAD(u64, regs, CT_OFF_REGS_ARG4)
                                  : CT_LOAD(u64, regs, CT_OFF_REGS_ARG1);
-    return udp_sent(sk, ptr, ret, kind);
+    return udp_sent(sk, ptr, ret, kind, t);
 }
 
 /* One program at the three calls' exits (one format; CT_ALSO_AT), which
@@ -672,6 +677,8 @@ static __always_inline int udp_exit(long ret, u32 kind)
  * a program each made -s's start 0.05 s longer. */
 TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
 {
+    /* first: loaded on one path, not one per kind (struct ct_task) */
+    struct ct_task t = ct_current();
     u32 nr = args->__syscall_nr;
     u32 kind;
     if (nr == NET_NR_SENDTO)
@@ -683,7 +690,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
     else
         return 0;
     asm volatile("" : "+r"(kind));      /* one call, not one inlined per kind */
-    return udp_exit(args->ret, kind);
+    return udp_exit(args->ret, kind, &t);
 }
 CT_ALSO_AT(NET_SUMMARY, tracepoint__syscalls__sys_exit_sendto, syscalls, sys_exit_sendmsg)
 CT_ALSO_AT(NET_SUMMARY, tracepoint__syscalls__sys_exit_sendto, syscalls, sys_exit_sendmmsg)
@@ -704,14 +711,16 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
         return net_on_accept_sk((u64)ct_uring_sock(ct_uring_file(req, res)));
 #if NET_SUMMARY
     if ((op == CT_IORING_OP_SENDMSG || op == CT_IORING_OP_SEND) && res > 0) {
-        if (!ct_traced())
+        struct ct_task t = ct_current();
+        if (!ct_traced_task(&t))
             return 0;
         void *sk = ct_uring_sock(ct_uring_req_file(req));
         if (!udp_wanted(sk))
             return 0;
         u32 kind = op == CT_IORING_OP_SENDMSG ? UDP_SENDMSG : UDP_SENDTO;
         asm volatile("" : "+r"(kind));  /* one inlined udp_sent(), not one per kind */
-        return udp_sent(sk, kind == UDP_SENDMSG ? (u64)ct_uring_sr_msg(req) : 0, res, kind);
+        return udp_sent(sk, kind == UDP_SENDMSG ? (u64)ct_uring_sr_msg(req) : 0, res, kind,
+                        &t);
     }
 #endif
     return 0;

@@ -80,7 +80,7 @@ static __always_inline int open_prefix_applies(const char *p)
  * pointer) by the current task, in the per-CPU scratch: NULL if filtered.
  * SETUP: by the runtime's set-up (--runtime). */
 static __always_inline struct open_key *open_key_build(const char *filename, int kernel,
-                                                       u32 setup)
+                                                       u32 setup, const struct ct_task *t)
 {
     int zero = 0;
     struct open_key *k = open_keyscratch.lookup(&zero);
@@ -95,7 +95,6 @@ static __always_inline struct open_key *open_key_build(const char *filename, int
     if (!open_prefix_match(k->path))
         return NULL;
 #endif
-    char *t = ct_current();
     k->cgroup_id = bpf_get_current_cgroup_id();
     k->mntns = ct_cur_mntns(t);
     if (k->mntns == CT_HOST_NS_MNT && ct_cur_in_host_pidns(t))
@@ -110,7 +109,7 @@ static __always_inline void open_count_key(struct open_key *k, long ret)
     struct open_count *c = open_counts.lookup(k);
     if (!c) {
         struct open_count init = {};
-        ct_note_current_cgroup(ct_current(), k->cgroup_id);
+        ct_note_current_cgroup((void *)bpf_get_current_task(), k->cgroup_id);
         open_counts.insert(k, &init);       /* fails harmlessly if raced */
         c = open_counts.lookup(k);
         if (!c) {
@@ -128,9 +127,10 @@ static __always_inline void open_count_key(struct open_key *k, long ret)
     }
 }
 
-static __always_inline void open_count(long ret, const char *filename, u32 setup)
+static __always_inline void open_count(long ret, const char *filename, u32 setup,
+                                       const struct ct_task *t)
 {
-    struct open_key *k = open_key_build(filename, 0, setup);
+    struct open_key *k = open_key_build(filename, 0, setup, t);
     if (k)
         open_count_key(k, ret);
 }
@@ -163,14 +163,13 @@ static __always_inline void open_resolve_dir(struct open_event *e, u32 start, s3
 
 /* The per-CPU scratch event, its container context filled: first, before
  * a program branches on what it has read, so that the verifier checks
- * ct_fill() once, not once per path (each pointer it loads through the
- * current task costs the verifier searches of the kernel's BTF). */
-static __always_inline struct open_event *open_start(void)
+ * ct_fill() once, not once per path (struct ct_task says why). */
+static __always_inline struct open_event *open_start(const struct ct_task *t)
 {
     int zero = 0;
     struct open_event *e = open_scratch.lookup(&zero);
     if (e)
-        ct_fill((struct ct_ctx *)e);
+        ct_fill((struct ct_ctx *)e, t);
     return e;
 }
 
@@ -238,8 +237,8 @@ static __always_inline int on_exit(u32 sc, long ret)
     if (ret >= 0)
         return 0;
 #endif
-    char *t = ct_current();
-    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t);
+    struct ct_task task = ct_current(), *t = &task;
+    char *regs = (char *)bpf_task_pt_regs((struct task_struct *)t->task);
     const char *filename;
     const void *how = NULL;
     u64 flags = 0, mode = 0;
@@ -276,7 +275,7 @@ static __always_inline int on_exit(u32 sc, long ret)
         return 0;
 #endif
 #if !OPEN_SUMMARY
-    struct open_event *e = open_start();
+    struct open_event *e = open_start(t);
     if (!e)
         return 0;
 #endif
@@ -297,7 +296,7 @@ static __always_inline int on_exit(u32 sc, long ret)
 #endif
     }
 #if OPEN_SUMMARY
-    open_count(ret, filename, setup);
+    open_count(ret, filename, setup, t);
 #else
     if (open_build(e, filename, 0, dfd, sc, ret, flags, mode, capture_flags))
         open_send(e);
@@ -345,16 +344,17 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     if (!(OPEN_FLAGS_MATCH(flags)))
         return 0;
 #endif
-    if (!ct_traced())
+    struct ct_task t = ct_current();
+    if (!ct_traced_task(&t))
         return 0;
     int skips = ct_uring_skips_success(args->flags);
     const char *path = ct_uring_open_path(req);
 #if OPEN_SUMMARY
-    struct open_key *k = open_key_build(path, 1, 0);
+    struct open_key *k = open_key_build(path, 1, 0, &t);
     if (!k)
         return 0;
     k->key_flags |= OPEN_K_URING;
-    ct_note_current_cgroup(ct_current(), k->cgroup_id);
+    ct_note_current_cgroup(t.task, k->cgroup_id);
     if (skips) {
         if (!OPEN_FAILED_ONLY)
             open_count_key(k, 0);
@@ -363,7 +363,7 @@ TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
     ct_uring_keep(req, k);
 #else
     u32 sc = op == CT_IORING_OP_OPENAT ? OPEN_SYS_URING_OPENAT : OPEN_SYS_URING_OPENAT2;
-    struct open_event *e = open_start();
+    struct open_event *e = open_start(&t);
     if (!e || !open_build(e, path, 1, ct_uring_open_dfd(req), sc, 0, flags,
                           ct_uring_open_mode(req),
                           OPEN_F_URING | (skips ? OPEN_F_NO_RESULT : 0)))

@@ -125,10 +125,10 @@ static __always_inline u32 current_syscall_nr(void *task)
 
 /* The scope decision and mount namespace of the current task, without
  * the per-task cache. */
-static __always_inline int task_scope(void *task, u32 *mntns)
+static __always_inline int task_scope(const struct ct_task *t, u32 *mntns)
 {
-    *mntns = ct_cur_mntns(task);
-    return ct_traced_task(task);
+    *mntns = ct_cur_mntns(t);
+    return ct_traced_task(t);
 }
 
 #if SC_RECORD
@@ -172,21 +172,21 @@ static __always_inline int installed_first_filter(void *task, u32 nr, long ret)
     return filter && !ct_read_ptr(filter, SC_OFF_SECCOMP_FILTER_PREV);
 }
 
-static __always_inline int recorded(void *task, u32 nr, long ret)
+static __always_inline int recorded(const struct ct_task *t, u32 nr, long ret)
 {
-    if (ct_workload())
+    if (ct_workload(t))
         return 1;
-    return ct_filter_governs() && !installed_first_filter(task, nr, ret);
+    return ct_filter_governs(t) && !installed_first_filter(t->task, nr, ret);
 }
 #endif
 
 #define SC_T_SETUP 4        /* the runtime's set-up (until its exec) */
 
 /* Live mode: is the current task (TASK) the runtime's set-up? */
-static __always_inline u32 setup_of(void *task)
+static __always_inline u32 setup_of(const struct ct_task *t)
 {
 #if SC_LIVE_RULE
-    return ct_runtime_setup(task) ? SC_T_SETUP : 0;
+    return ct_runtime_setup(t) ? SC_T_SETUP : 0;
 #else
     return 0;
 #endif
@@ -195,12 +195,12 @@ static __always_inline u32 setup_of(void *task)
 /* Is the current task (TASK) in scope: its mount namespace in *MNTNS, and
  * SC_T_SETUP in *SETUP for the runtime's set-up.  CACHED: through the
  * per-task cache, where there is one (then in *TCP). */
-static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *setup,
-                                    struct sc_task **tcp)
+static __always_inline int in_scope(const struct ct_task *t, int cached, u32 *mntns,
+                                    u32 *setup, struct sc_task **tcp)
 {
 #if SC_TASK_CACHE
     if (cached) {
-        struct sc_task *tc = task_cache.task_storage_get(task, 0,
+        struct sc_task *tc = task_cache.task_storage_get(t->task, 0,
                                                          BPF_LOCAL_STORAGE_GET_F_CREATE);
         *tcp = tc;
         if (tc && (tc->flags & SC_T_VALID)) {
@@ -208,8 +208,8 @@ static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *set
             *setup = tc->flags & SC_T_SETUP;
             return tc->flags & SC_T_TRACED;
         }
-        int traced = task_scope(task, mntns);
-        *setup = traced ? setup_of(task) : 0;
+        int traced = task_scope(t, mntns);
+        *setup = traced ? setup_of(t) : 0;
         if (tc) {
             tc->mntns = *mntns;
             tc->flags = SC_T_VALID | (traced ? SC_T_TRACED : 0) | *setup;
@@ -217,9 +217,9 @@ static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *set
         return traced;
     }
 #endif
-    if (!task_scope(task, mntns))
+    if (!task_scope(t, mntns))
         return 0;
-    *setup = setup_of(task);
+    *setup = setup_of(t);
     return 1;
 }
 
@@ -307,14 +307,15 @@ static __always_inline struct sc_val *row_counters(void *task, struct sc_task *t
 /* One call of NR that returned RET, by the current task (TASK, from
  * bpf_get_current_task_btf()).  CACHED: sys_exit's program, which uses the
  * per-task cache and claims rows. */
-static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
+static __always_inline int count_call(const struct ct_task *t, u32 nr, long ret, int cached)
 {
+    void *task = t->task;
     u32 mntns = 0, setup = 0;
     struct sc_task *tc = 0;
-    if (!in_scope(task, cached, &mntns, &setup, &tc))
+    if (!in_scope(t, cached, &mntns, &setup, &tc))
         return 0;
 #if SC_RECORD
-    if (!recorded(task, nr, ret))
+    if (!recorded(t, nr, ret))
         return 0;
 #endif
 #if !SC_RUNTIME
@@ -375,7 +376,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 {
     /* args: struct pt_regs *regs, long ret */
     long ret = (long)ctx->args[1];
-    void *task = bpf_get_current_task_btf();
+    struct ct_task t = ct_current();
+    void *task = t.task;
     u32 nr = current_call(task);    /* from the registers of args[0] */
     if (nr == SC_NR_WIPED) {
         /* By the registers rt_sigreturn restored, whose ax is the
@@ -403,7 +405,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         task_cache.task_storage_delete(task);
 #endif
 #endif
-    return count_call(task, nr, ret, 1);
+    return count_call(&t, nr, ret, 1);
 }
 
 /* exit and exit_group, which never reach sys_exit: the number of the call
@@ -412,18 +414,19 @@ RAW_TRACEPOINT_PROBE(sys_exit)
  * or none. */
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
-    void *task = bpf_get_current_task_btf();
-    u32 nr = current_call(task);
+    struct ct_task t = ct_current();
+    u32 nr = current_call(t.task);
     if (nr != SC_NR_EXIT && nr != SC_NR_EXIT_GROUP &&
         nr != SC_NR_COMPAT_EXIT && nr != SC_NR_COMPAT_EXIT_GROUP)
         return 0;
-    return count_call(task, nr, 0, 0);
+    return count_call(&t, nr, 0, 0);
 }
 
 #if CT_URING
 TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
 {
-    return count_call(bpf_get_current_task_btf(), SC_NR_URING | args->opcode, 0, 0);
+    struct ct_task t = ct_current();
+    return count_call(&t, SC_NR_URING | args->opcode, 0, 0);
 }
 
 /* A failed operation: its submit made the key (a request completes in a
@@ -433,15 +436,15 @@ TRACEPOINT_PROBE(io_uring, io_uring_complete)
     long res = args->res;
     if (res >= 0)
         return 0;
-    void *task = bpf_get_current_task_btf();
+    struct ct_task t = ct_current();
     u32 mntns;
-    if (!task_scope(task, &mntns))
+    if (!task_scope(&t, &mntns))
         return 0;
     struct sc_key k = {.cgroup_id = bpf_get_current_cgroup_id(), .mntns = mntns,
                        .nr = SC_NR_URING | ct_uring_opcode(args->req)};
     /* The counters its submit counted the operation in. */
     struct sc_slot_key sk = {.cgroup_id = k.cgroup_id, .mntns = mntns};
-    struct sc_val *v = row_counters(task, 0, &sk, k.nr, 0);
+    struct sc_val *v = row_counters(t.task, 0, &sk, k.nr, 0);
     if (!v)
         v = counts.lookup(&k);
     if (!v)

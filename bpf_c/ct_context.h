@@ -3,6 +3,9 @@
  * - CT_CONTEXT_FIELDS: the container context every event starts with (a
  *   field list, not a nested struct: BCC decodes events from the C struct
  *   and only understands flat ones).
+ * - struct ct_task (ct_current()): the current task and the pointers read
+ *   through it, loaded once where a program starts and handed to the
+ *   scope check and the fill.
  * - ct_fill(): the one context fill, for the current task.  It remembers
  *   the names of the task's cgroup in ct_cgroups (cgroup id -> leaf and
  *   parent names), the one map from which user space names containers, so a
@@ -169,6 +172,8 @@ CT_BTF_OFFSET(CT_OFF_MNT_NS_INUM, mnt_namespace.ns.inum)
 CT_BTF_OFFSET(CT_OFF_NSPROXY_NET_NS, nsproxy.net_ns)
 CT_BTF_OFFSET(CT_OFF_NET_INUM, net.ns.inum)
 CT_BTF_OFFSET(CT_OFF_TASK_THREAD_PID, task_struct.thread_pid)
+CT_BTF_OFFSET(CT_OFF_TASK_SIGNAL, task_struct.signal)
+CT_BTF_OFFSET(CT_OFF_SIGNAL_PIDS, signal_struct.pids)
 CT_BTF_OFFSET(CT_OFF_PID_LEVEL, pid.level)
 CT_BTF_OFFSET(CT_OFF_PID_NUMBERS, pid.numbers)
 CT_BTF_OFFSET(CT_OFF_UPID_NR, upid.nr)
@@ -268,15 +273,49 @@ static __always_inline u64 ct_kn_id(void *kn)
  * ~15 ns for three such loads).  Offsets must be constants. */
 #define CT_LOAD(type, ptr, off) (*(type *)((char *)(ptr) + (off)))
 
-static __always_inline char *ct_current(void)
+/* The current task, and the two pointers every scope check reads through
+ * it.  The verifier checks each pointer loaded through the BTF-typed task
+ * with three linear searches of the kernel's BTF (the names
+ * task_struct__safe_trusted and others, btf_nested_type_is_trusted(): 0.5
+ * ms each here), at every path that reaches the load; loads through the
+ * pointers so obtained cost it nothing.  A scope check inlined at a dozen
+ * places, each reached on several paths, made that 50-80 ms of a tool's
+ * start.  So a program loads them once, where it starts (ct_current()),
+ * and hands the struct on: pointers loaded through the task elsewhere
+ * (its parent, its group leader) are loaded where they are used, off the
+ * hot paths. */
+#define CT_PIDTYPE_TGID 1       /* enum pid_type, since 4.19 */
+struct ct_task {
+    char *task;         /* the task, for helpers (task storage, pt_regs) */
+    char *nsproxy;      /* task->nsproxy: its namespaces */
+    char *pid;          /* task->signal->pids[PIDTYPE_TGID]: its process's
+                         * struct pid (a thread's pid namespace is its
+                         * process's) */
+};
+
+/* TASK: bpf_get_current_task_btf(), which a hot path may have taken
+ * before it knew it needs more. */
+static __always_inline struct ct_task ct_task_of(char *task)
 {
-    return (char *)bpf_get_current_task_btf();
+    struct ct_task t;
+    t.task = task;
+    t.nsproxy = CT_LOAD(char *, t.task, CT_OFF_TASK_NSPROXY);
+    char *signal = CT_LOAD(char *, t.task, CT_OFF_TASK_SIGNAL);
+    t.pid = CT_LOAD(char *, signal, CT_OFF_SIGNAL_PIDS + CT_PIDTYPE_TGID * sizeof(void *));
+    /* Loaded here, once: not moved by the compiler into the branches that
+     * use them. */
+    asm volatile("" : "+r"(t.nsproxy), "+r"(t.pid));
+    return t;
 }
 
-static __always_inline u32 ct_cur_mntns(char *t)
+static __always_inline struct ct_task ct_current(void)
 {
-    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
-    return CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
+    return ct_task_of((char *)bpf_get_current_task_btf());
+}
+
+static __always_inline u32 ct_cur_mntns(const struct ct_task *t)
+{
+    return CT_LOAD(u32, CT_LOAD(char *, t->nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
 }
 
 /* The task's pid as its own pid namespace numbers it, and that namespace:
@@ -306,32 +345,37 @@ static __always_inline u32 ct_pid_in_ns(char *pid, u32 *vpid)
 /* In the host's pid namespace?  When the host's is the initial one (level
  * 0, the usual case), the task's pid level says it without reading the
  * namespace. */
-static __always_inline int ct_cur_in_host_pidns(char *t)
+static __always_inline int ct_cur_in_host_pidns(const struct ct_task *t)
 {
-    char *pid = CT_LOAD(char *, t, CT_OFF_TASK_THREAD_PID);
 #if CT_HOST_PID_LEVEL == 0
-    return CT_LOAD(u32, pid, CT_OFF_PID_LEVEL) == 0;
+    return CT_LOAD(u32, t->pid, CT_OFF_PID_LEVEL) == 0;
 #else
     u32 vpid;
-    return ct_pid_in_ns(pid, &vpid) == CT_HOST_NS_PID;
+    return ct_pid_in_ns(t->pid, &vpid) == CT_HOST_NS_PID;
 #endif
 }
 
 /* Outside the host's mount or pid namespace: in a container. */
-static __always_inline int ct_cur_in_container_ns(char *t)
+static __always_inline int ct_cur_in_container_ns(const struct ct_task *t)
 {
     return ct_cur_mntns(t) != CT_HOST_NS_MNT || !ct_cur_in_host_pidns(t);
 }
 
 /* The task whose comm names T: T, or for a kernel io thread (io_uring's
- * iou-wrk-*, iou-sqp-*, which work for their process) its group leader. */
+ * iou-wrk-*, iou-sqp-*, which work for their process) its group leader,
+ * by a probe read (rare: struct ct_task says why not a BTF load). */
 #define CT_PF_IO_WORKER 0x00000010
 #define CT_PF_KTHREAD 0x00200000    /* include/linux/sched.h; ctrace.containers */
-static __always_inline char *ct_named_task(char *t)
+static __always_inline int ct_io_worker(const struct ct_task *t)
 {
-    if (CT_LOAD(u32, t, CT_OFF_TASK_FLAGS) & CT_PF_IO_WORKER)
-        return CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
-    return t;
+    return CT_LOAD(u32, t->task, CT_OFF_TASK_FLAGS) & CT_PF_IO_WORKER;
+}
+
+static __always_inline void *ct_named_task(const struct ct_task *t)
+{
+    if (ct_io_worker(t))
+        return ct_read_ptr(t->task, CT_OFF_TASK_GROUP_LEADER);
+    return t->task;
 }
 
 /* -- naming containers: cgroup names, kept once per cgroup ------------------ */
@@ -404,37 +448,26 @@ static __always_inline u64 ct_note_cgroup_kn(void *kn)
     return id;
 }
 
-/* The current task's (T) cgroup, of id ID (bpf_get_current_cgroup_id()),
+/* The current task's (TASK's) cgroup, of id ID (bpf_get_current_cgroup_id()),
  * with its names remembered: for summaries keyed by cgroup id.  1 if it
- * was new.  Its kernfs
- * node is read only for a new cgroup, and by probe reads: each pointer
- * loaded through the BTF-typed task costs the verifier linear searches of
- * the kernel's BTF (btf_nested_type_is_trusted()), wherever it checks it. */
-static __always_inline int ct_note_current_cgroup(char *t, u64 id)
+ * was new.  Its kernfs node is read only for a new cgroup, and by probe
+ * reads (struct ct_task says why). */
+static __always_inline int ct_note_current_cgroup(void *task, u64 id)
 {
     if (!ct_cgroup_is_new(id))
         return 0;
-    void *cgrp = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_CGROUPS), CT_OFF_CSS_SET_DFL_CGRP);
+    void *cgrp = ct_read_ptr(ct_read_ptr(task, CT_OFF_TASK_CGROUPS), CT_OFF_CSS_SET_DFL_CGRP);
     ct_keep_cgroup_names(id, ct_read_ptr(cgrp, CT_OFF_CGROUP_KN));
     return 1;
 }
 
 /* -- the context fill ------------------------------------------------------ */
 
-/* T's process's pid namespace, and into VPID the process's pid (its group
- * leader's) as that namespace numbers it. */
-static __always_inline u32 ct_process_pidns(char *t, u32 *vpid)
-{
-    char *leader = CT_LOAD(char *, t, CT_OFF_TASK_GROUP_LEADER);
-    return ct_pid_in_ns(CT_LOAD(char *, leader, CT_OFF_TASK_THREAD_PID), vpid);
-}
-
-/* The container context of the current task, through helper values and
+/* The container context of the current task T, through helper values and
  * BTF-typed loads.  CT_NO_TIMESTAMP: the clock costs ~40 ns, a tool that
  * shows no time may leave ts_ns 0. */
-static __always_inline void ct_fill(struct ct_ctx *c)
+static __always_inline void ct_fill(struct ct_ctx *c, const struct ct_task *t)
 {
-    char *t = ct_current();
     u64 pid_tgid = bpf_get_current_pid_tgid();
 
 #ifdef CT_NO_TIMESTAMP
@@ -445,21 +478,24 @@ static __always_inline void ct_fill(struct ct_ctx *c)
     c->tid = (u32)pid_tgid;
     c->pid = pid_tgid >> 32;
     c->uid = (u32)bpf_get_current_uid_gid();
-    c->ppid = CT_LOAD(u32, CT_LOAD(char *, t, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
+    c->ppid = CT_LOAD(u32, CT_LOAD(char *, t->task, CT_OFF_TASK_REAL_PARENT), CT_OFF_TASK_TGID);
     /* task->comm in two loads (cheaper than bpf_get_current_comm); an io
      * thread's (io_uring's) is its process's. */
-    char *named = ct_named_task(t);
-    *(u64 *)&c->comm[0] = *(u64 *)(named + CT_OFF_TASK_COMM);
-    *(u64 *)&c->comm[8] = *(u64 *)(named + CT_OFF_TASK_COMM + 8);
+    if (ct_io_worker(t)) {
+        bpf_probe_read_kernel(c->comm, CT_COMM_LEN, ct_named_task(t) + CT_OFF_TASK_COMM);
+    } else {
+        *(u64 *)&c->comm[0] = CT_LOAD(u64, t->task, CT_OFF_TASK_COMM);
+        *(u64 *)&c->comm[8] = CT_LOAD(u64, t->task, CT_OFF_TASK_COMM + 8);
+    }
 
-    char *nsproxy = CT_LOAD(char *, t, CT_OFF_TASK_NSPROXY);
-    c->mntns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
-    c->netns = CT_LOAD(u32, CT_LOAD(char *, nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
-    c->pidns = ct_process_pidns(t, &c->vpid);
+    c->mntns = ct_cur_mntns(t);
+    c->netns = CT_LOAD(u32, CT_LOAD(char *, t->nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+    /* the process's pid (its group leader's) as its namespace numbers it */
+    c->pidns = ct_pid_in_ns(t->pid, &c->vpid);
     u32 flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
 
     c->cgroup_id = bpf_get_current_cgroup_id();
-    if (ct_note_current_cgroup(t, c->cgroup_id))
+    if (ct_note_current_cgroup(t->task, c->cgroup_id))
         flags |= CT_F_NEW_CGROUP;
     c->ct_flags = flags;
 }

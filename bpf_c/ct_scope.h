@@ -27,7 +27,7 @@ static __always_inline int ct_comm_matches(const char *comm)
 /* Is the current task (T, from ct_current()) in the tool's scope?  Cheap
  * checks first: it runs on every event of the machine, host processes
  * included. */
-static __always_inline int ct_traced_task(char *t)
+static __always_inline int ct_traced_task(const struct ct_task *t)
 {
 #ifdef CT_FILTER_PID
     if ((bpf_get_current_pid_tgid() >> 32) != CT_FILTER_PID)
@@ -61,9 +61,11 @@ static __always_inline int ct_traced_task(char *t)
     return 1;
 }
 
+/* For a program that reads nothing else of the task. */
 static __always_inline int ct_traced(void)
 {
-    return ct_traced_task(ct_current());
+    struct ct_task t = ct_current();
+    return ct_traced_task(&t);
 }
 
 #endif /* CT_SCOPE_H */

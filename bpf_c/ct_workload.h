@@ -127,17 +127,17 @@ static __always_inline int ct_marked_workload(void)
 #define CT_SECCOMP_MODE_FILTER 2
 CT_BTF_OFFSET(CT_OFF_TASK_SECCOMP_MODE, task_struct.seccomp.mode)
 
-static __always_inline u32 ct_seccomp_mode(char *t)
+static __always_inline u32 ct_seccomp_mode(const struct ct_task *t)
 {
-    return CT_LOAD(u32, t, CT_OFF_TASK_SECCOMP_MODE);
+    return CT_LOAD(u32, t->task, CT_OFF_TASK_SECCOMP_MODE);
 }
 
 /* Does T run a program of its own mount namespace?  The runtime's set-up
  * runs the runtime's binary (from the host, or a copy in a memfd) until
  * the entrypoint's exec; a workload runs the container's programs. */
-static __always_inline int ct_runs_own_program(char *t)
+static __always_inline int ct_runs_own_program(const struct ct_task *t)
 {
-    void *file = ct_read_ptr(ct_read_ptr(t, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
+    void *file = ct_read_ptr(ct_read_ptr(t->task, CT_OFF_TASK_MM), CT_OFF_MM_EXE_FILE);
     void *mnt = ct_read_ptr(file, CT_OFF_FILE_F_PATH + CT_OFF_PATH_MNT);
     if (!mnt)
         return 0;
@@ -146,7 +146,7 @@ static __always_inline int ct_runs_own_program(char *t)
 }
 
 /* CT_W_* of the current task T. */
-static __always_inline u32 ct_stage_of(char *t, u32 tid)
+static __always_inline u32 ct_stage_of(const struct ct_task *t, u32 tid)
 {
     u32 mark = ct_stage_mark(tid);
     if (mark & CT_W_KNOWN)
@@ -156,21 +156,16 @@ static __always_inline u32 ct_stage_of(char *t, u32 tid)
     return ct_cur_in_container_ns(t) && ct_runs_own_program(t) ? CT_W_WORKLOAD : 0;
 }
 
-static __always_inline u32 ct_stage_flags(void)
+static __always_inline int ct_workload(const struct ct_task *t)
 {
-    return ct_stage_of(ct_current(), (u32)bpf_get_current_pid_tgid());
-}
-
-static __always_inline int ct_workload(void)
-{
-    return ct_stage_flags() & CT_W_WORKLOAD;
+    return ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_WORKLOAD;
 }
 
 /* The runtime's set-up (runc init and the like), for the current task T in
  * scope: not the workload, unless --host and T is a host process (the
  * host's own, not a container's set-up).  A map lookup: call it only for
  * events already in scope. */
-static __always_inline int ct_runtime_setup(char *t)
+static __always_inline int ct_runtime_setup(const struct ct_task *t)
 {
 #if CT_INCLUDE_HOST
     if (!ct_cur_in_container_ns(t))
@@ -179,9 +174,8 @@ static __always_inline int ct_runtime_setup(char *t)
     return !(ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_WORKLOAD);
 }
 
-static __always_inline int ct_filter_governs(void)
+static __always_inline int ct_filter_governs(const struct ct_task *t)
 {
-    char *t = ct_current();
     if (ct_seccomp_mode(t) != CT_SECCOMP_MODE_FILTER)
         return 0;
     return !(ct_stage_of(t, (u32)bpf_get_current_pid_tgid()) & CT_W_OUTSIDE_FILTER);
@@ -200,7 +194,7 @@ static __always_inline void ct_stage_set(u32 tid, u8 stage)
 CT_NEEDS_TRACEPOINT(CT_WORKLOAD_RULE, sched, sched_process_fork)
 RAW_TRACEPOINT_PROBE(sched_process_fork)
 {
-    char *t = ct_current();
+    struct ct_task task = ct_current(), *t = &task;
     u8 stage = ct_stage_of(t, (u32)bpf_get_current_pid_tgid());
     if (!(stage & CT_W_WORKLOAD) && ct_seccomp_mode(t) == CT_SECCOMP_MODE_FILTER &&
         !ct_cur_in_container_ns(t))
@@ -216,7 +210,7 @@ RAW_TRACEPOINT_PROBE(sched_process_fork)
 CT_NEEDS_TRACEPOINT(CT_WORKLOAD_RULE, sched, sched_process_exec)
 RAW_TRACEPOINT_PROBE(sched_process_exec)
 {
-    char *t = ct_current();
+    struct ct_task task = ct_current(), *t = &task;
     u32 tid = (u32)bpf_get_current_pid_tgid();
     u32 old = (u32)ctx->args[1];
     u8 stage = ct_stage_of(t, old);
