@@ -52,7 +52,7 @@ static __always_inline void submit(struct exec_event *e)
 
 /* A failed exec: argv from the caller's (unchanged) memory.  EXECVEAT:
  * execveat(dfd, filename, argv, envp, flags), else execve(filename, argv,
- * envp) (a constant: each exit compiles its own). */
+ * envp). */
 static __always_inline int on_exit(long ret, int execveat)
 {
     if (ret >= 0)
@@ -113,15 +113,19 @@ done:
     return 0;
 }
 
+/* execve()'s and execveat()'s exits: one program (one format; CT_ALSO_AT),
+ * which tells them by number: one copy of on_exit() compiled and verified,
+ * where there were two. */
 TRACEPOINT_PROBE(syscalls, sys_exit_execve)
 {
-    return on_exit(args->ret, 0);
+    u32 nr = args->__syscall_nr;
+    if (nr != EXEC_NR_EXECVE && nr != EXEC_NR_EXECVEAT)
+        return 0;
+    int execveat = nr == EXEC_NR_EXECVEAT;
+    asm volatile("" : "+r"(execveat));  /* one inlined on_exit(), not one per call */
+    return on_exit(args->ret, execveat);
 }
-
-TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
-{
-    return on_exit(args->ret, 1);
-}
+CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_execve, syscalls, sys_exit_execveat)
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 

@@ -530,15 +530,12 @@ static __always_inline int net_on_accept(long ret)
     return ret < 0 ? 0 : net_on_accept_sk((u64)net_fd_sock(ret));
 }
 
+/* accept4()'s and accept()'s exits: one program (one format; CT_ALSO_AT). */
 TRACEPOINT_PROBE(syscalls, sys_exit_accept4)
 {
     return net_on_accept(args->ret);
 }
-
-TRACEPOINT_PROBE(syscalls, sys_exit_accept)
-{
-    return net_on_accept(args->ret);
-}
+CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_accept4, syscalls, sys_exit_accept)
 
 #if NET_SUMMARY
 /* UDP (-s only): datagrams and bytes sent per owner and destination, from

@@ -226,8 +226,7 @@ static __always_inline void open_send(struct open_event *e)
 
 #endif /* OPEN_SUMMARY */
 
-/* The open that just returned RET, system call SC (a constant: each
- * tracepoint compiles its own copy).  Its arguments are read from the
+/* The open that just returned RET, system call SC (OPEN_SYS_*).  Its arguments are read from the
  * task's saved registers, unchanged since the call's entry (the sys_exit
  * tracepoint runs before a ptracer's syscall-exit stop): no sys_enter
  * program, no per-thread storage between the two. */
@@ -304,25 +303,29 @@ static __always_inline int on_exit(u32 sc, long ret)
     return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_open)
-{
-    return on_exit(OPEN_SYS_OPEN, args->ret);
-}
-
+/* One program at the four calls' exits (one format; CT_ALSO_AT), which
+ * tells them by number: one copy of on_exit() compiled and verified, where
+ * there were four. */
 TRACEPOINT_PROBE(syscalls, sys_exit_openat)
 {
-    return on_exit(OPEN_SYS_OPENAT, args->ret);
+    u32 nr = args->__syscall_nr;
+    u32 sc;
+    if (nr == OPEN_NR_OPENAT)
+        sc = OPEN_SYS_OPENAT;
+    else if (nr == OPEN_NR_OPEN)
+        sc = OPEN_SYS_OPEN;
+    else if (nr == OPEN_NR_OPENAT2)
+        sc = OPEN_SYS_OPENAT2;
+    else if (nr == OPEN_NR_CREAT)
+        sc = OPEN_SYS_CREAT;
+    else
+        return 0;
+    asm volatile("" : "+r"(sc));        /* one inlined on_exit(), not one per call */
+    return on_exit(sc, args->ret);
 }
-
-TRACEPOINT_PROBE(syscalls, sys_exit_openat2)
-{
-    return on_exit(OPEN_SYS_OPENAT2, args->ret);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_creat)
-{
-    return on_exit(OPEN_SYS_CREAT, args->ret);
-}
+CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_openat, syscalls, sys_exit_open)
+CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_openat, syscalls, sys_exit_openat2)
+CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_openat, syscalls, sys_exit_creat)
 
 /* -- io_uring: IORING_OP_OPENAT and OPENAT2 (ct_uring.h) -------------------
  *

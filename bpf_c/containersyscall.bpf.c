@@ -172,11 +172,12 @@ static __always_inline int installed_first_filter(void *task, u32 nr, long ret)
     return filter && !ct_read_ptr(filter, SC_OFF_SECCOMP_FILTER_PREV);
 }
 
-static __always_inline int recorded(const struct ct_task *t, u32 nr, long ret)
+static __always_inline int recorded(void *task, u32 nr, long ret)
 {
-    if (ct_workload(t))
+    struct ct_task t = ct_task_of(task);
+    if (ct_workload(&t))
         return 1;
-    return ct_filter_governs(t) && !installed_first_filter(t->task, nr, ret);
+    return ct_filter_governs(&t) && !installed_first_filter(task, nr, ret);
 }
 #endif
 
@@ -195,12 +196,12 @@ static __always_inline u32 setup_of(const struct ct_task *t)
 /* Is the current task (TASK) in scope: its mount namespace in *MNTNS, and
  * SC_T_SETUP in *SETUP for the runtime's set-up.  CACHED: through the
  * per-task cache, where there is one (then in *TCP). */
-static __always_inline int in_scope(const struct ct_task *t, int cached, u32 *mntns,
-                                    u32 *setup, struct sc_task **tcp)
+static __always_inline int in_scope(void *task, int cached, u32 *mntns, u32 *setup,
+                                    struct sc_task **tcp)
 {
 #if SC_TASK_CACHE
     if (cached) {
-        struct sc_task *tc = task_cache.task_storage_get(t->task, 0,
+        struct sc_task *tc = task_cache.task_storage_get(task, 0,
                                                          BPF_LOCAL_STORAGE_GET_F_CREATE);
         *tcp = tc;
         if (tc && (tc->flags & SC_T_VALID)) {
@@ -208,8 +209,10 @@ static __always_inline int in_scope(const struct ct_task *t, int cached, u32 *mn
             *setup = tc->flags & SC_T_SETUP;
             return tc->flags & SC_T_TRACED;
         }
-        int traced = task_scope(t, mntns);
-        *setup = traced ? setup_of(t) : 0;
+        /* The task's pointers only now (struct ct_task), not at every call. */
+        struct ct_task t = ct_task_of(task);
+        int traced = task_scope(&t, mntns);
+        *setup = traced ? setup_of(&t) : 0;
         if (tc) {
             tc->mntns = *mntns;
             tc->flags = SC_T_VALID | (traced ? SC_T_TRACED : 0) | *setup;
@@ -217,9 +220,10 @@ static __always_inline int in_scope(const struct ct_task *t, int cached, u32 *mn
         return traced;
     }
 #endif
-    if (!task_scope(t, mntns))
+    struct ct_task t = ct_task_of(task);
+    if (!task_scope(&t, mntns))
         return 0;
-    *setup = setup_of(t);
+    *setup = setup_of(&t);
     return 1;
 }
 
@@ -307,15 +311,14 @@ static __always_inline struct sc_val *row_counters(void *task, struct sc_task *t
 /* One call of NR that returned RET, by the current task (TASK, from
  * bpf_get_current_task_btf()).  CACHED: sys_exit's program, which uses the
  * per-task cache and claims rows. */
-static __always_inline int count_call(const struct ct_task *t, u32 nr, long ret, int cached)
+static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
 {
-    void *task = t->task;
     u32 mntns = 0, setup = 0;
     struct sc_task *tc = 0;
-    if (!in_scope(t, cached, &mntns, &setup, &tc))
+    if (!in_scope(task, cached, &mntns, &setup, &tc))
         return 0;
 #if SC_RECORD
-    if (!recorded(t, nr, ret))
+    if (!recorded(task, nr, ret))
         return 0;
 #endif
 #if !SC_RUNTIME
@@ -376,8 +379,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 {
     /* args: struct pt_regs *regs, long ret */
     long ret = (long)ctx->args[1];
-    struct ct_task t = ct_current();
-    void *task = t.task;
+    void *task = bpf_get_current_task_btf();
     u32 nr = current_call(task);    /* from the registers of args[0] */
     if (nr == SC_NR_WIPED) {
         /* By the registers rt_sigreturn restored, whose ax is the
@@ -405,7 +407,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         task_cache.task_storage_delete(task);
 #endif
 #endif
-    return count_call(&t, nr, ret, 1);
+    return count_call(task, nr, ret, 1);
 }
 
 /* exit and exit_group, which never reach sys_exit: the number of the call
@@ -414,19 +416,18 @@ RAW_TRACEPOINT_PROBE(sys_exit)
  * or none. */
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
-    struct ct_task t = ct_current();
-    u32 nr = current_call(t.task);
+    void *task = bpf_get_current_task_btf();
+    u32 nr = current_call(task);
     if (nr != SC_NR_EXIT && nr != SC_NR_EXIT_GROUP &&
         nr != SC_NR_COMPAT_EXIT && nr != SC_NR_COMPAT_EXIT_GROUP)
         return 0;
-    return count_call(&t, nr, 0, 0);
+    return count_call(task, nr, 0, 0);
 }
 
 #if CT_URING
 TRACEPOINT_PROBE(io_uring, io_uring_submit_req)
 {
-    struct ct_task t = ct_current();
-    return count_call(&t, SC_NR_URING | args->opcode, 0, 0);
+    return count_call(bpf_get_current_task_btf(), SC_NR_URING | args->opcode, 0, 0);
 }
 
 /* A failed operation: its submit made the key (a request completes in a

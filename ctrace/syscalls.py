@@ -387,3 +387,14 @@ def number(sysname, arch=None):
 
 def is_known(nr, arch=None):
     return nr in table(arch)
+
+
+def nr_defines(prefix, calls, arch=None):
+    """PREFIX_NR_<CALL> -> the number of each of CALLS, for a BPF program
+    attached at several calls' exits (CT_ALSO_AT) that tells them by number;
+    -1, which no call has, where this machine lacks one."""
+    numbers = {}
+    for call in calls:
+        nr = number(call, arch)
+        numbers["%s_NR_%s" % (prefix, call.upper())] = -1 if nr is None else nr
+    return numbers

@@ -52,6 +52,14 @@ def test_names_and_unknown_numbers():
         assert len(set(table.values())) == len(table)      # no name twice
 
 
+def test_nr_defines_name_each_call_and_mark_the_missing():
+    # containeropen's one program at four exits: arm64 has no open or creat
+    assert syscalls.nr_defines("OPEN", ["open", "openat", "creat"], "x86_64") == {
+        "OPEN_NR_OPEN": 2, "OPEN_NR_OPENAT": 257, "OPEN_NR_CREAT": 85}
+    assert syscalls.nr_defines("OPEN", ["open", "openat"], "aarch64") == {
+        "OPEN_NR_OPEN": -1, "OPEN_NR_OPENAT": 56}
+
+
 def _header_numbers(path):
     import re
     with open(path) as f:
