@@ -1,4 +1,4 @@
-/* ct_scope.h: ct_traced(), the one in-kernel scope check (containers only
+/* ct_scope.h: ct_traced_task(), the one in-kernel scope check (containers only
  * unless --host; -c, -p, -u, -n).  -c's cgroups are followed as they are
  * created (ct_follow.h): a restarted container's, a selected pod's new
  * containers'. */
@@ -59,13 +59,6 @@ static __always_inline int ct_traced_task(const struct ct_task *t)
     }
 #endif
     return 1;
-}
-
-/* For a program that reads nothing else of the task. */
-static __always_inline int ct_traced(void)
-{
-    struct ct_task t = ct_current();
-    return ct_traced_task(&t);
 }
 
 #endif /* CT_SCOPE_H */

@@ -3,7 +3,7 @@
  * - ct_context.h: struct offsets from BTF, the event context
  *   (CT_CONTEXT_FIELDS, ct_fill()), cgroup names, lost-event counting.
  * - ct_path.h: a file's path walked as names (ct_path_names()).
- * - ct_scope.h: the scope check (ct_traced()), with
+ * - ct_scope.h: the scope check (ct_traced_task()), with
  *   ct_follow.h: -c's filter maps and cgroup following, and
  *   ct_workload.h: the runtime-or-workload rule (CT_WORKLOAD_RULE).
  *
