@@ -118,11 +118,9 @@ done:
  * where there were two. */
 TRACEPOINT_PROBE(syscalls, sys_exit_execve)
 {
-    u32 nr = args->__syscall_nr;
-    if (nr != EXEC_NR_EXECVE && nr != EXEC_NR_EXECVEAT)
+    int execveat = ct_call_index(args->__syscall_nr, EXEC_NR_EXECVE, EXEC_NR_EXECVEAT, -1, -1);
+    if (execveat < 0)
         return 0;
-    int execveat = nr == EXEC_NR_EXECVEAT;
-    asm volatile("" : "+r"(execveat));  /* one inlined on_exit(), not one per call */
     return on_exit(args->ret, execveat);
 }
 CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_execve, syscalls, sys_exit_execveat)

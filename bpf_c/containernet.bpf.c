@@ -676,17 +676,11 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendto)
 {
     /* first: loaded on one path, not one per kind (struct ct_task) */
     struct ct_task t = ct_current();
-    u32 nr = args->__syscall_nr;
-    u32 kind;
-    if (nr == NET_NR_SENDTO)
-        kind = UDP_SENDTO;
-    else if (nr == NET_NR_SENDMSG)
-        kind = UDP_SENDMSG;
-    else if (nr == NET_NR_SENDMMSG)
-        kind = UDP_SENDMMSG;
-    else
+    /* in UDP_* order */
+    int kind = ct_call_index(args->__syscall_nr, NET_NR_SENDTO, NET_NR_SENDMSG,
+                             NET_NR_SENDMMSG, -1);
+    if (kind < 0)
         return 0;
-    asm volatile("" : "+r"(kind));      /* one call, not one inlined per kind */
     return udp_exit(args->ret, kind, &t);
 }
 CT_ALSO_AT(NET_SUMMARY, tracepoint__syscalls__sys_exit_sendto, syscalls, sys_exit_sendmsg)

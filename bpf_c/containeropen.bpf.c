@@ -308,19 +308,11 @@ static __always_inline int on_exit(u32 sc, long ret)
  * there were four. */
 TRACEPOINT_PROBE(syscalls, sys_exit_openat)
 {
-    u32 nr = args->__syscall_nr;
-    u32 sc;
-    if (nr == OPEN_NR_OPENAT)
-        sc = OPEN_SYS_OPENAT;
-    else if (nr == OPEN_NR_OPEN)
-        sc = OPEN_SYS_OPEN;
-    else if (nr == OPEN_NR_OPENAT2)
-        sc = OPEN_SYS_OPENAT2;
-    else if (nr == OPEN_NR_CREAT)
-        sc = OPEN_SYS_CREAT;
-    else
+    /* in OPEN_SYS_* order */
+    int sc = ct_call_index(args->__syscall_nr, OPEN_NR_OPEN, OPEN_NR_OPENAT, OPEN_NR_OPENAT2,
+                           OPEN_NR_CREAT);
+    if (sc < 0)
         return 0;
-    asm volatile("" : "+r"(sc));        /* one inlined on_exit(), not one per call */
     return on_exit(sc, args->ret);
 }
 CT_ALSO_AT(1, tracepoint__syscalls__sys_exit_openat, syscalls, sys_exit_open)

@@ -60,6 +60,18 @@ static long (*ct_read_user)(void *dst, u32 size, const void *src) =
 static long (*ct_read_user_str)(void *dst, u32 size, const void *src) =
     (void *)BPF_FUNC_probe_read_user_str;
 
+/* For a program attached at several calls' exits (CT_ALSO_AT): which of
+ * up to four calls number NR is, 0-3 in the order given, or -1.  A call the
+ * machine lacks is numbered -1 (ctrace.syscalls.nr_defines), which no NR
+ * matches; so is an unused place.  The answer is opaque to the compiler, so
+ * that the program inlines one copy of what follows, not one per call. */
+static __always_inline int ct_call_index(u32 nr, s64 n0, s64 n1, s64 n2, s64 n3)
+{
+    int i = nr == n0 ? 0 : nr == n1 ? 1 : nr == n2 ? 2 : nr == n3 ? 3 : -1;
+    asm volatile("" : "+r"(i));
+    return i;
+}
+
 /* A task-storage map (BCC's BPF_TASK_STORAGE).  The kernel wants BTF for
  * its key and value, which BCC can only give by compiling with debug
  * information: 0.1-0.3 s of a start.  So ctrace makes these maps itself,
