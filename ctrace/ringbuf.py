@@ -67,12 +67,14 @@ class RingWalk:
         when HANDLER raises: the record it had is consumed), and in a long
         batch each time a quarter of the ring has been read."""
         view, mask, data, consumer = self._view, self._mask, self._data, self._consumer
-        unpack = _HEADER.unpack_from
+        unpack, quarter = _HEADER.unpack_from, self._quarter
+        if limit is None:
+            limit = 1 << 62
         cons = stored = consumer.value
         prod = self._producer.value
         done = 0
         try:
-            while cons < prod and (limit is None or done < limit):
+            while cons < prod and done < limit:
                 at = cons & mask
                 word = unpack(view, at)[0]
                 if word & BUSY:
@@ -82,7 +84,7 @@ class RingWalk:
                 if not word & DISCARD:
                     done += 1
                     handler(data + at + HEADER, length)
-                if cons - stored >= self._quarter:
+                if cons - stored >= quarter:
                     consumer.value = stored = cons  # room for the producer
                 if cons >= prod:
                     prod = self._producer.value

@@ -226,6 +226,35 @@ class Context:
             sys.stderr.write("%s: %d events lost (%d in all)\n" % (self.tool, new, total))
 
 
+class OwnerColumns(dict):
+    """A table line's owner columns (container, pid, comm, ...) by the event
+    values they are made of, formatted once per combination: a stream of
+    events repeats a few, and naming and fitting them took a fifth of a
+    line's time.  MAKE(*key) -> (value, final): a value is kept only when
+    final (a container whose runtime has not named it yet is asked again
+    at its next event), and all are dropped whenever the Registry learns
+    anything (a name, a pod: a label may change).  Look up as
+    columns[key]."""
+
+    LIMIT = 4096
+
+    def __init__(self, registry, make):
+        super().__init__()
+        self._make = make
+        registry.subscribe(self._forget, self._forget, self._forget)
+
+    def _forget(self, change):
+        self.clear()
+
+    def __missing__(self, key):
+        value, final = self._make(*key)
+        if final:
+            if len(self) >= self.LIMIT:
+                self.clear()
+            self[key] = value
+        return value
+
+
 def scope(args):
     """What a tool traces, for its ready line: one wording for every tool."""
     return "containers and on the host" if getattr(args, "host", False) else "containers"

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from ctrace import tool
 from ctrace.collection import Collection
 from ctrace.containers import Container
 from ctrace.registry import Registry
@@ -75,6 +76,34 @@ def test_a_failing_subscriber_is_said_once_and_the_others_hear():
     collection.learn(ContainerInfo("podman", ID, "b"))
     assert [h[0] for h in heard.heard] == ["added", "changed"]
     assert len(said) == 2 and all("ZeroDivisionError" in s for s in said)
+
+
+def test_owner_columns_are_kept_while_named_and_dropped_when_anything_is_learnt():
+    """ctrace.tool.OwnerColumns: a table line's owner columns, made once per
+    key while the container is named; anything the collection learns (a
+    rename) drops them all, so no line shows a stale name."""
+    collection = Collection(pytest.fail)
+    info = collection.learn(ContainerInfo("docker", ID, "web"))
+    unnamed = Container("runtime", "docker", OTHER, ContainerInfo("docker", OTHER))
+    made = []
+
+    def make(cid, pid):
+        made.append((cid, pid))
+        container = Container("runtime", "docker", ID, info) if cid == ID else unnamed
+        return "%s %d" % (container.label, pid), container.final
+    columns = tool.OwnerColumns(collection, make)
+    assert columns[ID, 7] == "web 7" and columns[ID, 7] == "web 7"
+    assert columns[ID, 8] == "web 8"
+    assert made == [(ID, 7), (ID, 8)]
+    # not named yet: asked again at its next event, never kept
+    assert columns[OTHER, 9] == "%s 9" % OTHER[:12] and columns[OTHER, 9]
+    assert made.count((OTHER, 9)) == 2 and (OTHER, 9) not in columns
+    collection.learn(ContainerInfo("docker", ID, "renamed"), "rename")
+    assert len(columns) == 0 and columns[ID, 7] == "renamed 7"
+    # bounded: full, it starts again
+    columns.LIMIT = 2
+    columns[ID, 1], columns[ID, 2], columns[ID, 3]
+    assert len(columns) <= 2 and columns[ID, 3] == "renamed 3"
 
 
 def test_the_queue_is_applied_by_the_tool_thread_only():
