@@ -230,7 +230,7 @@ class OwnerColumns(dict):
     """A table line's owner columns (container, pid, comm, ...) by the event
     values they are made of, formatted once per combination: a stream of
     events repeats a few, and naming and fitting them took a fifth of a
-    line's time.  MAKE(*key) -> (value, final): a value is kept only when
+    line's time.  MAKE(key) -> (value, final): a value is kept only when
     final (a container whose runtime has not named it yet is asked again
     at its next event), and all are dropped whenever the Registry learns
     anything (a name, a pod: a label may change).  Look up as
@@ -247,7 +247,7 @@ class OwnerColumns(dict):
         self.clear()
 
     def __missing__(self, key):
-        value, final = self._make(*key)
+        value, final = self._make(key)
         if final:
             if len(self) >= self.LIMIT:
                 self.clear()

@@ -87,7 +87,8 @@ def test_owner_columns_are_kept_while_named_and_dropped_when_anything_is_learnt(
     unnamed = Container("runtime", "docker", OTHER, ContainerInfo("docker", OTHER))
     made = []
 
-    def make(cid, pid):
+    def make(key):
+        cid, pid = key
         made.append((cid, pid))
         container = Container("runtime", "docker", ID, info) if cid == ID else unnamed
         return "%s %d" % (container.label, pid), container.final
