@@ -227,9 +227,10 @@ class Context:
 
 
 class OwnerColumns(dict):
-    """A table line's owner columns (container, pid, comm, ...) by the event
-    values they are made of, formatted once per combination: a stream of
-    events repeats a few, and naming and fitting them took a fifth of a
+    """A table line's columns that name a container (its owner's CONTAINER
+    with the PID and COMM beside it; containernet's other end), by the
+    event values they are made of, formatted once per combination: a stream
+    of events repeats a few, and naming and fitting them took a fifth of a
     line's time.  MAKE(key) -> (value, final): a value is kept only when
     final (a container whose runtime has not named it yet is asked again
     at its next event), and all are dropped whenever the Registry learns
