@@ -939,8 +939,8 @@ static __always_inline u32 esc_step_of(u32 nr, char *regs)
  * NULL: the technique's step.  Only the wanted techniques' steps are
  * compiled (STEP is read back from the event: the compiler cannot tell). */
 static __always_inline struct esc_event *esc_step(struct esc_event *e, u32 step,
-                                                  const struct ct_task *t, char *regs, u32 nr, long ret, u64 *object,
-                                                  long *file_fd)
+                                                  const struct ct_task *t, char *regs, u32 nr,
+                                                  long ret, u64 *object, long *file_fd)
 {
     switch (step) {
 #if ESC_WANTS(ESC_T_SENSITIVE_WRITE) || ESC_WANTS(ESC_T_HOST_FILE)

@@ -226,10 +226,11 @@ static __always_inline void open_send(struct open_event *e)
 
 #endif /* OPEN_SUMMARY */
 
-/* The open that just returned RET, system call SC (OPEN_SYS_*).  Its arguments are read from the
- * task's saved registers, unchanged since the call's entry (the sys_exit
- * tracepoint runs before a ptracer's syscall-exit stop): no sys_enter
- * program, no per-thread storage between the two. */
+/* The open that just returned RET, system call SC (OPEN_SYS_*).  Its
+ * arguments are read from the task's saved registers, unchanged since the
+ * call's entry (the sys_exit tracepoint runs before a ptracer's
+ * syscall-exit stop): no sys_enter program, no per-thread storage between
+ * the two. */
 static __always_inline int on_exit(u32 sc, long ret)
 {
 #if OPEN_FAILED_ONLY

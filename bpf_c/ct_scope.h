@@ -1,5 +1,5 @@
-/* ct_scope.h: ct_traced_task(), the one in-kernel scope check (containers only
- * unless --host; -c, -p, -u, -n).  -c's cgroups are followed as they are
+/* ct_scope.h: ct_traced_task(), the one in-kernel scope check (containers
+ * only unless --host; -c, -p, -u, -n).  -c's cgroups are followed as they are
  * created (ct_follow.h): a restarted container's, a selected pod's new
  * containers'. */
 #ifndef CT_SCOPE_H

@@ -16,8 +16,9 @@
  *
  * A tool hooks both with TRACEPOINT_PROBE(io_uring, ...) and uses:
  *
- * - ct_traced_task() applies as it is: an io thread is in its process's cgroup
- *   and namespaces, and -n matches its process's comm (ct_named_task()).
+ * - ct_traced_task() applies as it is: an io thread is in its process's
+ *   cgroup and namespaces, and -n matches its process's comm
+ *   (ct_named_task()).
  * - ct_fill() names an io thread (iou-wrk-*, iou-sqp-*) by its process's
  *   comm (its group leader's), wherever it runs (a connect's SYN_SENT too).
  * - ct_uring_opcode(req), ct_uring_ring(req): a request's opcode and ring;
