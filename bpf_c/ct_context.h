@@ -21,7 +21,9 @@
  * A program declares each offset it uses where it uses it, with
  * CT_BTF_OFFSET(NAME, struct.field[, alternative.field]) (the first field
  * the kernel has), CT_BTF_OFFSET_IF(NAME, struct.field) (NAME left undefined
- * where the kernel lacks the field) or CT_BTF_SIZE(NAME, struct);
+ * where the kernel lacks the field), CT_BTF_SIZE(NAME, struct) or
+ * CT_BTF_TP_ARGS(NAME, event) (how many arguments the tracepoint hands a raw
+ * program: they change between kernels; 0 if there is no such tracepoint);
  * ctrace.bpf.Program reads
  * these lines, looks the fields up in BTF and defines NAME at the top of
  * the text.  To the compiler the declarations are nothing.
@@ -30,7 +32,10 @@
  * own's (the exits of several system calls), names each with
  * CT_ALSO_AT(CONDITION, program, category, event): one program compiled
  * and verified where there would be one per tracepoint.  ctrace.bpf checks
- * those tracepoints with the others and attaches the program there.
+ * those tracepoints with the others and attaches the program there (a raw
+ * program as a raw one: it must tell its tracepoints apart by their
+ * arguments, and load none past the fewest any of them has, or it cannot
+ * attach there).
  *
  * A header that defines programs (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE)
  * declares the tracepoint of each beside it, with
@@ -46,6 +51,7 @@
 #define CT_BTF_OFFSET(...)
 #define CT_BTF_OFFSET_IF(...)
 #define CT_BTF_SIZE(...)
+#define CT_BTF_TP_ARGS(...)
 #define CT_NEEDS_TRACEPOINT(...)
 #define CT_ALSO_AT(...)
 

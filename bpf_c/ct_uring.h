@@ -14,7 +14,8 @@
  *   io_uring:io_uring_complete    its result (RES), in a task of the same
  *                                 process (submitter, worker, polling thread)
  *
- * A tool hooks both with TRACEPOINT_PROBE(io_uring, ...) and uses:
+ * A tool hooks both with TRACEPOINT_PROBE(io_uring, ...) (or the completion
+ * with a raw program: ct_uring_raw_res() below) and uses:
  *
  * - ct_traced_task() applies as it is: an io thread is in its process's
  *   cgroup and namespaces, and -n matches its process's comm
@@ -40,6 +41,8 @@
  *   ACCEPT produced: from the task's file table by descriptor RES, or from
  *   the ring's fixed-file table by slot (ct_uring_fixed_file(ring, index)).
  * - ct_uring_sock(file): a socket file's struct sock.
+ * - A raw program at io_uring_complete: ct_uring_raw_res(ctx->args), the
+ *   result; ctx->args[1] is the request.
  * - Requests kept from submit to completion: a tool that defines
  *   CT_URING_REQ_T (its value type) before including this file gets
  *   ct_uring_keep(req, value), ct_uring_find(req) and ct_uring_drop(req)
@@ -189,6 +192,28 @@ static __always_inline void *ct_uring_file(void *req, s32 res)
 static __always_inline void *ct_uring_sock(void *file)
 {
     return ct_read_ptr(ct_read_ptr(file, CT_OFF_FILE_PRIVATE_DATA), CT_OFF_SOCKET_SK);
+}
+
+/* -- a raw program at io_uring_complete ----------------------------------- */
+
+/* Its arguments are (ring, req, cqe) since Linux 6.3, (ring, req,
+ * user_data, res, cflags, ...) before.  The result is taken through probe
+ * reads, not loads: a raw program that serves another tracepoint with only
+ * two arguments too (sys_exit's) cannot attach there if it loads past them. */
+CT_BTF_TP_ARGS(CT_URING_COMPLETE_ARGS, io_uring_complete)
+CT_BTF_OFFSET(CT_OFF_CQE_RES, io_uring_cqe.res)
+
+static __always_inline s32 ct_uring_raw_res(const u64 *args)
+{
+    s32 res = 0;
+#if CT_URING_COMPLETE_ARGS == 3
+    char *cqe = NULL;
+    bpf_probe_read_kernel(&cqe, sizeof(cqe), &args[2]);
+    bpf_probe_read_kernel(&res, sizeof(res), cqe + CT_OFF_CQE_RES);
+#else
+    bpf_probe_read_kernel(&res, sizeof(res), &args[3]);     /* its low half */
+#endif
+    return res;
 }
 
 /* -- requests kept from submit to completion ------------------------------ */

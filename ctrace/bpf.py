@@ -173,8 +173,9 @@ class Program:
 
     @staticmethod
     def kernel_macros(source):
-        """NAME -> offset or size, for the CT_BTF_OFFSET / CT_BTF_SIZE
-        declarations in SOURCE (bpf_c/ct_context.h says why)."""
+        """NAME -> offset, size or count, for the CT_BTF_OFFSET /
+        CT_BTF_SIZE / CT_BTF_TP_ARGS declarations in SOURCE
+        (bpf_c/ct_context.h says why)."""
         btf = preload.kernel_btf()
         try:
             macros = {}
@@ -182,6 +183,9 @@ class Program:
                 fields = [f.strip() for f in fields.split(",")]
                 if kind == "SIZE":
                     macros[name] = btf.sizeof(fields[0])
+                    continue
+                if kind == "TP_ARGS":
+                    macros[name] = btf.tracepoint_args(fields[0])
                     continue
                 if kind == "OFFSET_IF" and not btf.has_field(fields[0]):
                     continue
@@ -213,7 +217,8 @@ class Program:
         return "\n".join(lines) + "\n"
 
 
-BTF_DECLARATION = re.compile(r"^CT_BTF_(OFFSET|OFFSET_IF|SIZE)\((\w+),\s*([\w.,\s]+)\)\s*$", re.M)
+BTF_DECLARATION = re.compile(
+    r"^CT_BTF_(OFFSET|OFFSET_IF|SIZE|TP_ARGS)\((\w+),\s*([\w.,\s]+)\)\s*$", re.M)
 TRACEPOINT_DECLARATION = re.compile(
     r"^CT_NEEDS_TRACEPOINT\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\)\s*$", re.M)
 ALSO_AT_DECLARATION = re.compile(
@@ -252,6 +257,12 @@ def declared_also_at(source, macros):
             if _in_effect("CT_ALSO_AT", condition, macros)]
 
 
+def attach_point(program, tp):
+    """Where PROGRAM is attached at tracepoint TP ("category:event"), as
+    BCC names it: TP, or for a raw program its event."""
+    return tp.split(":")[1] if program.startswith("raw_tracepoint__") else tp
+
+
 def compiled_programs(bpf):
     """The names of the programs BCC compiled from the text (and attached
     by their names: tracepoint__CATEGORY__EVENT, raw_tracepoint__EVENT), and
@@ -271,7 +282,8 @@ def check_attached(programs, attached, tracepoints, declared, also=()):
     ALSO (Program.also_attached) is a program attached there too: else the
     text and what was checked disagree, an error of ctrace's own."""
     for program, tp in also:
-        if program not in programs or tp not in attached or tp not in tracepoints:
+        if program not in programs or attach_point(program, tp) not in attached \
+                or tp not in tracepoints:
             raise SetupError("internal error: BPF program %s is not attached to %s as "
                              "CT_ALSO_AT declares" % (program, tp))
     by_event = {tp.split(":")[1]: tp for tp in tracepoints}
@@ -800,7 +812,11 @@ def _bpf_class(bcc, timings, also=()):
         def _attach(self):
             super(BPF, self)._trace_autoload()          # loaded: it attaches
             for program, tp in also:
-                self.attach_tracepoint(tp=tp.encode(), fn_name=program.encode())
+                where = attach_point(program, tp).encode()
+                if program.startswith("raw_tracepoint__"):
+                    self.attach_raw_tracepoint(tp=where, fn_name=program.encode())
+                else:
+                    self.attach_tracepoint(tp=where, fn_name=program.encode())
     return BPF
 
 

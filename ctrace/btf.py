@@ -18,6 +18,7 @@ VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 # BTF kinds (include/uapi/linux/btf.h)
 _KIND_PTR, _KIND_ARRAY, _KIND_STRUCT, _KIND_UNION, _KIND_ENUM = 2, 3, 4, 5, 6
 _KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT = 8, 9, 10, 11
+_KIND_FUNC_PROTO = 13
 _KIND_TYPE_TAG = 18
 _MODIFIERS = (_KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT,
               _KIND_TYPE_TAG)
@@ -182,6 +183,21 @@ class KernelBTF:
                              ctypes.POINTER(_BtfEnum))
         return {values[i].val: self._lib.btf__name_by_offset(self._btf, values[i].name_off)
                 .decode() for i in range(_vlen(t))}
+
+    def tracepoint_args(self, event):
+        """How many arguments tracepoint EVENT hands a raw program
+        (ctx->args[]): its prototype's, from the btf_trace_EVENT typedef
+        the kernel defines for each; 0 if it has no such tracepoint."""
+        type_id = self._lib.btf__find_by_name_kind(
+            self._btf, ("btf_trace_" + event).encode(), _KIND_TYPEDEF)
+        if type_id <= 0:
+            return 0
+        t = self._type(self._type(type_id).size_or_type)     # a pointer
+        if _kind(t) == _KIND_PTR:
+            t = self._type(t.size_or_type)
+        if _kind(t) != _KIND_FUNC_PROTO:
+            return 0
+        return _vlen(t) - 1                 # less the probe's void *__data
 
     def sizeof(self, name):
         return self._lib.btf__resolve_size(self._btf, self._struct_id(name))

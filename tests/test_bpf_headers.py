@@ -150,8 +150,31 @@ def test_check_attached_also_at():
                            [("tracepoint__syscalls__sys_exit_sendmmsg", tp)])
 
 
+def test_check_attached_also_at_a_raw_program():
+    # a raw program is attached by its event's name, checked by its category's
+    program, tp = "raw_tracepoint__sys_exit", "io_uring:io_uring_complete"
+    assert bpf.attach_point(program, tp) == "io_uring_complete"
+    assert bpf.attach_point("tracepoint__syscalls__sys_exit_sendto", "syscalls:sys_exit_sendmsg") \
+        == "syscalls:sys_exit_sendmsg"
+    tracepoints = ["raw_syscalls:sys_exit", tp]
+    bpf.check_attached([program], {"sys_exit", "io_uring_complete"}, tracepoints, [],
+                       [(program, tp)])
+    with pytest.raises(SetupError, match="not attached to io_uring:io_uring_complete"):
+        bpf.check_attached([program], {"sys_exit", tp}, tracepoints, [], [(program, tp)])
+
+
+def test_containerescape_judges_io_uring_completions_in_its_sys_exit_program():
+    with open(os.path.join(BPF_C, "containerescape.bpf.c")) as f:
+        source = f.read()
+    also = [("raw_tracepoint__sys_exit", "io_uring:io_uring_complete")]
+    assert bpf.declared_also_at(source, {"CT_URING": 1}) == also
+    assert bpf.declared_also_at(source, {"CT_URING": 0}) == []
+    assert "TRACEPOINT_PROBE(io_uring, io_uring_complete)" not in source
+
+
 def test_programs_verified_on_two_balanced_sides():
-    # containerescape's programs, by instructions
+    # containerescape's programs, by instructions, when io_uring's
+    # completions had a program of their own
     sizes = {"sys_exit": 2618, "io_uring_complete": 1873, "exec": 897, "submit": 335,
              "fork": 124, "exec_mark": 120, "free": 18}
     first, second = bpf.two_sides([(n, name, "kind") for name, n in sizes.items()])

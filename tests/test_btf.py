@@ -33,6 +33,17 @@ def test_offsets_are_found(btf):
     assert macros["CT_SIZEOF_UPID"] == 16
 
 
+def test_raw_tracepoint_arguments_are_counted(btf):
+    assert btf.tracepoint_args("sys_exit") == 2          # regs, ret
+    assert btf.tracepoint_args("sched_process_exec") == 3
+    assert btf.tracepoint_args("no_such_tracepoint") == 0
+    source = _inline_includes(bpf_source_dir(), "ct_uring.h", set())
+    args = Program.kernel_macros(source)["CT_URING_COMPLETE_ARGS"]
+    # (ring, req, cqe) since 6.3; (ring, req, user_data, res, cflags[, extra1,
+    # extra2]) before; none where the kernel has no io_uring
+    assert args == btf.tracepoint_args("io_uring_complete") and args in (0, 3, 5, 7)
+
+
 def test_nested_and_anonymous_members(btf):
     # mnt_namespace.ns.inum is a member of a member
     assert btf.offsetof("mnt_namespace.ns.inum") == \
