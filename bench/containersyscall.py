@@ -18,7 +18,7 @@ from common import (Floor, OUT, bpftrace_run, docker, fmt_ci,  # noqa: E402
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
 TARGET = "/tmp/bench-sys-target"
-HOOKS = ["raw:sys_exit", "sched:sched_process_exit",
+HOOKS = ["raw:sys_exit", "sched:sched_process_exit", "raw:cgroup_attach_task",
          "io_uring:io_uring_submit_req", "io_uring:io_uring_complete"]
 NUMBER_PROGRAM = "TRACEPOINT_PROBE(raw_syscalls, sys_exit) { return args->id == -2; }"
 BPFTRACE = 'tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }'

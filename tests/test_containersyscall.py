@@ -280,6 +280,46 @@ def test_removed_container_is_still_named(tool, containers):
     assert count(rows, name, "mkdir") == 10
 
 
+def cgroup_dir(pid):
+    """The cgroup v2 directory of process PID (cgroup2 mounted where the
+    host has it: /sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1)."""
+    with open("/proc/%d/cgroup" % pid) as f:
+        path = next(line for line in f if line.startswith("0::")).strip()[3:]
+    with open("/proc/self/mounts") as f:
+        root = next(line.split()[1] for line in f if line.split()[2] == "cgroup2")
+    return root + path
+
+
+@pytest.mark.integration
+def test_task_moved_to_another_cgroup_is_counted_there(tool, containers):
+    """Calls are counted per cgroup, which the kernel side caches per task
+    and CPU: a task moved to another cgroup mid-life (cgroup.procs written)
+    has its later calls counted under the new one.  The shell spins on a
+    file test (stat calls, no other process) while it is moved, then makes
+    70 chdir calls of its own (cd, a builtin): nothing is exec'd and
+    nothing exits in between (either would refresh the cache anyway)."""
+    t = tool(TOOL, "-j", "-t", "0")
+    b = containers.run("sleep", "600")
+    a = containers.run("sh", "-c", "cd /; echo ready; while [ ! -e /tmp/go ]; do :; done; "
+                       "i=0; while [ $i -lt 70 ]; do cd /; i=$((i+1)); done; echo done; "
+                       "sleep 600")
+    logs = lambda: docker("logs", a).stdout.split()
+    try:
+        test_runtimes.wait_until(lambda: "ready" in logs(), "the shell's loop")
+        pid_a, pid_b = (int(docker("inspect", "-f", "{{.State.Pid}}", n).stdout) for n in (a, b))
+        with open(os.path.join(cgroup_dir(pid_b), "cgroup.procs"), "w") as f:
+            f.write("%d\n" % pid_a)
+        open("/proc/%d/root/tmp/go" % pid_a, "w").close()
+        test_runtimes.wait_until(lambda: "done" in logs(), "the 70 chdir calls")
+        assert cgroup_dir(pid_a) == cgroup_dir(pid_b)
+    finally:
+        docker("rm", "-f", a, check=False)      # before B, whose cgroup it is in
+    assert t.stop() == 0
+    rows = summary_rows(t)
+    assert count(rows, a, "chdir") == 1         # the first cd, before the move
+    assert count(rows, b, "chdir") == 70
+
+
 # A 32-bit x86 program without libc: getpid three times, mkdir /tmp/d32,
 # exit status 0 if that worked.
 C32 = r"""
