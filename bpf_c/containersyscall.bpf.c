@@ -225,11 +225,16 @@ static __always_inline int in_scope(void *task, int cached, u32 *mntns, u64 *cgr
 {
 #if SC_TASK_CACHE
     int zero = 0;
-    u64 *genp = task_cache_gen.lookup(&zero);
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    u32 way = tid & (SC_CACHE_WAYS - 1);
-    struct sc_task *tc = cached && genp ? task_cache.lookup(&way) : 0;
-    if (tc) {
+    u32 tid = 0, way = 0;
+    u64 *genp = 0;
+    struct sc_task *tc = 0;
+    if (cached) {       /* sys_exit's program only: the others skip the lookups */
+        genp = task_cache_gen.lookup(&zero);
+        tid = (u32)bpf_get_current_pid_tgid();
+        way = tid & (SC_CACHE_WAYS - 1);
+        tc = genp ? task_cache.lookup(&way) : 0;
+    }
+    if (tc && genp) {
         /* The generation is read before the task is: a change made in
          * between leaves an entry that is already stale. */
         u64 gen = *genp;
