@@ -50,11 +50,16 @@ CT_BTF_SIZE(NET_SIZEOF_MMSGHDR, mmsghdr)
 #ifndef NET_FAMILY_MATCH
 #define NET_FAMILY_MATCH(f) 1
 #endif
+/* TCP sockets followed at once (least recently changed dropped first). */
+#define NET_SOCKETS 65536
 
 BPF_RINGBUF_OUTPUT(events, CT_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct net_event, 1);
 
-/* Every TCP socket seen in a state change since the tool started. */
+/* Every TCP socket seen in a state change since the tool started, and
+ * the owner of one in the tool's scope (captured in process context): one
+ * entry, so a connection costs one map update and one delete per end (a
+ * map of owners beside it made that two of each). */
 struct sock_info {
     u64 ts_ns;              /* connect() or ESTABLISHED */
     u64 peer;               /* the other end's socket, when on this host */
@@ -66,13 +71,13 @@ struct sock_info {
     u16 rport;
     u8 dir;
     u8 counted;             /* -s: this socket's bytes belong to its row */
+    u8 owned;               /* owner is filled: the socket is in scope */
+    u8 _pad[7];
     u8 laddr[16];
     u8 raddr[16];
+    struct ct_ctx owner;
 };
-BPF_TABLE("lru_hash", u64, struct sock_info, socks, 65536);
-
-/* Owners of sockets in the tool's scope (captured in process context). */
-BPF_TABLE("lru_hash", u64, struct ct_ctx, owners, 16384);
+BPF_TABLE("lru_hash", u64, struct sock_info, socks, NET_SOCKETS);
 
 /* Both ends of a connection on this host: 4-tuple -> socket. Loopback
  * tuples carry the network namespace, others do not (they cross it). */
@@ -181,16 +186,19 @@ static __always_inline int net_owner_wanted(u16 family, u16 lport, u16 rport)
     return NET_PORT_MATCH(lport) || NET_PORT_MATCH(rport);
 }
 
-/* The current task (T) as the owner of socket SK (in process context). */
-static __always_inline struct ct_ctx *net_take_owner(u64 sk, const struct ct_task *t)
+/* The current task (T) as the owner of socket S (in process context). */
+static __always_inline struct ct_ctx *net_take_owner(struct sock_info *s,
+                                                     const struct ct_task *t)
 {
-    int zero = 0;
-    struct net_event *e = scratch.lookup(&zero);    /* a ct_ctx-sized scratch */
-    if (!e)
-        return NULL;
-    ct_fill((struct ct_ctx *)e, t);
-    owners.update(&sk, (struct ct_ctx *)e);
-    return owners.lookup(&sk);
+    ct_fill(&s->owner, t);
+    s->owned = 1;
+    return &s->owner;
+}
+
+/* The owner of S, if in the tool's scope. */
+static __always_inline struct ct_ctx *net_owner(struct sock_info *s)
+{
+    return s->owned ? &s->owner : NULL;
 }
 
 /* -- events ---------------------------------------------------------------- */
@@ -288,10 +296,10 @@ static __always_inline void net_count_conn(struct ct_ctx *o, struct sock_info *s
 
 /* The client counted its connection under an unknown peer at its
  * ESTABLISHED, which comes first: move it to the row of the peer now
- * known (CS: the client's socket info, CSK: its address). */
-static __always_inline void net_count_peer_found(u64 csk, struct sock_info *cs)
+ * known (CS: the client's socket info). */
+static __always_inline void net_count_peer_found(struct sock_info *cs)
 {
-    struct ct_ctx *co = owners.lookup(&csk);
+    struct ct_ctx *co = net_owner(cs);
     if (!co || cs->dir != NET_DIR_OUT || !cs->peer_cgroup_id)
         return;
     struct net_stat *st0 = net_stat_row(co, cs, 0, NET_PROTO_TCP);
@@ -309,12 +317,12 @@ static __always_inline void net_on_connect(u64 sk, struct sock_info *s)
 {
     s->ts_ns = bpf_ktime_get_ns();
     s->dir = NET_DIR_OUT;
+    if (net_owner_wanted(s->family, 0, s->rport)) {
+        struct ct_task t = ct_current();
+        if (ct_traced_task(&t))
+            net_take_owner(s, &t);
+    }
     socks.update(&sk, s);
-    if (!net_owner_wanted(s->family, 0, s->rport))
-        return;
-    struct ct_task t = ct_current();
-    if (ct_traced_task(&t))
-        net_take_owner(sk, &t);
 }
 
 /* CLOSE -> LISTEN, inside listen(): always reported, for naming peers. */
@@ -347,7 +355,7 @@ static __always_inline void net_on_connected(u64 sk, struct sock_info *args_addr
     struct tuple_key k;
     net_tuple(&k, s, net_sock_netns((void *)sk), 0);
     tuples.update(&k, &sk);
-    struct ct_ctx *o = owners.lookup(&sk);
+    struct ct_ctx *o = net_owner(s);
     if (!o)
         return;
 #if NET_SUMMARY
@@ -379,7 +387,7 @@ static __always_inline void net_on_accepted(u64 sk, struct sock_info *s)
             cs->peer_cgroup_id = ct_note_cgroup_kn(net_sock_cgroup_kn((void *)sk));
             cs->peer_netns = netns;
 #if NET_SUMMARY
-            net_count_peer_found(csk, cs);
+            net_count_peer_found(cs);
 #endif
         }
     }
@@ -388,31 +396,24 @@ static __always_inline void net_on_accepted(u64 sk, struct sock_info *s)
     tuples.update(&k, &sk);
 }
 
-/* -> CLOSE: a failed connect (from SYN_SENT), or the end of a connection. */
+/* -> CLOSE: a failed connect (from SYN_SENT), or the end of a connection.
+ * The entry is read in place and deleted last. */
 static __always_inline void net_on_close(u64 sk, int old, struct sock_info *args_addrs)
 {
     struct sock_info *s = socks.lookup(&sk);
     if (!s)
         return;
-    struct sock_info info = *s;
     int failed = old == TCP_SYN_SENT;
-    if (failed) {
-        /* The addresses as the failed attempt had them (the source port,
-         * if bound). */
-        info.family = args_addrs->family;
-        info.lport = args_addrs->lport;
-        info.rport = args_addrs->rport;
-        __builtin_memcpy(info.laddr, args_addrs->laddr, 16);
-        __builtin_memcpy(info.raddr, args_addrs->raddr, 16);
-    } else {
+    if (!failed) {
         struct tuple_key k;
-        net_tuple(&k, &info, net_sock_netns((void *)sk), 0);
+        net_tuple(&k, s, net_sock_netns((void *)sk), 0);
         tuples.delete(&k);
     }
-    socks.delete(&sk);
-    struct ct_ctx *o = owners.lookup(&sk);
-    if (!o)
+    struct ct_ctx *o = net_owner(s);
+    if (!o) {
+        socks.delete(&sk);
         return;
+    }
     int err = 0;
     u64 tx = 0, rx = 0;
     bpf_probe_read_kernel(&err, sizeof(err), (void *)sk + NET_OFF_SK_ERR);
@@ -420,29 +421,43 @@ static __always_inline void net_on_close(u64 sk, int old, struct sock_info *args
     bpf_probe_read_kernel(&rx, sizeof(rx), (void *)sk + NET_OFF_TCP_BYTES_RECEIVED);
 #if NET_SUMMARY
     struct net_stat *st = NULL;
-    if (failed)
-        st = net_stat_row(o, &info, 0, NET_PROTO_TCP);
-    else if (info.dir == NET_DIR_OUT || info.counted)
-        st = net_stat_row(o, &info, info.peer_cgroup_id, NET_PROTO_TCP);
+    if (failed) {
+        /* the addresses as the failed attempt had them (the caller's copy) */
+        args_addrs->dir = s->dir;
+        st = net_stat_row(o, args_addrs, 0, NET_PROTO_TCP);
+    } else if (s->dir == NET_DIR_OUT || s->counted) {
+        st = net_stat_row(o, s, s->peer_cgroup_id, NET_PROTO_TCP);
+    }
     if (st && failed) {
         __sync_fetch_and_add(&st->fails, 1);
     } else if (st) {
         __sync_fetch_and_add(&st->tx_bytes, tx);
         __sync_fetch_and_add(&st->rx_bytes, rx);
     }
-    owners.delete(&sk);
+    socks.delete(&sk);
 #else
     struct net_event *e = net_new_event(failed ? NET_EV_FAIL : NET_EV_CLOSE, sk, o);
-    owners.delete(&sk);
-    if (!e)
+    if (!e) {
+        socks.delete(&sk);
         return;
-    net_event_conn(e, &info);
+    }
+    net_event_conn(e, s);
+    if (failed) {
+        /* The addresses as the failed attempt had them (the source port,
+         * if bound). */
+        e->family = args_addrs->family;
+        e->lport = args_addrs->lport;
+        e->rport = args_addrs->rport;
+        __builtin_memcpy(e->laddr, args_addrs->laddr, 16);
+        __builtin_memcpy(e->raddr, args_addrs->raddr, 16);
+    }
     e->error = err;
-    e->duration_ns = e->ts_ns - info.ts_ns;     /* FAIL: how long connect() took */
+    e->duration_ns = e->ts_ns - s->ts_ns;       /* FAIL: how long connect() took */
     if (!failed) {
         e->tx_bytes = tx;
         e->rx_bytes = rx;
     }
+    socks.delete(&sk);
     net_submit(e);
 #endif
 }
@@ -508,14 +523,13 @@ static __always_inline int net_on_accept_sk(u64 sk)
     struct ct_task t = ct_current();
     if (!ct_traced_task(&t))
         return 0;
-    struct ct_ctx *o = net_take_owner(sk, &t);
-    if (!o)
-        return 0;
+    struct ct_ctx *o = net_take_owner(s, &t);
 #if NET_SUMMARY
     /* Counted here only if the client end is not traced itself (else its
      * connect already counted the connection). */
     u64 peer = s->peer;
-    if (!(peer && owners.lookup(&peer))) {
+    struct sock_info *ps = peer ? socks.lookup(&peer) : NULL;
+    if (!(ps && ps->owned)) {
         s->counted = 1;
         net_count_conn(o, s, s->peer_cgroup_id);
     }

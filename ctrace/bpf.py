@@ -343,7 +343,35 @@ def event_unpacker(table, fields, data_field):
     cannot drift from the header. Arrays unpack as bytes."""
     from bcc.table import _get_event_class   # BCC's own C struct -> ctypes
     cls = _get_event_class(table)
-    fmt, pos = ["<"], 0
+    return _fields_struct(cls, fields, "<"), getattr(cls, data_field).offset
+
+
+class FixedRecords:
+    """The handler of a ring buffer TABLE whose events are all of one size
+    (a struct without a variable tail): HANDLER(fields) gets each event's
+    FIELDS (in struct order) unpacked, after the record's length word
+    (fields[0]), a batch of records at a time (RingWalk.consume_fixed).
+    Derived from BCC's decoding of the C struct, as event_unpacker()."""
+
+    def __init__(self, table, fields, handler):
+        from bcc.table import _get_event_class
+        cls = _get_event_class(table)
+        self.length = ctypes.sizeof(cls)
+        stride = (self.length + 8 + 7) & ~7         # a record: header, event, padding
+        with_header = _fields_struct(cls, fields, "<I4x")
+        self.record = struct.Struct("%s%dx" % (with_header.format,
+                                               stride - with_header.size))
+        self._event = _fields_struct(cls, fields, "<")
+        self.handler = handler
+
+    def __call__(self, data, size):
+        """The event at DATA (BCC's reader, where ctrace.ringbuf is not used)."""
+        self.handler((size,) + self._event.unpack(ctypes.string_at(data, self._event.size)))
+
+
+def _fields_struct(cls, fields, fmt):
+    """A struct.Struct: FMT, then FIELDS of ctypes struct CLS from its start."""
+    fmt, pos = [fmt], 0
     for name in fields:
         desc = getattr(cls, name)
         ctype = dict(cls._fields_)[name]
@@ -356,7 +384,7 @@ def event_unpacker(table, fields, data_field):
         else:
             fmt.append(_struct_code(ctype))
         pos = desc.offset + desc.size
-    return struct.Struct("".join(fmt)), getattr(cls, data_field).offset
+    return struct.Struct("".join(fmt))
 
 
 def header_constants(header, prefix):
@@ -575,7 +603,8 @@ class Runner:
         return self.bpf
 
     def on_events(self, table, handler):
-        """Call HANDLER(data, size) for each event of ring buffer TABLE."""
+        """Call HANDLER(data, size) for each event of ring buffer TABLE (a
+        FixedRecords: its handler with each event's fields)."""
         ring = self.bpf[table]
         if not RINGS_READ_HERE:
             self._open_with_libbpf(ring, handler)
@@ -606,6 +635,9 @@ class Runner:
     def _count_unprinted(self, data, size):
         self.output.unprinted += 1          # stdout blocked after Ctrl-C
 
+    def _count_unprinted_fields(self, fields):
+        self.output.unprinted += 1
+
     def _read(self, timeout, limit=BATCH):
         """Wait up to TIMEOUT seconds for events, then read up to LIMIT of
         each ring buffer (None: all)."""
@@ -617,7 +649,12 @@ class Runner:
         if timeout > 0:
             self._epoll.poll(timeout)
         for ring, handler in self._rings:
-            ring.consume(self._count_unprinted if self.output.stalled else handler, limit)
+            if isinstance(handler, FixedRecords):
+                ring.consume_fixed(handler.record, handler.length,
+                                   self._count_unprinted_fields if self.output.stalled
+                                   else handler.handler, limit)
+            else:
+                ring.consume(self._count_unprinted if self.output.stalled else handler, limit)
 
     def lost(self):
         """Events the ring buffers could not take so far (all CPUs)."""

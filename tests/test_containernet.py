@@ -654,19 +654,33 @@ def test_ipv6_between_containers_and_ipv4_only(tool, containers):
 
 
 @integration
-def test_wide_line_has_peer_and_exact_bytes(tool, containers):
-    t = tool("containernet", "-w", "-P", "7803")
-    net, server, ip, client = server_client(containers, 7803, 1)
+@pytest.mark.parametrize("reader", ["ctrace", "libbpf"])
+def test_wide_line_has_peer_and_exact_bytes(tool, containers, reader):
+    """The table's lines from records unpacked a batch at a time
+    (ctrace.ringbuf), and one at a time by BCC's reader, which reads the
+    ring off x86 (CTRACE_LIBBPF_RINGS=1 here)."""
+    env = {"CTRACE_LIBBPF_RINGS": "1"} if reader == "libbpf" else None
+    port = 7803 if reader == "ctrace" else 7804
+    t = tool("containernet", "-w", "-P", str(port), env=env)
+    net, server, ip, client = server_client(containers, port, 1)
     r = docker("run", "--name", client, "--network", net, "ctrace-test:latest",
-               "tcpclient", ip, "7803", "1", "123457")
+               "tcpclient", ip, str(port), "1", "123457")
     assert "sent=123457" in r.stdout, r.stdout + r.stderr
     line = t.wait_for(lambda l: isinstance(l, str) and l.startswith(client) and " close " in l,
                       what="the client's close line")
     fields = line.split()
-    assert fields[3:5] == ["out", "close"] and fields[6] == "%s:7803" % ip, line
+    assert fields[3:5] == ["out", "close"] and fields[6] == "%s:%d" % (ip, port), line
     assert fields[7] == server, line                        # the peer column
     tx = int(fields[8])                                     # exact, not 121K
     assert 123457 <= tx < 123457 + 100, line
+    line = t.wait_for(lambda l: isinstance(l, str) and l.startswith(server) and " close " in l,
+                      what="the server's close line")
+    fields = line.split()
+    assert fields[3:5] == ["in", "close"] and fields[5] == "%s:%d" % (ip, port), line
+    assert fields[7] == client and 123457 <= int(fields[9]) < 123457 + 100, line
+    connects = [l.split() for l in t.lines if isinstance(l, str) and l.startswith(client)
+                and " connect " in l]
+    assert [(f[6], f[7]) for f in connects] == [("%s:%d" % (ip, port), server)], t.lines
 
 
 @integration
