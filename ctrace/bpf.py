@@ -541,6 +541,7 @@ class Runner:
         self.output = output
         self.bpf = None
         self.lost_reported = 0
+        self.lost_why = "ring buffer full"    # what the kernel counts as lost
         self.draining = False         # the loop has ended: take everything
         self._signals = None
         self._rings = []              # (RingReader, handler)
@@ -749,13 +750,13 @@ class Runner:
         # Every event captured was printed or is counted here.
         unprinted = self.output.unprinted
         if unprinted:
-            sys.stderr.write("%s: %d events lost (ring buffer full: %d; not printed, "
+            sys.stderr.write("%s: %d events lost (%s: %d; not printed, "
                              "stdout not read after Ctrl-C: %d)\n"
-                             % (self.tool, self.lost_reported + unprinted,
+                             % (self.tool, self.lost_reported + unprinted, self.lost_why,
                                 self.lost_reported, unprinted))
         elif self.lost_reported:
-            sys.stderr.write("%s: %d events lost (ring buffer full)\n"
-                             % (self.tool, self.lost_reported))
+            sys.stderr.write("%s: %d events lost (%s)\n"
+                             % (self.tool, self.lost_reported, self.lost_why))
         self.output.restore()
         for ring, _ in self._rings:
             ring.close()

@@ -525,6 +525,34 @@ def test_summary_counts_each_udp_send_call(bpf_ok):
         proc.wait()
 
 
+def test_summary_rows_without_room_are_counted_lost(bpf_ok):
+    """-s: a datagram whose row finds the kernel's table (16384 rows) full
+    is a lost event, said as such, not dropped silently."""
+    extra = 150
+    sender = ("import socket, sys\n"
+              "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+              "sys.stdin.readline()\n"
+              "for port in range(20000, 20000 + 16384 + %d):\n"
+              "    s.sendto(b'x', ('127.0.0.1', port))\n"
+              "print('sent', flush=True)\n"
+              "sys.stdin.readline()\n" % extra)
+    proc = subprocess.Popen([sys.executable, "-c", sender], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    t = Tool("containernet", "-s", "--host", "-p", proc.pid).start()
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "sent"     # counted at each call's exit
+        assert t.stop() == 0, t.err
+        final = [l for l in t.err if "events lost (ring buffer or summary table full)" in l]
+        assert final == ["containernet: %d events lost (ring buffer or summary table full)"
+                         % extra], t.err
+    finally:
+        t.kill()
+        proc.kill()
+        proc.wait()
+
+
 @integration
 def test_container_filter(tool, containers):
     a = containers.run("sleep", "600")
