@@ -63,6 +63,10 @@ class Registry:
         self.host_ns = host_namespaces(self.warn)
         self.runtimes = runtimes(root)
         self.containers = Collection(self._say_once)
+        # Make what the watcher threads queued (every lookup calls it
+        # first): the Collection's own, not a call through a method of ours,
+        # at every event of a busy stream.
+        self.apply_pending = self.containers.apply_pending
         self.addresses = Addresses(self)
         self._dirs_asked = 0.0
         self._negative = {}               # (runtime, id) -> time of the failed lookup
@@ -86,9 +90,6 @@ class Registry:
     def learn(self, info, action=""):
         """See Collection.learn: on the tool's thread only."""
         return self.containers.learn(info, action)
-
-    def apply_pending(self):
-        self.containers.apply_pending()
 
     def subscribe(self, added=None, changed=None, removed=None):
         """See Collection.subscribe."""
