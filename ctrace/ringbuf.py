@@ -92,7 +92,6 @@ class RingWalk:
             consumer.value = cons
         return done
 
-
     def consume_fixed(self, record, length, handler, limit=None):
         """HANDLER(fields) for each record written, up to LIMIT, where every
         record holds an event of LENGTH bytes and RECORD (a struct.Struct)
