@@ -5,6 +5,7 @@ Integration tests need root, BCC and dockerd. Without them they skip, unless
 CTRACE_REQUIRE_BPF=1 (as in CI), where they fail instead.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -403,6 +404,30 @@ class Tool:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@contextlib.contextmanager
+def host_script(script, tool_name, *tool_args, argv=()):
+    """A Python SCRIPT (with ARGV) run on the host and TOOL_NAME started on
+    its PID (TOOL_ARGS, then --host -p PID) before the script acts: it reads
+    a line of stdin first.  Yields (the tool, go): go() sends that line and
+    returns the script's first line of stdout, once it has acted."""
+    proc = subprocess.Popen([sys.executable, "-c", script] + list(argv),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    t = None
+
+    def go():
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        return proc.stdout.readline().strip()
+    try:
+        t = Tool(tool_name, *tool_args, "--host", "-p", proc.pid).start()
+        yield t, go
+    finally:
+        if t is not None:
+            t.kill()
+        proc.kill()
+        proc.wait()
 
 
 # What a busy machine may make a tool say on stderr without anything being

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Tool, docker, run_tool, unavailable, unique
+from conftest import ROOT, docker, host_script, run_tool, unavailable, unique
 from ctrace import addresses
 
 integration = pytest.mark.integration
@@ -504,13 +504,8 @@ def test_summary_counts_each_udp_send_call(bpf_ok):
     messages singly), their destinations read through the pointers in the
     task's saved registers at the calls' exits."""
     ports = [str(7800 + random.randrange(100) * 3 + i) for i in range(3)]
-    proc = subprocess.Popen([sys.executable, "-c", UDP_SENDER] + ports, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    t = Tool("containernet", "-j", "-s", "0.5", "--host", "-p", proc.pid).start()
-    try:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "sent"
+    with host_script(UDP_SENDER, "containernet", "-j", "-s", "0.5", argv=ports) as (t, go):
+        assert go() == "sent"
 
         def rows(e):
             got = {rw["server"]: rw for rw in e.get("rows", []) if rw["proto"] == "udp"}
@@ -519,12 +514,9 @@ def test_summary_counts_each_udp_send_call(bpf_ok):
         got = rows(ev)
         assert [(got["127.0.0.1:" + p]["connections"], got["127.0.0.1:" + p]["tx_bytes"])
                 for p in ports] == [(1, 10), (1, 20), (3, 90)]
-    finally:
-        t.kill()
-        proc.kill()
-        proc.wait()
 
 
+@integration
 def test_summary_rows_without_room_are_counted_lost(bpf_ok):
     """-s: a datagram whose row finds the kernel's table (16384 rows) full
     is a lost event, said as such, not dropped silently."""
@@ -536,21 +528,12 @@ def test_summary_rows_without_room_are_counted_lost(bpf_ok):
               "    s.sendto(b'x', ('127.0.0.1', port))\n"
               "print('sent', flush=True)\n"
               "sys.stdin.readline()\n" % extra)
-    proc = subprocess.Popen([sys.executable, "-c", sender], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    t = Tool("containernet", "-s", "--host", "-p", proc.pid).start()
-    try:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "sent"     # counted at each call's exit
+    with host_script(sender, "containernet", "-s") as (t, go):
+        assert go() == "sent"                   # counted at each call's exit
         assert t.stop() == 0, t.err
         final = [l for l in t.err if "events lost (ring buffer or summary table full)" in l]
         assert final == ["containernet: %d events lost (ring buffer or summary table full)"
                          % extra], t.err
-    finally:
-        t.kill()
-        proc.kill()
-        proc.wait()
 
 
 @integration

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (PROMPT_EXIT, PYTHON, TOOLS, Tool, docker, header_define, pipe_into_head,
-                      run_tool, spawn_tool, unique)
+from conftest import (PROMPT_EXIT, PYTHON, TOOLS, Tool, docker, header_define, host_script,
+                      pipe_into_head, run_tool, spawn_tool, unique)
 
 integration = pytest.mark.integration
 
@@ -245,20 +245,11 @@ def test_full_path_from_a_directory_fd(bpf_ok):
     """openat(dirfd, "hostname") on the host, dirfd being /etc."""
     script = ("import os,sys; sys.stdin.readline(); d=os.open('/etc', os.O_RDONLY|os.O_DIRECTORY);"
               "os.close(os.open('hostname', os.O_RDONLY, dir_fd=d)); print('done', flush=True)")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    t = Tool("containeropen", "-j", "-F", "--host", "-p", proc.pid).start()
-    try:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "done"
+    with host_script(script, "containeropen", "-j", "-F") as (t, go):
+        assert go() == "done"
         ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == "hostname")
         assert ev["dirfd"] >= 0
         assert ev["full_path"] == "/etc/hostname" and ev["full_path_complete"] is True
-    finally:
-        t.kill()
-        proc.kill()
-        proc.wait()
 
 
 @integration
@@ -471,13 +462,8 @@ def test_open_creat_and_openat2_are_traced(bpf_ok, tmp_path):
         "how=(ctypes.c_uint64*3)(0o1102,0o600,0)\n"                  # O_RDWR|O_CREAT|O_TRUNC
         "os.close(libc.syscall(437,-100,%r.encode(),how,24))\n"      # openat2
         "print('done',flush=True)\n" % (str(created), str(via_open2)))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    t = Tool("containeropen", "-j", "--host", "-p", proc.pid).start()
-    try:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "done"
+    with host_script(script, "containeropen", "-j") as (t, go):
+        assert go() == "done"
         ev = t.wait_for(lambda e: e["event"] == "open" and e["path"] == str(via_open2))
         assert ev["syscall"] == "openat2"
         assert ev["flags_decoded"] == "O_RDWR|O_CREAT|O_TRUNC" and ev["mode_octal"] == "0600"
@@ -487,10 +473,6 @@ def test_open_creat_and_openat2_are_traced(bpf_ok, tmp_path):
         assert got["creat"]["flags_decoded"] == "O_WRONLY|O_CREAT|O_TRUNC"
         assert got["creat"]["mode_octal"] == "0640"
         assert all(e["host"] and e["container"] == "host" for e in got.values())
-    finally:
-        t.kill()
-        proc.kill()
-        proc.wait()
 
 
 @integration

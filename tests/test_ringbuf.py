@@ -50,14 +50,26 @@ def read_all(ring, limit=None):
     return got
 
 
-def test_records_in_order_across_the_wrap():
+def read_fixed(ring, limit=None):
+    """consume_fixed()'s walk of a ring of 8-byte events (RECORD)."""
+    got = []
+    n = ring.walk().consume_fixed(RECORD, 8, got.append, limit)
+    assert n == len(got) and all(fields[0] == 8 for fields in got)
+    return [fields[1] for fields in got]
+
+
+RECORD = struct.Struct("<I4x8s")          # the length word, padding, 8 bytes
+
+
+@pytest.mark.parametrize("read", [read_all, read_fixed])
+def test_records_in_order_across_the_wrap(read):
     ring = FakeRing()
     seen = []
     for round_ in range(5):                 # 5 x 3 records of 16 bytes: wraps
         sent = [("r%d-%d" % (round_, i)).encode().ljust(8, b".") for i in range(3)]
         for payload in sent:
             ring.write(payload)
-        seen += read_all(ring)
+        seen += read(ring)
         assert seen[-3:] == sent
     assert ring.consumer.value == ring.producer.value == 5 * 3 * 16
 
@@ -82,64 +94,48 @@ def test_discarded_records_are_skipped_and_consumed():
     assert ring.consumer.value == ring.producer.value
 
 
-def test_limit_leaves_the_rest_for_the_next_read():
+@pytest.mark.parametrize("read", [read_all, read_fixed])
+def test_limit_leaves_the_rest_for_the_next_read(read):
     ring = FakeRing()
-    for payload in (b"a", b"b", b"c"):
+    for payload in (b"a.......", b"b.......", b"c......."):
         ring.write(payload)
-    assert read_all(ring, limit=2) == [b"a", b"b"]
-    assert read_all(ring) == [b"c"]
+    assert read(ring, limit=2) == [b"a.......", b"b......."]
+    assert read(ring) == [b"c......."]
 
 
-def test_a_handler_that_raises_has_its_record_consumed():
+@pytest.mark.parametrize("read", [read_all, read_fixed])
+def test_a_handler_that_raises_has_its_record_consumed(read):
     ring = FakeRing()
-    ring.write(b"boom")
-    ring.write(b"next")
+    ring.write(b"boom....")
+    ring.write(b"next....")
 
-    def handler(at, size):
+    def handler(*_):
         raise BrokenPipeError
-    try:
-        ring.walk().consume(handler)
-    except BrokenPipeError:
-        pass
-    assert read_all(ring) == [b"next"]
+    with pytest.raises(BrokenPipeError):
+        if read is read_fixed:
+            ring.walk().consume_fixed(RECORD, 8, handler)
+        else:
+            ring.walk().consume(handler)
+    assert read(ring) == [b"next...."]
 
 
-def test_a_long_batch_hands_back_room_as_it_reads():
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_long_batch_hands_back_room_as_it_reads(fixed):
     """The producer sees the space of what was read at least each quarter
     of the ring, not only at the end of a batch."""
     ring = FakeRing()
     seen = []
-    for payload in (b"a", b"b", b"c"):
+    for payload in (b"a.......", b"b.......", b"c......."):
         ring.write(payload)                  # 16 bytes each: a quarter is 16
 
-    def handler(at, size):
+    def handler(*_):
         seen.append(ring.consumer.value)     # as the producer would see it
-    ring.walk().consume(handler)
+    if fixed:
+        ring.walk().consume_fixed(RECORD, 8, handler)
+    else:
+        ring.walk().consume(handler)
     assert seen == [0, 16, 32]
     assert ring.consumer.value == 48
-
-
-# consume_fixed(): a ring of 8-byte events, unpacked with their headers.
-RECORD = struct.Struct("<I4x8s")
-
-
-def read_fixed(ring, limit=None):
-    got = []
-    n = ring.walk().consume_fixed(RECORD, 8, got.append, limit)
-    assert n == len(got) and all(fields[0] == 8 for fields in got)
-    return [fields[1] for fields in got]
-
-
-def test_fixed_records_in_order_across_the_wrap():
-    ring = FakeRing()
-    seen = []
-    for round_ in range(5):
-        sent = [("r%d-%d" % (round_, i)).encode().ljust(8, b".") for i in range(3)]
-        for payload in sent:
-            ring.write(payload)
-        seen += read_fixed(ring)
-        assert seen[-3:] == sent
-    assert ring.consumer.value == ring.producer.value == 5 * 3 * 16
 
 
 def test_fixed_records_busy_stops_discarded_and_other_lengths_are_skipped():
@@ -154,30 +150,6 @@ def test_fixed_records_busy_stops_discarded_and_other_lengths_are_skipped():
     ring.write(b"third...")
     assert read_fixed(ring) == [b"second..", b"third..."]
     assert ring.consumer.value == ring.producer.value
-
-
-def test_fixed_records_limit_and_a_raising_handler():
-    ring = FakeRing()
-    for payload in (b"a.......", b"b.......", b"c......."):
-        ring.write(payload)
-    assert read_fixed(ring, limit=2) == [b"a.......", b"b......."]
-
-    def handler(fields):
-        raise BrokenPipeError
-    ring.write(b"d.......")
-    with pytest.raises(BrokenPipeError):
-        ring.walk().consume_fixed(RECORD, 8, handler)
-    assert read_fixed(ring) == [b"d......."]
-
-
-def test_fixed_records_a_long_batch_hands_back_room_as_it_reads():
-    ring = FakeRing()
-    seen = []
-    for payload in (b"a.......", b"b.......", b"c......."):
-        ring.write(payload)
-    ring.walk().consume_fixed(RECORD, 8, lambda fields: seen.append(ring.consumer.value))
-    assert seen == [0, 16, 32]
-    assert ring.consumer.value == 48
 
 
 @pytest.mark.parametrize("cpus,pages", [(1, 256), (2, 256), (3, 512), (8, 1024), (32, 4096),
