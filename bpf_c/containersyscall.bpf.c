@@ -92,16 +92,19 @@ struct sc_task {
 #define SC_CACHE_WAYS 8     /* a power of two */
 #if SC_TASK_CACHE
 BPF_PERCPU_ARRAY(task_cache, struct sc_task, SC_CACHE_WAYS);
-#endif
 BPF_ARRAY(task_cache_gen, u64, 1);
+#endif
 
-/* Every CPU's cached tasks are stale from now on. */
+/* Every CPU's cached tasks are stale from now on (without the cache,
+ * nothing: no shared counter bumped at every task's exit). */
 static __always_inline void task_cache_invalidate(void)
 {
+#if SC_TASK_CACHE
     int zero = 0;
     u64 *gen = task_cache_gen.lookup(&zero);
     if (gen)
         __sync_fetch_and_add(gen, 1);
+#endif
 }
 
 static __always_inline void count_dropped(void)
