@@ -633,10 +633,8 @@ class Runner:
         ring.open_ring_buffer(callback)
         self._libbpf_rings += 1
 
-    def _count_unprinted(self, data, size):
-        self.output.unprinted += 1          # stdout blocked after Ctrl-C
-
-    def _count_unprinted_fields(self, fields):
+    def _count_unprinted(self, *_record):
+        """Either walk's handler while stdout is blocked after Ctrl-C."""
         self.output.unprinted += 1
 
     def _read(self, timeout, limit=BATCH):
@@ -652,7 +650,7 @@ class Runner:
         for ring, handler in self._rings:
             if isinstance(handler, FixedRecords):
                 ring.consume_fixed(handler.record, handler.length,
-                                   self._count_unprinted_fields if self.output.stalled
+                                   self._count_unprinted if self.output.stalled
                                    else handler.handler, limit)
             else:
                 ring.consume(self._count_unprinted if self.output.stalled else handler, limit)
