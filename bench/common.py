@@ -362,9 +362,16 @@ def tool_figures(runs):
 
 
 def save(name, result):
+    """Write a benchmark's RESULT to OUT/NAME.json and print its ratios and
+    checks, one a line."""
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)
+    rows = [(s["label"], fmt_ci(s)) for s in result["ratios"].values()]
+    rows += [(c["label"], "%s: %s" % (fmt_ci(c, ""), c["verdict"])) for c in result["checks"]]
+    width = max(len(label) for label, _ in rows)
+    for label, figures in rows:
+        print("%-*s %s" % (width, label, figures))
     return result
 
 

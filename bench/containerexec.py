@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Floor, OUT, bpftrace_run, docker, fmt_ci, parse_kv,  # noqa: E402
+from common import (Floor, OUT, bpftrace_run, docker, parse_kv,  # noqa: E402
                     rounds_in_container, save, tool_figures, tool_run)
 
 COUNT = int(os.environ.get("BENCH_EXECS", "400"))
@@ -85,10 +85,6 @@ def main():
                  "execs): %d lines for %d loop execs" % (sum(tally["printed"]),
                                                          COUNT * ROUNDS)})
     save("containerexec", result)
-    for stats in result["ratios"].values():
-        print("%-45s %s" % (stats["label"], fmt_ci(stats)))
-    for check in result["checks"]:
-        print("%-45s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     return result
 
 

@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (Floor, OUT, bpftrace_run, build_host_openloop, docker,  # noqa: E402
-                    fmt_ci, openloop_host, openloop_result,
+                    openloop_host, openloop_result,
                     rounds_in_container, save, tool_figures, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
@@ -116,10 +116,6 @@ def main():
         "notes": "printed + lost = %d of %d opens" % (
             sum(tally["printed"]) + sum(tally["lost"]), expected)})
     save("containeropen", result)
-    for key, stats in result["ratios"].items():
-        print("%-55s %s" % (stats["label"], fmt_ci(stats)))
-    for check in result["checks"]:
-        print("%-55s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     print(result["notes"])
     return result
 

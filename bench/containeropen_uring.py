@@ -20,7 +20,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Floor, OUT, docker, fmt_ci, openloop_result, parse_kv,  # noqa: E402
+from common import (Floor, OUT, docker, openloop_result, parse_kv,  # noqa: E402
                     rounds_in_container, save, tool_run)
 
 COUNT = int(os.environ.get("BENCH_URING_OPENS", "30000"))
@@ -97,10 +97,6 @@ def main():
         "notes": "io_uring opens: printed + lost = %d of %d" % (
             sum(tally["printed"]) + sum(tally["lost"]), expected)})
     save("containeropen_uring", result)
-    for stats in result["ratios"].values():
-        print("%-52s %s" % (stats["label"], fmt_ci(stats)))
-    for check in result["checks"]:
-        print("%-52s %s: %s" % (check["label"], fmt_ci(check, ""), check["verdict"]))
     return result
 
 
