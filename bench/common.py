@@ -43,6 +43,16 @@ def openloop_result(out, count):
     return r["ns_per_open"]
 
 
+def container_cgroup(name):
+    """The cgroup v2 directory of Docker container NAME (bpftrace's cgroupid())."""
+    cid = docker("inspect", "-f", "{{.Id}}", name).strip()
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        for path in ("%s/docker/%s" % (root, cid), "%s/system.slice/docker-%s.scope" % (root, cid)):
+            if os.path.isdir(path):
+                return path
+    raise RuntimeError("no cgroup v2 directory for container %s" % name)
+
+
 def openloop_container(count, prefix, path="/etc/passwd"):
     """openloop in a new container (its start-up is not in the figure)."""
     name = prefix + os.urandom(3).hex()

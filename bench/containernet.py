@@ -5,8 +5,10 @@ A container runs tcpserver and tcpclient over loopback (127.0.0.1) for a
 fixed number of connections; the client's own time per connection (its
 loop's, without docker exec's start) is measured in ROUNDS
 interleaved rounds (common.Rounds): untraced, with containernet printing
-every connection (stdout to a file), and with the floor (programs that only return, on its hooks). Events the tool lost
-are read from its stderr.
+every connection (stdout to a file), with the floor (programs that only
+return, on its hooks), and with bpftrace printing the same lines (BPFTRACE).
+Events the tool lost are read from its stderr.  Checks: the tool within
++0.05 of the floor and not behind bpftrace doing the same job.
 
 Run as root: /usr/bin/python3 bench/containernet.py [--count N] [--rounds R]
 Writes bench/out/containernet.json.
@@ -18,8 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Floor, OUT, docker, parse_kv, rounds_in_container,  # noqa: E402
-                    save, tool_figures, tool_run)
+from common import (Floor, OUT, bpftrace_run, container_cgroup, docker,  # noqa: E402
+                    parse_kv, rounds_in_container, save, tool_figures, tool_run)
 
 PORT = 7700
 
@@ -49,8 +51,52 @@ def one_run(name, count, port):
 HOOKS = ["sock:inet_sock_set_state", "tcp:tcp_receive_reset", "syscalls:sys_exit_accept4",
          "syscalls:sys_exit_accept", "io_uring:io_uring_submit_req", "io_uring:io_uring_complete"]
 RATIOS = [("ratio_tool", "containernet, every connection printed", "tool", "base"),
-          ("ratio_noop_floor", "floor: empty programs on its hooks", "floor", "base")]
-CHECKS = [("tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05)]
+          ("ratio_noop_floor", "floor: empty programs on its hooks", "floor", "base"),
+          ("ratio_bpftrace", "bpftrace, the same lines (owner, addresses, bytes)",
+           "bpftrace", "base")]
+CHECKS = [("tool - floor <= +0.05", "ratio_tool", "ratio_noop_floor", 0.05),
+          ("tool - bpftrace <= 0", "ratio_tool", "ratio_bpftrace", 0.0)]
+
+# bpftrace doing containernet's job for the bench's container (CGROUP_PATH):
+# a line at each connect, accept and close, naming the process that owns
+# the socket (taken where the task is the owner: connect(), accept()), its
+# cgroup and the addresses, and at a close the bytes and the duration.
+# One map entry per socket, as containernet keeps.  (containernet also
+# names the container at the other end; this does not.)
+BPFTRACE = r'''
+tracepoint:sock:inet_sock_set_state /args->protocol == 6/ {
+  $sk = (uint64)args->skaddr;
+  if (args->oldstate == 7 && args->newstate == 2 && cgroup == cgroupid("CGROUP_PATH")) {
+    @owner[$sk] = (pid, comm, cgroup, nsecs);
+  } else if (args->oldstate == 2 && args->newstate == 1) {
+    $c = @owner[$sk];
+    if ($c.3) {
+      printf("connect %d %s %d %s:%d %s:%d\n", $c.0, $c.1, $c.2,
+             ntop(args->saddr), args->sport, ntop(args->daddr), args->dport);
+    }
+  } else if (args->newstate == 7) {
+    $o = @owner[$sk];
+    if ($o.3) {
+      $tp = (struct tcp_sock *)args->skaddr;
+      printf("close %d %s %d %s:%d %s:%d %d %d %d\n", $o.0, $o.1, $o.2,
+             ntop(args->saddr), args->sport, ntop(args->daddr), args->dport,
+             $tp->bytes_acked, $tp->bytes_received, (nsecs - $o.3) / 1000000);
+      delete(@owner[$sk]);
+    }
+  }
+}
+tracepoint:syscalls:sys_exit_accept, tracepoint:syscalls:sys_exit_accept4
+/args->ret >= 0 && cgroup == cgroupid("CGROUP_PATH")/ {
+  $sk = ((struct socket *)(*(curtask->files->fdt->fd + args->ret))->private_data)->sk;
+  @owner[(uint64)$sk] = (pid, comm, cgroup, nsecs);
+  $dport = $sk->__sk_common.skc_dport;
+  printf("accept %d %s %d %s:%d %s:%d\n", pid, comm, cgroup,
+         ntop($sk->__sk_common.skc_rcv_saddr), $sk->__sk_common.skc_num,
+         ntop($sk->__sk_common.skc_daddr), ($dport >> 8) | (($dport & 0xff) << 8));
+}
+END { clear(@owner); }
+'''
+BPFTRACE_LINES = (b"connect ", b"accept ", b"close ")
 
 
 
@@ -77,7 +123,18 @@ def configs(name, count, tally):
         with floor:
             return {"floor": loop()}
 
-    return {"base": lambda: {"base": loop()}, "tool": tool("tool"), "floor": with_floor}
+    bpftrace_program = BPFTRACE.replace("CGROUP_PATH", container_cgroup(name))
+
+    def bpftrace():
+        out = os.path.join(OUT, "bpftrace-net.out")
+        with bpftrace_run(bpftrace_program, out):
+            seconds = loop()
+        with open(out, "rb") as f:
+            tally["lines"]["bpftrace"] += sum(1 for line in f if line.startswith(BPFTRACE_LINES))
+        return {"bpftrace": seconds}
+
+    return {"base": lambda: {"base": loop()}, "tool": tool("tool"), "floor": with_floor,
+            "bpftrace": bpftrace}
 
 
 def main(argv=None):
@@ -88,7 +145,7 @@ def main(argv=None):
     args = p.parse_args([] if argv is None else argv)   # main(): the defaults
     if os.geteuid() != 0:
         raise SystemExit("run as root")
-    tally = {"lines": {"tool": 0}, "lost": 0, "runs": []}
+    tally = {"lines": {"tool": 0, "bpftrace": 0}, "lost": 0, "runs": []}
 
     def prepare(name):
         one_run(name, 200, PORT)            # warm up
@@ -104,7 +161,8 @@ def main(argv=None):
         "events_expected": 4 * args.count * args.rounds,
         "events_per_s": round(4e9 / sorted(rounds.raw["tool"])[args.rounds // 2]),
         "notes": "4 events per connection (connect, accept, two closes) printed to a "
-                 "file; the client's own ns per connection"})
+                 "file; the client's own ns per connection; bpftrace printed %d of %d "
+                 "lines" % (tally["lines"]["bpftrace"], 4 * args.count * args.rounds)})
     save("containernet", result)
     return 0
 

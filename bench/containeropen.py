@@ -19,9 +19,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Floor, OUT, bpftrace_run, build_host_openloop, docker,  # noqa: E402
-                    openloop_host, openloop_result,
-                    rounds_in_container, save, tool_figures, tool_run)
+from common import (Floor, OUT, bpftrace_run, build_host_openloop, container_cgroup,  # noqa: E402
+                    docker, openloop_host, openloop_result, rounds_in_container, save,
+                    tool_figures, tool_run)
 
 COUNT = int(os.environ.get("BENCH_OPENS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "16"))
@@ -34,15 +34,6 @@ HOOKS = (["syscalls:sys_exit_%s" % c for c in ("open", "openat", "openat2", "cre
 def count_lines(path, needle):
     with open(path, "rb") as f:
         return sum(1 for line in f if needle in line)
-
-
-def container_cgroup(name):
-    cid = docker("inspect", "-f", "{{.Id}}", name).strip()
-    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        for path in ("%s/docker/%s" % (root, cid), "%s/system.slice/docker-%s.scope" % (root, cid)):
-            if os.path.isdir(path):
-                return path
-    raise RuntimeError("no cgroup v2 directory for container %s" % name)
 
 
 def configs(name, exe, host_target, tally):

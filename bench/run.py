@@ -18,8 +18,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BENCH, IMAGE, OUT, PYTHON, ROOT, bpftrace_run, docker,  # noqa: E402
-                    median_ci, tool_run)
+from common import (BENCH, IMAGE, OUT, PYTHON, ROOT, bpftrace_run,  # noqa: E402
+                    container_cgroup, docker, median_ci, tool_run)
+import containernet  # noqa: E402
 import report  # noqa: E402
 
 TOOLS = ["containerexec", "containeropen", "containernet", "containersyscall",
@@ -35,11 +36,12 @@ OPTION_SETS = {
     "containersyscall": [["--seccomp", "{out}/seccomp.json", "-c", "{c}"]],
     "containerescape": [["-t", "mount"], ["--all"]],
 }
-# bpftrace one-liners doing each tool's job, for start-up comparison.
+# bpftrace doing each tool's job (one-liners, containernet's a program), for start-up
+# comparison (CGROUP_PATH: a running container's cgroup).
 BPFTRACE_JOBS = {
     "containerexec": 'tracepoint:sched:sched_process_exec { printf("%d %s\\n", pid, comm); }',
     "containeropen": 'tracepoint:syscalls:sys_enter_openat { printf("%d %s\\n", pid, str(args->filename)); }',
-    "containernet": 'tracepoint:sock:inet_sock_set_state { printf("%d %d\\n", args->oldstate, args->newstate); }',
+    "containernet": containernet.BPFTRACE,
     "containersyscall": 'tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }',
     "containerescape": 'tracepoint:raw_syscalls:sys_exit /args->id == 175 || args->id == 308/ '
                        '{ printf("%d %d\\n", pid, args->id); }',
@@ -91,10 +93,11 @@ def startup_stats(runs):
     return phases
 
 
-def bpftrace_startup(name, runs=3):
+def bpftrace_startup(name, container, runs=3):
+    program = BPFTRACE_JOBS[name].replace("CGROUP_PATH", container_cgroup(container))
     times = []
     for _ in range(runs):
-        with bpftrace_run(BPFTRACE_JOBS[name], os.path.join(OUT, "startup-bt-%s.out" % name)) as t:
+        with bpftrace_run(program, os.path.join(OUT, "startup-bt-%s.out" % name)) as t:
             pass
         times.append(t.startup_s)
     return median_ci(times)
@@ -112,7 +115,7 @@ def startups(results):
                 label = " ".join([name] + [o for o in options if "{" not in o])
                 print("== start-up: %s" % label, flush=True)
                 result["tools"][label] = tool_startup(name, options, container)
-            result["bpftrace"][name] = bpftrace_startup(name)
+            result["bpftrace"][name] = bpftrace_startup(name, container)
     finally:
         docker("rm", "-f", container, check=False)
     return result
