@@ -622,24 +622,23 @@ static __always_inline void udp_count(struct net_stat_key *k, u64 bytes)
 static __always_inline int udp_sent(void *sk, u64 ptr, long ret, u32 kind,
                                     const struct ct_task *t)
 {
-    /* The sender: its context (and its cgroup's names) as for TCP. */
-    int zero = 0;
-    struct ct_ctx *c = (struct ct_ctx *)scratch.lookup(&zero);
-    if (!c)
-        return 0;
-    ct_fill(c, t);
+    /* The sender: what names its row (its cgroup's names kept, as
+     * ct_fill() keeps them for TCP's owners). */
     struct net_stat_key k = {};
-    k.cgroup_id = c->cgroup_id;
-    k.netns = c->netns;
-    k.mntns = c->mntns;
+    k.cgroup_id = bpf_get_current_cgroup_id();
+    ct_note_current_cgroup(t->task, k.cgroup_id);
+    k.netns = ct_cur_netns(t);
+    k.mntns = ct_cur_mntns(t);
     k.dir = NET_DIR_OUT;
     k.proto = NET_PROTO_UDP;
-    if (kind == UDP_SENDTO) {
-        if (udp_dest(&k, sk, ptr))
-            udp_count(&k, ret);
-    } else if (kind == UDP_SENDMSG) {
-        u64 name = 0;
-        ct_read_user(&name, sizeof(name), (void *)ptr + NET_OFF_MSGHDR_NAME);
+    if (kind != UDP_SENDMMSG) {
+        /* sendto: the address passed; sendmsg: its msghdr's (one copy of
+         * the destination's reading and counting for both) */
+        u64 name = ptr;
+        if (kind == UDP_SENDMSG) {
+            name = 0;
+            ct_read_user(&name, sizeof(name), (void *)ptr + NET_OFF_MSGHDR_NAME);
+        }
         if (udp_dest(&k, sk, name))
             udp_count(&k, ret);
     } else {

@@ -336,6 +336,11 @@ static __always_inline u32 ct_cur_mntns(const struct ct_task *t)
     return CT_LOAD(u32, CT_LOAD(char *, t->nsproxy, CT_OFF_NSPROXY_MNT_NS), CT_OFF_MNT_NS_INUM);
 }
 
+static __always_inline u32 ct_cur_netns(const struct ct_task *t)
+{
+    return CT_LOAD(u32, CT_LOAD(char *, t->nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+}
+
 /* The task's pid as its own pid namespace numbers it, and that namespace:
  * pid->numbers[pid->level].  BTF-typed loads need constant offsets, so the
  * usual levels (host 0, container 1, nested 2, 3) are spelt out; deeper ones
@@ -507,7 +512,7 @@ static __always_inline void ct_fill(struct ct_ctx *c, const struct ct_task *t)
     }
 
     c->mntns = ct_cur_mntns(t);
-    c->netns = CT_LOAD(u32, CT_LOAD(char *, t->nsproxy, CT_OFF_NSPROXY_NET_NS), CT_OFF_NET_INUM);
+    c->netns = ct_cur_netns(t);
     /* the process's pid (its group leader's) as its namespace numbers it */
     c->pidns = ct_pid_in_ns(t->pid, &c->vpid);
     u32 flags = (c->mntns == CT_HOST_NS_MNT && c->pidns == CT_HOST_NS_PID) ? CT_F_HOST_NS : 0;
