@@ -86,6 +86,10 @@ CT_BTF_OFFSET(ESC_OFF_UNIX_ADDRESS_NAME, unix_address.name)
 #define ESC_PROC_SUPER_MAGIC 0x9fa0
 
 BPF_RINGBUF_OUTPUT(events, 64);
+/* Its findings wake the reader whenever it has read everything before them
+ * (flags 0: the kernel's own rule), so the reader may sleep while idle: the
+ * map says so to ctrace.bpf (ct_context.h's ct_ring_wake() uses it). */
+BPF_ARRAY(ct_reader_idle, u32, 1);
 BPF_PERCPU_ARRAY(scratch, struct esc_event, 1);
 BPF_PERCPU_ARRAY(esc_object_scratch, struct esc_object_key, 1);
 BPF_HASH(esc_object_rules, struct esc_object_key, u32, 256);

@@ -155,22 +155,32 @@ static __always_inline void ct_count_lost(void)
  * for a record of BYTES whose context has CT_FLAGS.  The reader is woken
  * only when this CPU has written CT_RING_WAKE_BYTES since its last wakeup
  * (it also reads on a short timer), so a storm costs a wakeup per large
- * batch, not one per event; and at once for the first event of a cgroup,
- * so that the reader names a container from its runtime's state while it
- * is still there (one that runs a command and is removed is gone within
- * milliseconds) and keeps the name. */
+ * batch, not one per event; at once for the first event of a cgroup, so
+ * that the reader names a container from its runtime's state while it is
+ * still there (one that runs a command and is removed is gone within
+ * milliseconds) and keeps the name; and at once when the reader sleeps
+ * with everything read (ct_reader_idle), so that an idle tool need not
+ * wake on a timer. */
 #ifdef CT_RING_WAKE_BYTES
 BPF_PERCPU_ARRAY(ct_ring_unwoken, u64, 1);
+/* 1 while the reader sleeps with every ring read (ctrace.bpf.Runner): the
+ * next event wakes it.  A program that does not use ct_ring_wake() and
+ * wakes the reader whenever it has read everything (flags 0, the kernel's
+ * own rule) declares the map all the same, to let it sleep. */
+BPF_ARRAY(ct_reader_idle, u32, 1);
 
 static __always_inline u64 ct_ring_wake(u32 bytes, u32 ct_flags)
 {
     int zero = 0;
     u64 *n = ct_ring_unwoken.lookup(&zero);
-    if (!n)
+    u32 *idle = ct_reader_idle.lookup(&zero);
+    if (!n || !idle)
         return 0;
     *n += bytes;
-    if (*n < CT_RING_WAKE_BYTES && !(ct_flags & CT_F_NEW_CGROUP))
+    if (*n < CT_RING_WAKE_BYTES && !(ct_flags & CT_F_NEW_CGROUP) && !*idle)
         return BPF_RB_NO_WAKEUP;
+    if (*idle)
+        *idle = 0;
     *n = 0;
     return BPF_RB_FORCE_WAKEUP;
 }

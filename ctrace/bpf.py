@@ -455,6 +455,15 @@ def _one_line_setup_error(kind, exc, tb, previous=sys.excepthook):
 sys.excepthook = _one_line_setup_error
 
 
+def _drain(fd):
+    """Empty the non-blocking pipe FD (wakeups, not data)."""
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
 class _Signals:
     """SIGINT/SIGTERM/SIGHUP: the first asks the loop to end (a flag, not an
     exception: a signal may arrive while BCC is inside a Python callback,
@@ -482,10 +491,7 @@ class _Signals:
 
     def wait(self, seconds):
         select.select([self.wakeup_r], [], [], max(0.0, seconds))
-        try:
-            os.read(self.wakeup_r, 64)
-        except BlockingIOError:
-            pass
+        _drain(self.wakeup_r)
 
     def restore(self):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -528,6 +534,17 @@ BATCH = 4096
 # programs wake the reader only once a CPU has written much (ct_ring_wake),
 # the rest is read on this timer.
 POLL_SECONDS = 0.05
+# Once its rings have been empty this long, the reader sleeps until an event
+# wakes it (the programs' ct_reader_idle map, ct_context.h), a signal, the
+# Registry's news or periodic work, for at most IDLE_POLL_SECONDS: an idle
+# tool does not wake every POLL_SECONDS (here each wake cost 0.1-0.2 ms of
+# CPU, 20 a second).  The tests lengthen the second
+# (CTRACE_IDLE_POLL_SECONDS), so that a missed wakeup shows.
+IDLE_AFTER_SECONDS = 0.25
+try:
+    IDLE_POLL_SECONDS = max(0.05, float(os.environ.get("CTRACE_IDLE_POLL_SECONDS", "1")))
+except ValueError:
+    IDLE_POLL_SECONDS = 1.0
 
 
 class Runner:
@@ -548,6 +565,7 @@ class Runner:
         self._epoll = None
         self._libbpf_rings = 0        # rings BCC reads (not x86: ctrace.ringbuf)
         self._batch = 0
+        self._wakeup_fd = None        # _Signals' pipe, in the epoll while the loop runs
         # Run before each poll: what other threads queued for this one
         # (the Registry's news from the runtimes' watchers).
         self.each_wake = []
@@ -639,21 +657,60 @@ class Runner:
 
     def _read(self, timeout, limit=BATCH):
         """Wait up to TIMEOUT seconds for events, then read up to LIMIT of
-        each ring buffer (None: all)."""
+        each ring buffer (None: all): how many were read (None: BCC's reader,
+        which does not say)."""
         if self._libbpf_rings:
             if timeout > 0:
                 self.bpf.ring_buffer_poll(max(1, int(timeout * 1000)))
             self.bpf.ring_buffer_consume()
-            return
+            return None
         if timeout > 0:
-            self._epoll.poll(timeout)
+            for fd, _ in self._epoll.poll(timeout):
+                if fd == self._wakeup_fd:
+                    _drain(fd)
+        read = 0
         for ring, handler in self._rings:
             if isinstance(handler, FixedRecords):
-                ring.consume_fixed(handler.record, handler.length,
-                                   self._count_unprinted if self.output.stalled
-                                   else handler.handler, limit)
+                read += ring.consume_fixed(handler.record, handler.length,
+                                           self._count_unprinted if self.output.stalled
+                                           else handler.handler, limit)
             else:
-                ring.consume(self._count_unprinted if self.output.stalled else handler, limit)
+                read += ring.consume(self._count_unprinted if self.output.stalled
+                                     else handler, limit)
+        return read
+
+    def _idle_flag(self):
+        """The programs' ct_reader_idle map, when the reader may sleep while
+        idle: its rings are read here (not by BCC) and every program that
+        writes them wakes a sleeping reader (ct_context.h); else None."""
+        if not self._rings or self._libbpf_rings:
+            return None
+        try:
+            return self.bpf["ct_reader_idle"]
+        except KeyError:
+            return None
+
+    def _read_idle(self, flag, timeout):
+        """Sleep until an event, a signal, the Registry's news or TIMEOUT
+        seconds, then read: _read()'s answer.  FLAG (ct_reader_idle) is set
+        first, so that the next event wakes the reader, and the rings read
+        once more after it, for what came before the programs saw it."""
+        flag[ctypes.c_int(0)] = ctypes.c_uint32(1)
+        read = self._read(0)
+        if not read:
+            read = self._read(timeout)
+        flag[ctypes.c_int(0)] = ctypes.c_uint32(0)      # awake: back to batches
+        return read
+
+    def wake_up(self):
+        """Thread-safe: end the loop's wait now (the Registry's news, which
+        -c's followers apply to the kernel's filters)."""
+        signals = self._signals
+        if signals is not None and self._wakeup_fd is not None:
+            try:
+                os.write(signals.wakeup_w, b"\0")
+            except OSError:
+                pass                # full: the loop is being woken anyway
 
     def lost(self):
         """Events the ring buffers could not take so far (all CPUs)."""
@@ -695,9 +752,14 @@ class Runner:
         work until SIGINT/SIGTERM, DURATION seconds or a closed stdout; then
         detach the programs and drain what they had sent."""
         signals = self._install_signals()
-        start = time.monotonic()
+        start = last_read = time.monotonic()
         deadline = start + duration if duration else None
         work = [[start + seconds, seconds, fn] for seconds, fn in list(every) + self.periodic]
+        idle_flag = self._idle_flag()
+        if idle_flag is not None:
+            # A signal or wake_up() ends a sleep at once.
+            self._wakeup_fd = signals.wakeup_r
+            self._epoll.register(self._wakeup_fd, select.EPOLLIN)
         try:
             while not output.closed and not signals.set:
                 for fn in self.each_wake:
@@ -705,12 +767,17 @@ class Runner:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                wake = min([now + POLL_SECONDS] + [w[0] for w in work] +
-                           ([deadline] if deadline is not None else []))
-                if self._rings or self._libbpf_rings:
-                    self._read(max(0.001, wake - now))
+                due = [w[0] for w in work] + ([deadline] if deadline is not None else [])
+                if idle_flag is not None and now - last_read >= IDLE_AFTER_SECONDS:
+                    wake = min([now + IDLE_POLL_SECONDS] + due)
+                    if self._read_idle(idle_flag, max(0.001, wake - now)):
+                        last_read = time.monotonic()
+                elif self._rings or self._libbpf_rings:
+                    wake = min([now + POLL_SECONDS] + due)
+                    if self._read(max(0.001, wake - now)):
+                        last_read = time.monotonic()
                 else:
-                    signals.wait(wake - now)
+                    signals.wait(min([now + POLL_SECONDS] + due) - now)
                 now = time.monotonic()
                 for w in work:
                     if now >= w[0] and not signals.set:

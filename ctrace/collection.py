@@ -61,6 +61,9 @@ class Collection:
     def __init__(self, report):
         self.report = report
         self._pending = queue.SimpleQueue()   # (function, args) the watchers learnt
+        # Called (from the watcher's thread) when something is queued: wakes
+        # the tool's thread to apply it (ctrace.bpf.Runner.wake_up).
+        self.on_news = None
         self._infos = OrderedDict()
         self._by_mntns = {}                   # mntns inum -> ContainerInfo
         self._subscriptions = []
@@ -69,12 +72,17 @@ class Collection:
     def put(self, info, action=""):
         """Thread-safe: INFO (ACTION: see Change) is learnt when the tool's
         thread next applies what is pending."""
-        self._pending.put((self.learn, (info, action)))
+        self._queue(self.learn, (info, action))
 
     def queued(self, function, *bound):
         """A callback for a watcher thread: it queues the call of FUNCTION
         (with BOUND and its own arguments) for apply_pending()."""
-        return lambda *args: self._pending.put((function, bound + args))
+        return lambda *args: self._queue(function, bound + args)
+
+    def _queue(self, function, args):
+        self._pending.put((function, args))
+        if self.on_news is not None:
+            self.on_news()
 
     def apply_pending(self):
         """Make the changes the watcher threads queued, in their order."""

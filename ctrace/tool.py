@@ -368,6 +368,7 @@ def load(ctx, tool):
     follow_selections(ctx, bpf, selections)
     ctx.registry.apply_pending()
     ctx.runner.each_wake.append(ctx.registry.apply_pending)
+    ctx.registry.containers.on_news = ctx.runner.wake_up
     return bpf
 
 

@@ -303,3 +303,71 @@ def test_open_storm_every_event_printed_or_counted(containers, tmp_path):
     assert printed + lost == opens, (printed, lost, opens, err)
     assert rss_late < 400 * 1024, "peak memory unbounded? %d KiB" % rss_late
     assert rss_late - rss_early < 64 * 1024, (rss_early, rss_late)
+
+
+def map_of(pid, name):
+    """The id of the BPF map NAME that process PID holds."""
+    for kind, map_id in bpf_ids_of(pid):
+        if kind == "map":
+            r = subprocess.run(["bpftool", "-j", "map", "show", "id", str(map_id)],
+                               capture_output=True, text=True)
+            if r.returncode == 0 and json.loads(r.stdout).get("name") == name:
+                return map_id
+    pytest.fail("process %d holds no map %s" % (pid, name))
+
+
+def map_u32(map_id):
+    r = subprocess.run(["bpftool", "-j", "map", "lookup", "id", str(map_id),
+                        "key", "0", "0", "0", "0"], capture_output=True, text=True, check=True)
+    return int.from_bytes(bytes(int(b, 16) for b in json.loads(r.stdout)["value"]), "little")
+
+
+def main_thread_switches(pid):
+    """How many times process PID's main thread has run (its wakeups)."""
+    with open("/proc/%d/task/%d/schedstat" % (pid, pid)) as f:
+        return int(f.read().split()[2])
+
+
+# A tool; two markers; what makes it print a line of a marker in a
+# container; whether a line is of that marker.
+IDLE_WAKERS = {
+    "containerexec": (lambda: (unique("first"), unique("idle")),
+                      lambda c, n, m: c.exec(n, "echo", m),
+                      lambda e, m: e.get("event") == "exec" and m in e["args"]),
+    "containeropen": (lambda: (unique("first"), unique("idle")),
+                      lambda c, n, m: c.exec(n, "cat", "/" + m, check=False),
+                      lambda e, m: m in (e.get("path") or "")),
+    # findings: two kernel files opened for writing (refused: /proc is
+    # read-only there), two files, or the second would be a repeat
+    "containerescape": (lambda: ("/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger"),
+                        lambda c, n, m: c.exec(n, "sh", "-c", "echo x > " + m, check=False),
+                        lambda e, m: e.get("technique") == "sensitive-write" and
+                        e.get("path") == m),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IDLE_WAKERS))
+def test_idle_reader_sleeps_and_the_next_event_wakes_it(tool, containers, name):
+    """With every ring read, the reader sleeps (its programs' ct_reader_idle
+    flag set) without waking on a timer, and the next event wakes it at
+    once: with the idle timer at 60 s, a missed wakeup would be late by a
+    minute."""
+    markers, action, is_line = IDLE_WAKERS[name]
+    first, later = markers()
+    container = containers.run("sleep", "600")
+    t = tool(name, "-j", env={"CTRACE_IDLE_POLL_SECONDS": "60"})
+    flag = map_of(t.proc.pid, "ct_reader_idle")
+    # A container's first event wakes the reader anyway (CT_F_NEW_CGROUP):
+    # one first, so that the one after the sleep is not.
+    action(containers, container, first)
+    t.wait_for(lambda e: is_line(e, first), timeout=10, what="the container's first event")
+    deadline = time.monotonic() + 20
+    while map_u32(flag) != 1:
+        assert time.monotonic() < deadline, "the reader never went to sleep"
+        time.sleep(0.05)
+    before = main_thread_switches(t.proc.pid)
+    time.sleep(1.0)             # asleep: nothing should wake it
+    assert main_thread_switches(t.proc.pid) - before <= 2
+    action(containers, container, later)
+    t.wait_for(lambda e: is_line(e, later), timeout=10, what="the event after a sleep")
+    assert t.stop() == 0
