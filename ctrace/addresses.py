@@ -55,17 +55,15 @@ class Addresses:
         self.listeners[(netns, port)] = owner
 
     def learn_endpoint(self, addr, port, netns, owner):
-        """The local end of a connection OWNER made or accepted (at every
-        connect and accept: _endpoint_key's rule, written out)."""
-        loopback = is_loopback(addr)
-        if not loopback:
+        """The local end of a connection OWNER made or accepted."""
+        if not is_loopback(addr):
             self.local_netns[addr] = netns
         if len(self.endpoints) > MAX_ENTRIES:
             self.endpoints.clear()
-        self.endpoints[(addr, port, netns if loopback else 0)] = owner
+        self.endpoints[self._endpoint_key(addr, port, netns)] = owner
 
     def forget_endpoint(self, addr, port, netns):
-        self.endpoints.pop((addr, port, netns if is_loopback(addr) else 0), None)
+        self.endpoints.pop(self._endpoint_key(addr, port, netns), None)
 
     def forget(self, info):
         """A container has died: its namespace inum may go to another.  Its
