@@ -767,18 +767,19 @@ class Runner:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                due = [w[0] for w in work] + ([deadline] if deadline is not None else [])
-                if idle_flag is not None and now - last_read >= IDLE_AFTER_SECONDS:
-                    wake = min([now + IDLE_POLL_SECONDS] + due)
-                    if self._read_idle(idle_flag, max(0.001, wake - now)):
-                        last_read = time.monotonic()
+                idle = idle_flag is not None and now - last_read >= IDLE_AFTER_SECONDS
+                wake = min([now + (IDLE_POLL_SECONDS if idle else POLL_SECONDS)] +
+                           [w[0] for w in work] + ([deadline] if deadline is not None else []))
+                wait = max(0.001, wake - now)
+                if idle:
+                    read = self._read_idle(idle_flag, wait)
                 elif self._rings or self._libbpf_rings:
-                    wake = min([now + POLL_SECONDS] + due)
-                    if self._read(max(0.001, wake - now)):
-                        last_read = time.monotonic()
+                    read = self._read(wait)
                 else:
-                    signals.wait(min([now + POLL_SECONDS] + due) - now)
+                    read = signals.wait(wait)
                 now = time.monotonic()
+                if read:
+                    last_read = now
                 for w in work:
                     if now >= w[0] and not signals.set:
                         w[2]()
