@@ -376,26 +376,19 @@ static __always_inline int count_call(void *task, u32 nr, long ret, int cached)
     struct sc_val *v = row_counters(task, tc, &sk, nr, cached);
     if (!v)
         v = counts.lookup(&k);
+    if (!v) {
+        struct sc_val init = {.calls = 1, .errors = failed};
+        if (counts.insert(&k, &init) == 0)
+            /* First sight of a key may be first sight of its container. */
+            ct_note_current_cgroup(task, k.cgroup_id);
+        else if (!(v = counts.lookup(&k)))
+            /* Not created by another CPU meanwhile: the map is full. */
+            count_dropped();
+    }
     if (v) {
         __sync_fetch_and_add(&v->calls, 1);
         if (failed)
             __sync_fetch_and_add(&v->errors, 1);
-    } else {
-        struct sc_val init = {.calls = 1, .errors = failed};
-        if (counts.insert(&k, &init) == 0) {
-            /* First sight of a key may be first sight of its container. */
-            ct_note_current_cgroup(task, k.cgroup_id);
-        } else {
-            /* Another CPU created it meanwhile, or the map is full. */
-            v = counts.lookup(&k);
-            if (v) {
-                __sync_fetch_and_add(&v->calls, 1);
-                if (failed)
-                    __sync_fetch_and_add(&v->errors, 1);
-            } else {
-                count_dropped();
-            }
-        }
     }
 #if SC_ERRNO
     if (failed)
