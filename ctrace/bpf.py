@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from ctrace import bcc_compile, libc, preload
+from ctrace import bcc_compile, btfcache, libc, preload
 from ctrace.errors import SetupError
 from ctrace.ringbuf import RINGS_READ_HERE, RingReader
 from ctrace.threads import Beside
@@ -175,12 +175,24 @@ class Program:
     def kernel_macros(source):
         """NAME -> offset, size or count, for the CT_BTF_OFFSET /
         CT_BTF_SIZE / CT_BTF_TP_ARGS declarations in SOURCE
-        (bpf_c/ct_context.h says why)."""
+        (bpf_c/ct_context.h says why); kept for the next start of this
+        boot (ctrace.btfcache)."""
+        declarations = [[kind, name, [f.strip() for f in fields.split(",")]]
+                        for kind, name, fields in BTF_DECLARATION.findall(source)]
+        macros = btfcache.load(declarations)
+        if macros is not None:
+            preload.drop_btf()
+            return macros
+        macros = Program._macros_from_btf(declarations)
+        btfcache.store(declarations, macros)
+        return macros
+
+    @staticmethod
+    def _macros_from_btf(declarations):
         btf = preload.kernel_btf()
         try:
             macros = {}
-            for kind, name, fields in BTF_DECLARATION.findall(source):
-                fields = [f.strip() for f in fields.split(",")]
+            for kind, name, fields in declarations:
                 if kind == "SIZE":
                     macros[name] = btf.sizeof(fields[0])
                     continue

@@ -13,7 +13,7 @@ import atexit
 import importlib
 import os
 
-from ctrace import libc
+from ctrace import btfcache, libc
 from ctrace.btf import KernelBTF, libbpf
 from ctrace.errors import SetupError
 from ctrace.threads import Beside
@@ -32,9 +32,11 @@ _preload = None
 
 def _load():
     """libbcc mapped, then the kernel's BTF parsed (returned): one thread,
-    so that the main thread's imports compete with one more, not two."""
+    so that the main thread's imports compete with one more, not two.  Not
+    parsed (None) when a start of this boot has kept its offsets
+    (ctrace.btfcache): this one most likely wants the same."""
     libc.dlopen(LIBBCC, RTLD_NOW)       # absent: import_bcc() says so later
-    return KernelBTF()
+    return None if btfcache.any_for_this_boot() else KernelBTF()
 
 
 def start():
@@ -72,5 +74,21 @@ def kernel_btf():
     global _preload
     if _preload is not None:
         preload, _preload = _preload, None
-        return preload.result()
+        parsed = preload.result()
+        if parsed is not None:
+            return parsed
     return KernelBTF()
+
+
+def drop_btf():
+    """The preload's BTF is not wanted (the offsets were kept): freed, if
+    it was parsed."""
+    global _preload
+    if _preload is not None:
+        preload, _preload = _preload, None
+        try:
+            parsed = preload.result()
+        except SetupError:
+            return
+        if parsed is not None:
+            parsed.close()

@@ -5,9 +5,20 @@ import os
 import pytest
 
 from conftest import unavailable
+from ctrace import btfcache
 from ctrace.bpf import BTF_DECLARATION, Program, _inline_includes, bpf_source_dir
 from ctrace.btf import KernelBTF, VMLINUX_BTF
 from ctrace.errors import SetupError
+
+
+@pytest.fixture(autouse=True)
+def kept_offsets(tmp_path, monkeypatch):
+    """Offsets kept by earlier starts (/run/ctrace) are not these tests':
+    each test reads the BTF itself, and keeps what it reads in its own
+    folder (returned)."""
+    folder = tmp_path / "kept"
+    monkeypatch.setattr(btfcache, "CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture
@@ -71,3 +82,66 @@ def test_struct_codes_follow_real_sizes():
     for ctype in (ctypes.c_ulong, ctypes.c_long, ctypes.c_uint, ctypes.c_int, ctypes.c_ushort,
                   ctypes.c_ubyte, ctypes.c_ulonglong, ctypes.c_short):
         assert struct.calcsize("<" + _struct_code(ctype)) == ctypes.sizeof(ctype)
+
+
+# -- offsets kept from one start to the next (ctrace.btfcache) -------------
+
+DECLARATIONS = [["OFFSET", "CT_OFF_TASK_NSPROXY", ["task_struct.nsproxy"]],
+                ["SIZE", "CT_SIZEOF_UPID", ["upid"]]]
+
+
+def test_kept_offsets_are_read_back_by_the_next_start(kept_offsets):
+    assert btfcache.load(DECLARATIONS) is None
+    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16})
+    assert btfcache.load(DECLARATIONS) == {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16}
+    assert btfcache.any_for_this_boot()
+    # other declarations (another tool, a changed field) are not answered
+    assert btfcache.load(DECLARATIONS[:1]) is None
+    assert oct(os.stat(kept_offsets).st_mode & 0o777) == "0o700"
+
+
+def test_offsets_kept_are_the_ones_the_btf_gives(btf):
+    source = _inline_includes(bpf_source_dir(), "containerescape.bpf.c", set())
+    parsed = Program.kernel_macros(source)           # parsed, then kept
+    assert btfcache.any_for_this_boot()
+    assert Program.kernel_macros(source) == parsed   # kept
+    declarations = [[k, n, [f.strip() for f in fields.split(",")]]
+                    for k, n, fields in BTF_DECLARATION.findall(source)]
+    assert btfcache.load(declarations) == parsed
+
+
+def test_offsets_of_another_boot_or_kernel_are_not_used(kept_offsets, monkeypatch):
+    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16})
+    monkeypatch.setattr(btfcache, "boot_id", lambda: "another-boot")
+    assert btfcache.load(DECLARATIONS) is None
+    assert not btfcache.any_for_this_boot()
+    monkeypatch.undo()
+    monkeypatch.setattr(btfcache, "CACHE_DIR", str(kept_offsets))
+    (path,) = kept_offsets.iterdir()
+    text = path.read_text()
+    path.write_text(text.replace(os.uname().release, "0.0.0-other"))
+    assert btfcache.load(DECLARATIONS) is None
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_offsets_others_could_have_written_are_not_used(kept_offsets, what):
+    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16})
+    (path,) = kept_offsets.iterdir()
+    os.chmod(kept_offsets if what == "folder" else path, 0o777 if what == "folder" else 0o666)
+    assert btfcache.load(DECLARATIONS) is None
+
+
+def test_a_damaged_file_is_parsed_again(kept_offsets, btf):
+    source = _inline_includes(bpf_source_dir(), "containerexec.bpf.c", set())
+    parsed = Program.kernel_macros(source)
+    (path,) = kept_offsets.iterdir()
+    path.write_text('{"boot_id": "x", "macros": ')
+    assert Program.kernel_macros(source) == parsed
+
+
+def test_nothing_is_kept_where_the_folder_cannot_be_made(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(btfcache, "CACHE_DIR", str(blocker / "ctrace"))
+    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000})      # no error
+    assert btfcache.load(DECLARATIONS) is None

@@ -67,6 +67,30 @@ def test_the_preloaded_btf_is_handed_over_once(monkeypatch):
     assert preload.kernel_btf() is parsed
 
 
+def test_the_preload_leaves_the_btf_when_offsets_are_kept(monkeypatch):
+    """A start of this boot kept its offsets (ctrace.btfcache): the preload
+    does not parse the BTF; a tool that wants other offsets parses it then,
+    and one that finds its own frees a preload's parse."""
+    monkeypatch.setattr(preload.libc, "dlopen", lambda *a: None)
+    monkeypatch.setattr(preload, "KernelBTF", lambda: pytest.fail("parsed"))
+    monkeypatch.setattr(preload.btfcache, "any_for_this_boot", lambda: True)
+    assert preload._load() is None
+    parsed = object()
+    monkeypatch.setattr(preload, "_preload", Beside(lambda: None, "test"))
+    monkeypatch.setattr(preload, "KernelBTF", lambda: parsed)
+    assert preload.kernel_btf() is parsed
+
+    class Parsed:
+        closed = False
+
+        def close(self):
+            self.closed = True
+    preloaded = Parsed()
+    monkeypatch.setattr(preload, "_preload", Beside(lambda: preloaded, "test"))
+    preload.drop_btf()
+    assert preloaded.closed and preload._preload is None
+
+
 def test_a_failed_preload_says_why_when_the_btf_is_needed(monkeypatch):
     def missing():
         raise SetupError("kernel BTF not found at /sys/kernel/btf/vmlinux")
