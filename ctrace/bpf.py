@@ -172,19 +172,20 @@ class Program:
         self.also_attached = []
 
     @staticmethod
-    def kernel_macros(source):
+    def kernel_macros(source, program=None):
         """NAME -> offset, size or count, for the CT_BTF_OFFSET /
         CT_BTF_SIZE / CT_BTF_TP_ARGS declarations in SOURCE
-        (bpf_c/ct_context.h says why); kept for the next start of this
-        boot (ctrace.btfcache)."""
+        (bpf_c/ct_context.h says why); those of PROGRAM (its file name)
+        kept for its next start in this boot (ctrace.btfcache)."""
         declarations = [[kind, name, [f.strip() for f in fields.split(",")]]
                         for kind, name, fields in BTF_DECLARATION.findall(source)]
-        macros = btfcache.load(declarations)
+        macros = btfcache.load(program, declarations) if program else None
         if macros is not None:
             preload.drop_btf()
             return macros
         macros = Program._macros_from_btf(declarations)
-        btfcache.store(declarations, macros)
+        if program:
+            btfcache.store(program, declarations, macros)
         return macros
 
     @staticmethod
@@ -211,7 +212,7 @@ class Program:
 
     def text(self):
         source = _inline_includes(bpf_source_dir(), self.source, set())
-        macros = self.kernel_macros(source)
+        macros = self.kernel_macros(source, self.source)
         if self.host_ns:
             for kind, inum in self.host_ns.items():     # CT_HOST_NS_MNT, ...
                 if kind != "pid_level":

@@ -5,13 +5,13 @@ Reading them means parsing the kernel's BTF (about 0.05 s here) and looking
 up each field: a tenth of a tool's start.  They cannot change while the
 kernel runs, so the first start of a boot writes them to /run (a tmpfs,
 emptied at boot) and later starts read them back.  A file is named by the
-boot (its boot_id) and by the declarations it answers (CT_BTF_* lines of
-the C: another tool, or a changed declaration, has a file of its own), and
-it repeats both inside.  Only root writes /run/ctrace; a file or folder that
-someone else owns or could write is ignored, and a folder that cannot be
-written (a read-only /run) only means that nothing is kept."""
+boot (its boot_id) and the program (bpf_c/<tool>.bpf.c), and holds the
+declarations it answers (the CT_BTF_* lines of the C: answers to other
+declarations, a changed ctrace's, are not used).  Only root writes
+/run/ctrace; a file or folder that someone else owns or could write is
+ignored, and a folder that cannot be written (a read-only /run) only means
+that nothing is kept."""
 
-import hashlib
 import json
 import os
 
@@ -26,9 +26,8 @@ def boot_id():
         return None
 
 
-def _path(boot, declarations):
-    digest = hashlib.sha256(json.dumps(declarations).encode()).hexdigest()[:16]
-    return os.path.join(CACHE_DIR, "btf-%s-%s.json" % (boot, digest))
+def _path(boot, program):
+    return os.path.join(CACHE_DIR, "btf-%s-%s.json" % (boot, os.path.basename(program)))
 
 
 def _trusted(st):
@@ -36,27 +35,23 @@ def _trusted(st):
     return st.st_uid == 0 and not st.st_mode & 0o022
 
 
-def any_for_this_boot():
-    """Has a start of this boot kept offsets (then the preload need not
-    parse the BTF: most likely the next start wants the same)?"""
+def kept_for(program):
+    """Has a start of this boot kept offsets for PROGRAM (bpf_c/'s file
+    name)?  Then the preload need not parse the BTF."""
     boot = boot_id()
-    try:
-        return boot is not None and any(n.startswith("btf-%s-" % boot)
-                                        for n in os.listdir(CACHE_DIR))
-    except OSError:
-        return False
+    return boot is not None and os.path.exists(_path(boot, program))
 
 
-def load(declarations):
-    """The macros kept for DECLARATIONS (a list of lists of strings) in
-    this boot, or None."""
+def load(program, declarations):
+    """The macros kept in this boot for PROGRAM's DECLARATIONS (a list of
+    [kind, name, [fields]]), or None."""
     boot = boot_id()
     if boot is None:
         return None
     try:
         if not _trusted(os.stat(CACHE_DIR)):
             return None
-        fd = os.open(_path(boot, declarations), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(_path(boot, program), os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd) as f:
             if not _trusted(os.fstat(fd)):
                 return None
@@ -72,13 +67,13 @@ def load(declarations):
     return macros
 
 
-def store(declarations, macros):
-    """Keep MACROS (NAME -> int) for DECLARATIONS; quietly nothing if /run
-    cannot take them."""
+def store(program, declarations, macros):
+    """Keep MACROS (NAME -> int) for PROGRAM's DECLARATIONS; quietly
+    nothing if /run cannot take them."""
     boot = boot_id()
     if boot is None:
         return
-    path = _path(boot, declarations)
+    path = _path(boot, program)
     temporary = "%s.%d" % (path, os.getpid())
     try:
         os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)

@@ -12,6 +12,7 @@ BTF (kernel_btf()).  Only root starts it: no one else can load a program."""
 import atexit
 import importlib
 import os
+import sys
 
 from ctrace import btfcache, libc
 from ctrace.btf import KernelBTF, libbpf
@@ -33,10 +34,13 @@ _preload = None
 def _load():
     """libbcc mapped, then the kernel's BTF parsed (returned): one thread,
     so that the main thread's imports compete with one more, not two.  Not
-    parsed (None) when a start of this boot has kept its offsets
-    (ctrace.btfcache): this one most likely wants the same."""
+    parsed (None) when a start of this tool in this boot has kept the
+    offsets it reads (ctrace.btfcache; a tool's program is
+    bpf_c/<tool>.bpf.c)."""
     libc.dlopen(LIBBCC, RTLD_NOW)       # absent: import_bcc() says so later
-    return None if btfcache.any_for_this_boot() else KernelBTF()
+    if btfcache.kept_for(os.path.basename(sys.argv[0]) + ".bpf.c"):
+        return None
+    return KernelBTF()
 
 
 def start():

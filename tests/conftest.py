@@ -29,7 +29,17 @@ REQUIRE = os.environ.get("CTRACE_REQUIRE_BPF") == "1"
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 READY_TIMEOUT = 60
 sys.path.insert(0, ROOT)
-from ctrace import schema  # noqa: E402
+from ctrace import btfcache, schema  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def kept_offsets(tmp_path, monkeypatch):
+    """Kernel offsets that programs loaded in the tests' own process keep
+    (ctrace.btfcache) go to a folder of the test's (returned), not to the
+    tools' /run/ctrace."""
+    folder = tmp_path / "kept-offsets"
+    monkeypatch.setattr(btfcache, "CACHE_DIR", str(folder))
+    return folder
 
 def bpf_sources(directory, name, text):
     """DIRECTORY as a CTRACE_BPF_DIR: ctrace's headers and kernel tree

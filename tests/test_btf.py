@@ -11,16 +11,6 @@ from ctrace.btf import KernelBTF, VMLINUX_BTF
 from ctrace.errors import SetupError
 
 
-@pytest.fixture(autouse=True)
-def kept_offsets(tmp_path, monkeypatch):
-    """Offsets kept by earlier starts (/run/ctrace) are not these tests':
-    each test reads the BTF itself, and keeps what it reads in its own
-    folder (returned)."""
-    folder = tmp_path / "kept"
-    monkeypatch.setattr(btfcache, "CACHE_DIR", str(folder))
-    return folder
-
-
 @pytest.fixture
 def btf():
     if not os.path.exists(VMLINUX_BTF):
@@ -88,60 +78,61 @@ def test_struct_codes_follow_real_sizes():
 
 DECLARATIONS = [["OFFSET", "CT_OFF_TASK_NSPROXY", ["task_struct.nsproxy"]],
                 ["SIZE", "CT_SIZEOF_UPID", ["upid"]]]
+KEPT = {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16}
 
 
 def test_kept_offsets_are_read_back_by_the_next_start(kept_offsets):
-    assert btfcache.load(DECLARATIONS) is None
-    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16})
-    assert btfcache.load(DECLARATIONS) == {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16}
-    assert btfcache.any_for_this_boot()
-    # other declarations (another tool, a changed field) are not answered
-    assert btfcache.load(DECLARATIONS[:1]) is None
+    assert btfcache.load("x.bpf.c", DECLARATIONS) is None
+    assert not btfcache.kept_for("x.bpf.c")
+    btfcache.store("x.bpf.c", DECLARATIONS, KEPT)
+    assert btfcache.load("x.bpf.c", DECLARATIONS) == KEPT
+    assert btfcache.kept_for("x.bpf.c") and not btfcache.kept_for("y.bpf.c")
+    # other declarations (a changed ctrace's) are not answered
+    assert btfcache.load("x.bpf.c", DECLARATIONS[:1]) is None
     assert oct(os.stat(kept_offsets).st_mode & 0o777) == "0o700"
 
 
 def test_offsets_kept_are_the_ones_the_btf_gives(btf):
     source = _inline_includes(bpf_source_dir(), "containerescape.bpf.c", set())
-    parsed = Program.kernel_macros(source)           # parsed, then kept
-    assert btfcache.any_for_this_boot()
-    assert Program.kernel_macros(source) == parsed   # kept
+    parsed = Program.kernel_macros(source, "containerescape.bpf.c")   # parsed, kept
+    assert btfcache.kept_for("containerescape.bpf.c")
     declarations = [[k, n, [f.strip() for f in fields.split(",")]]
                     for k, n, fields in BTF_DECLARATION.findall(source)]
-    assert btfcache.load(declarations) == parsed
+    assert btfcache.load("containerescape.bpf.c", declarations) == parsed
+    assert Program.kernel_macros(source, "containerescape.bpf.c") == parsed
+    assert Program.kernel_macros(source) == parsed                    # parsed again
 
 
 def test_offsets_of_another_boot_or_kernel_are_not_used(kept_offsets, monkeypatch):
-    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16})
-    monkeypatch.setattr(btfcache, "boot_id", lambda: "another-boot")
-    assert btfcache.load(DECLARATIONS) is None
-    assert not btfcache.any_for_this_boot()
-    monkeypatch.undo()
-    monkeypatch.setattr(btfcache, "CACHE_DIR", str(kept_offsets))
+    btfcache.store("x.bpf.c", DECLARATIONS, KEPT)
+    with monkeypatch.context() as m:
+        m.setattr(btfcache, "boot_id", lambda: "another-boot")
+        assert btfcache.load("x.bpf.c", DECLARATIONS) is None
+        assert not btfcache.kept_for("x.bpf.c")
     (path,) = kept_offsets.iterdir()
-    text = path.read_text()
-    path.write_text(text.replace(os.uname().release, "0.0.0-other"))
-    assert btfcache.load(DECLARATIONS) is None
+    path.write_text(path.read_text().replace(os.uname().release, "0.0.0-other"))
+    assert btfcache.load("x.bpf.c", DECLARATIONS) is None
 
 
 @pytest.mark.parametrize("what", ["folder", "file"])
 def test_offsets_others_could_have_written_are_not_used(kept_offsets, what):
-    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000, "CT_SIZEOF_UPID": 16})
+    btfcache.store("x.bpf.c", DECLARATIONS, KEPT)
     (path,) = kept_offsets.iterdir()
     os.chmod(kept_offsets if what == "folder" else path, 0o777 if what == "folder" else 0o666)
-    assert btfcache.load(DECLARATIONS) is None
+    assert btfcache.load("x.bpf.c", DECLARATIONS) is None
 
 
 def test_a_damaged_file_is_parsed_again(kept_offsets, btf):
     source = _inline_includes(bpf_source_dir(), "containerexec.bpf.c", set())
-    parsed = Program.kernel_macros(source)
+    parsed = Program.kernel_macros(source, "containerexec.bpf.c")
     (path,) = kept_offsets.iterdir()
     path.write_text('{"boot_id": "x", "macros": ')
-    assert Program.kernel_macros(source) == parsed
+    assert Program.kernel_macros(source, "containerexec.bpf.c") == parsed
 
 
 def test_nothing_is_kept_where_the_folder_cannot_be_made(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setattr(btfcache, "CACHE_DIR", str(blocker / "ctrace"))
-    btfcache.store(DECLARATIONS, {"CT_OFF_TASK_NSPROXY": 2000})      # no error
-    assert btfcache.load(DECLARATIONS) is None
+    btfcache.store("x.bpf.c", DECLARATIONS, KEPT)      # no error
+    assert btfcache.load("x.bpf.c", DECLARATIONS) is None

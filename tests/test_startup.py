@@ -68,16 +68,21 @@ def test_the_preloaded_btf_is_handed_over_once(monkeypatch):
 
 
 def test_the_preload_leaves_the_btf_when_offsets_are_kept(monkeypatch):
-    """A start of this boot kept its offsets (ctrace.btfcache): the preload
-    does not parse the BTF; a tool that wants other offsets parses it then,
-    and one that finds its own frees a preload's parse."""
+    """A start of this tool in this boot kept its offsets (ctrace.btfcache):
+    the preload does not parse the BTF; if the offsets kept do not serve
+    after all, the tool parses it then, and one that finds them frees a
+    preload's parse."""
     monkeypatch.setattr(preload.libc, "dlopen", lambda *a: None)
     monkeypatch.setattr(preload, "KernelBTF", lambda: pytest.fail("parsed"))
-    monkeypatch.setattr(preload.btfcache, "any_for_this_boot", lambda: True)
+    monkeypatch.setattr(preload.sys, "argv", ["/usr/sbin/containeropen", "-T"])
+    monkeypatch.setattr(preload.btfcache, "kept_for",
+                        lambda program: program == "containeropen.bpf.c")
     assert preload._load() is None
     parsed = object()
-    monkeypatch.setattr(preload, "_preload", Beside(lambda: None, "test"))
     monkeypatch.setattr(preload, "KernelBTF", lambda: parsed)
+    monkeypatch.setattr(preload.sys, "argv", ["/usr/sbin/containernet"])
+    assert preload._load() is parsed            # another tool's were kept
+    monkeypatch.setattr(preload, "_preload", Beside(lambda: None, "test"))
     assert preload.kernel_btf() is parsed
 
     class Parsed:
