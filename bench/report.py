@@ -64,8 +64,9 @@ def startup(starts):
              "%.3f s, launch to done %s; target: at most that floor + 0.2 s = %.2f s "
              "(met when the total's interval is under it). Phases are seconds, from the "
              "line ctrace.bpf prints under CTRACE_TIMINGS=1; total: median [95%% interval]; "
-             "a tool's default options: its benchmark's 16 rounds, other options: 6 "
-             "runs (interval: min-max, 96.9%%)." % (floor["import_bcc"]["median"],
+             "a tool's default options: its benchmark's 16 rounds, other options and a "
+             "boot's first start (the kernel offsets parsed from BTF, not read back from "
+             "/run/ctrace as later starts do): 6 runs (interval: min-max, 96.9%%)." % (floor["import_bcc"]["median"],
                                               floor["compile"]["median"],
                                               fmt_ci(floor["total"], " s"), limit), "",
              "| tool, options | " + " | ".join(label for _, label in PHASES)

@@ -6,7 +6,9 @@ slowdown ratios and their 95% intervals.
 Each bench/<tool>.py measures its workload in interleaved rounds
 (common.Rounds) and writes bench/out/<tool>.json; this script runs them,
 then measures every tool's start-up (per option set, phase by phase, from
-the line ctrace.bpf prints under CTRACE_TIMINGS=1) next to BCC's own floor
+the line ctrace.bpf prints under CTRACE_TIMINGS=1; default options also as
+a boot's first start, before any start kept the kernel offsets: ctrace.btfcache)
+next to BCC's own floor
 (import bcc + compile an empty program) and bpftrace's for the same job."""
 
 import json
@@ -21,6 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BENCH, IMAGE, OUT, PYTHON, ROOT, bpftrace_run,  # noqa: E402
                     container_cgroup, docker, median_ci, tool_run)
 import containernet  # noqa: E402
+sys.path.insert(0, ROOT)
+from ctrace import btfcache  # noqa: E402
 import report  # noqa: E402
 
 TOOLS = ["containerexec", "containeropen", "containernet", "containersyscall",
@@ -71,10 +75,14 @@ def bcc_floor():
     return {k: median_ci([r[k] for r in rows]) for k in rows[0]}
 
 
-def tool_startup(name, options, container):
+def tool_startup(name, options, container, first_of_boot=False):
+    """FIRST_OF_BOOT: each start without the offsets a start before kept
+    (ctrace.btfcache), as a boot's first start is."""
     argv = [a.format(c=container, out=OUT) for a in options]
     runs = []
     for _ in range(STARTUP_RUNS):
+        if first_of_boot:
+            btfcache.forget(name + ".bpf.c")
         with tool_run(name, *argv, out=os.path.join(OUT, "startup-%s.out" % name)) as t:
             pass
         runs.append(dict(t.timings or {}, total=t.startup_s, memory=t.memory))
@@ -115,6 +123,9 @@ def startups(results):
                 label = " ".join([name] + [o for o in options if "{" not in o])
                 print("== start-up: %s" % label, flush=True)
                 result["tools"][label] = tool_startup(name, options, container)
+            label = "%s, a boot's first start" % name
+            print("== start-up: %s" % label, flush=True)
+            result["tools"][label] = tool_startup(name, [], container, first_of_boot=True)
             result["bpftrace"][name] = bpftrace_startup(name, container)
     finally:
         docker("rm", "-f", container, check=False)

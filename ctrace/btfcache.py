@@ -42,6 +42,15 @@ def kept_for(program):
     return boot is not None and os.path.exists(_path(boot, program))
 
 
+def forget(program):
+    """PROGRAM's next start is a boot's first (the benchmark's)."""
+    boot = boot_id()
+    try:
+        os.unlink(_path(boot, program))
+    except OSError:
+        pass
+
+
 def load(program, declarations):
     """The macros kept in this boot for PROGRAM's DECLARATIONS (a list of
     [kind, name, [fields]]), or None."""
