@@ -35,12 +35,13 @@ def parse_kv(text):
     return {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", text)}
 
 
-def openloop_result(out, count):
-    """ns per open+close pair that openloop printed, once it did them all."""
+def openloop_result(out, count, key="ns_per_open"):
+    """ns per open+close pair that openloop printed, once it did them all:
+    its wall time, or (KEY cpu_ns_per_open) its CPU time."""
     r = parse_kv(out)
     if r.get("opens") != count:
         raise RuntimeError("openloop did not complete: %r" % out)
-    return r["ns_per_open"]
+    return r[key]
 
 
 def container_cgroup(name):

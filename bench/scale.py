@@ -12,7 +12,10 @@ run` tops out near 2 starts/s on 2 cores, ctr with a shim per container
 near 7 alone and 4.4 beside the loop; sharing the shim saves a fifth of
 each start's CPU.  The rate of successful starts is reported.  In each:
 - the open loop's ratio under containeropen (every event printed), median
-  of ROUNDS interleaved untraced/traced pairs with its 95% interval;
+  of ROUNDS interleaved untraced/traced pairs with its 95% interval, of
+  its wall time and of its own CPU time (what the programs add to each
+  open, apart from the reader's competition for the CPUs, which a churn's
+  starts make noisy);
 - each tool's CPU (utime+stime over one run of the open loop), anonymous
   memory and peak RSS once tracing, and start-up;
 - during churn, containerexec -j: exec events in a container whose
@@ -172,14 +175,22 @@ def settle(limit=60, busy=0.10):
 
 
 def measure(scenario, loop_name):
+    def loop_figures(config):
+        """{CONFIG: wall ns, CONFIG_cpu: the loop's own CPU ns} per open."""
+        out = docker("exec", loop_name, "openloop", TARGET, str(COUNT))
+        return {config: openloop_result(out, COUNT),
+                config + "_cpu": openloop_result(out, COUNT, "cpu_ns_per_open")}
+
     def loop():
-        return openloop_result(docker("exec", loop_name, "openloop", TARGET, str(COUNT)), COUNT)
+        return loop_figures("base")["base"]
 
     def traced():
         with tool_run("containeropen", out=os.path.join(OUT, "scale-open.out")):
-            return {"tool": loop()}
-    rounds = Rounds(ROUNDS).run({"base": lambda: {"base": loop()}, "tool": traced})
-    summary = rounds.summary([("ratio", "open loop", "tool", "base")], [])
+            return loop_figures("tool")
+    rounds = Rounds(ROUNDS).run({"base": lambda: loop_figures("base"), "tool": traced})
+    summary = rounds.summary([("ratio", "open loop", "tool", "base"),
+                              ("cpu_ratio", "open loop, its own CPU", "tool_cpu", "base_cpu")],
+                             [])
     rows = []
     for tool in TOOLS:
         with tool_run(tool, out=os.path.join(OUT, "scale-%s.out" % tool)) as t:
@@ -189,6 +200,7 @@ def measure(scenario, loop_name):
                      "peak_mib": round(t.memory.get("peak_rss", 0) / 1024, 1),
                      "startup_s": round(t.startup_s, 2)})
     rows[1]["ratio"] = summary["ratios"]["ratio"]
+    rows[1]["cpu_ratio"] = summary["ratios"]["cpu_ratio"]
     return rows
 
 
@@ -240,8 +252,11 @@ def main():
         remove_churn_leftovers()
     scale = {"date": time.strftime("%Y-%m-%d"), "rows": rows,
              "method": "open loop: %d opens in a container, containeropen printing every "
-                       "event, %d interleaved rounds, median [95%% CI]; CPU: utime+stime of "
-                       "one tool run over one open loop (start-up included)" % (COUNT, ROUNDS)}
+                       "event, %d interleaved rounds, median [95%% CI] of the loop's time per open "
+                       "and of its own CPU time per open (user + system: the tool's programs "
+                       "run in its system calls; the tool's reader does not); CPU: "
+                       "utime+stime of one tool run over one open loop (start-up included)"
+                       % (COUNT, ROUNDS)}
     with open(os.path.join(OUT, "scale.json"), "w") as f:
         json.dump(scale, f, indent=2)
     text = "\n".join(["# ctrace: how cost grows", ""] + report.scaling(scale)) + "\n"
