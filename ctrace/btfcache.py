@@ -15,7 +15,8 @@ that nothing is kept."""
 import json
 import os
 
-CACHE_DIR = "/run/ctrace"
+# CTRACE_CACHE_DIR: another folder (the tests' own).
+CACHE_DIR = os.environ.get("CTRACE_CACHE_DIR", "/run/ctrace")
 
 
 def boot_id():

@@ -1,10 +1,15 @@
 """Kernel struct offsets come from the running kernel's BTF."""
 
+import json
 import os
+import re
+import stat
+import subprocess
+import sys
 
 import pytest
 
-from conftest import unavailable
+from conftest import ROOT, unavailable
 from ctrace import btfcache
 from ctrace.bpf import BTF_DECLARATION, Program, _inline_includes, bpf_source_dir
 from ctrace.btf import KernelBTF, VMLINUX_BTF
@@ -136,3 +141,38 @@ def test_nothing_is_kept_where_the_folder_cannot_be_made(tmp_path, monkeypatch):
     monkeypatch.setattr(btfcache, "CACHE_DIR", str(blocker / "ctrace"))
     btfcache.store("x.bpf.c", DECLARATIONS, KEPT)      # no error
     assert btfcache.load("x.bpf.c", DECLARATIONS) is None
+
+
+def tool_text(kept):
+    """containerexec --ebpf's C text, its offsets kept in folder KEPT."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "containerexec"),
+                           "--ebpf"], env=dict(os.environ, CTRACE_CACHE_DIR=str(kept)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def nsproxy_offset(text):
+    return int(re.search(r"^#define CT_OFF_TASK_NSPROXY (\d+)$", text, re.M).group(1))
+
+
+def test_a_tool_keeps_its_offsets_and_reads_them_back(btf, kept_offsets):
+    """The tool itself: its first start keeps its offsets (a root's file in
+    a root's folder), a later start reads them back (a value planted in the
+    file shows in its C), and a file anyone could have written is ignored
+    and made again."""
+    first = tool_text(kept_offsets)
+    (path,) = kept_offsets.iterdir()
+    assert path.name == "btf-%s-containerexec.bpf.c.json" % btfcache.boot_id()
+    assert stat.S_IMODE(os.stat(kept_offsets).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    kept = json.loads(path.read_text())
+    assert kept["macros"]["CT_OFF_TASK_NSPROXY"] == nsproxy_offset(first) \
+        == btf.offsetof("task_struct.nsproxy")
+    kept["macros"]["CT_OFF_TASK_NSPROXY"] = 12345
+    path.write_text(json.dumps(kept))
+    assert nsproxy_offset(tool_text(kept_offsets)) == 12345
+    os.chmod(path, 0o666)
+    assert nsproxy_offset(tool_text(kept_offsets)) == nsproxy_offset(first)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert json.loads(path.read_text())["macros"]["CT_OFF_TASK_NSPROXY"] == nsproxy_offset(first)
