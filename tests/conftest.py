@@ -5,6 +5,7 @@ Integration tests need root, BCC and dockerd. Without them they skip, unless
 CTRACE_REQUIRE_BPF=1 (as in CI), where they fail instead.
 """
 
+import atexit
 import contextlib
 import json
 import os
@@ -29,6 +30,11 @@ REQUIRE = os.environ.get("CTRACE_REQUIRE_BPF") == "1"
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 READY_TIMEOUT = 60
 sys.path.insert(0, ROOT)
+# The tools the tests start keep their kernel offsets (ctrace.btfcache) in
+# a folder of the test run's, not in the host's /run/ctrace.
+if "CTRACE_CACHE_DIR" not in os.environ:
+    os.environ["CTRACE_CACHE_DIR"] = tempfile.mkdtemp(prefix="ctrace-kept-")
+    atexit.register(shutil.rmtree, os.environ["CTRACE_CACHE_DIR"], True)
 from ctrace import btfcache, schema  # noqa: E402
 
 
