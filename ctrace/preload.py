@@ -72,27 +72,27 @@ def _finish_before_exit():
         _preload.join()
 
 
+def _take_preloaded():
+    """The preload's parse (KernelBTF, or None if it made none), taken
+    once: None from then on.  Raises the preload's SetupError."""
+    global _preload
+    preload, _preload = _preload, None
+    return preload.result() if preload is not None else None
+
+
 def kernel_btf():
     """The kernel's BTF (KernelBTF), the preload's the first time, else
     parsed now; the caller closes it.  A missing BTF raises SetupError."""
-    global _preload
-    if _preload is not None:
-        preload, _preload = _preload, None
-        parsed = preload.result()
-        if parsed is not None:
-            return parsed
-    return KernelBTF()
+    parsed = _take_preloaded()
+    return parsed if parsed is not None else KernelBTF()
 
 
 def drop_btf():
     """The preload's BTF is not wanted (the offsets were kept): freed, if
     it was parsed."""
-    global _preload
-    if _preload is not None:
-        preload, _preload = _preload, None
-        try:
-            parsed = preload.result()
-        except SetupError:
-            return
-        if parsed is not None:
-            parsed.close()
+    try:
+        parsed = _take_preloaded()
+    except SetupError:
+        return
+    if parsed is not None:
+        parsed.close()
