@@ -7,7 +7,6 @@ dependency of BCC) over ctypes, and is passed to the C as a -D style macro.
 """
 
 import ctypes
-import ctypes.util
 import functools
 import os
 
@@ -59,8 +58,10 @@ def libbpf():
     try:
         lib = ctypes.CDLL("libbpf.so.1")
     except OSError:
+        # Imported here only: it imports subprocess, 4 ms of every start.
+        from ctypes.util import find_library
         try:
-            lib = ctypes.CDLL(ctypes.util.find_library("bpf") or "libbpf.so")
+            lib = ctypes.CDLL(find_library("bpf") or "libbpf.so")
         except OSError:
             raise SetupError("libbpf not found: run 'make install' "
                              "(Debian package libbpf1)")
