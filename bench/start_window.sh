@@ -12,6 +12,11 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 for round in $(seq "$ROUNDS"); do
   for delay in 0 1; do
+    # Emptied here, before the tool starts: the redirection below empties
+    # them only in the child, and a wait that ran first would find the
+    # last round's "tracing" line and start the container before the tool
+    # had attached (what this script once measured as a lost start).
+    : >"$OUT/out"; : >"$OUT/err"
     /usr/bin/python3 "$ROOT/tools/containeropen" >"$OUT/out" 2>"$OUT/err" &
     tool=$!
     until grep -q "tracing" "$OUT/err"; do
