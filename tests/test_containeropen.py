@@ -539,6 +539,35 @@ def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers
     assert printed + lost == count
 
 
+
+@integration
+def test_ready_line_means_attached_first_open_after_it_seen(bpf_ok, tmp_path):
+    """The "tracing" line is printed once the programs are attached: opens
+    made the moment it is read (here, by this process) are every one
+    printed or counted lost, the first of them included."""
+    import re
+    target = str(tmp_path / "first")
+    open(target, "w").close()
+    count = 100000
+    with open(tmp_path / "out", "wb") as out:
+        proc, err = spawn_tool([PYTHON, os.path.join(TOOLS, "containeropen"), "--host",
+                                "-p", str(os.getpid()), "--path", target], stdout=out)
+    try:
+        for _ in range(count):
+            os.close(os.open(target, os.O_RDONLY))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    printed = sum(1 for l in (tmp_path / "out").read_bytes().splitlines()
+                  if l.endswith(b" " + target.encode()))
+    final = [l for l in err if "events lost (ring buffer full)" in l]
+    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1)) if final else 0
+    assert printed > 0 and printed + lost == count, (printed, lost)
+
+
 # -- the runtime's set-up (--runtime) ----------------------------------------
 
 def container_opens(t, name):
