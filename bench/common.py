@@ -124,6 +124,10 @@ def parse_timings(stderr, launched):
     if not m:
         return None
     t = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", m.group(1))}
+    # The compiler's memory is handed back after "tracing" (ctrace.bpf.Runner.ready).
+    trim = re.search(r": timings-trim (.*)", stderr)
+    if trim:
+        t.update((k, float(v)) for k, v in re.findall(r"(\w+)=([0-9.]+)", trim.group(1)))
     build = t["loaded"] - t["compiled"] - t["verifier_s"] - t["attach_s"]
     return {"start": t["load"] - launched,           # interpreter, imports, options, Registry()
             "import_bcc": t["bcc"] - t["load"],
@@ -137,7 +141,8 @@ def parse_timings(stderr, launched):
             "listing_beside": t.get("meanwhile_s"),
             "total": t["ready"] - launched,
             "anon_before_trim_kb": t.get("anon_kb_before_trim"),
-            "anon_after_trim_kb": t.get("anon_kb_after_trim")}
+            "anon_after_trim_kb": t.get("anon_kb_after_trim"),
+            "trim_after_ready": t.get("trim_s")}
 
 
 # -- statistics -----------------------------------------------------------
@@ -282,9 +287,13 @@ class TracerRun:
     ready, and stopped with SIGINT. stdout goes to a file, as an operator
     would redirect it."""
 
-    def __init__(self, argv, ready_text, out_path):
+    def __init__(self, argv, ready_text, out_path, settled_text=None):
+        """SETTLED_TEXT: a later line of stderr to wait for before the
+        memory is measured (a ctrace tool's hand-back of the compiler's
+        memory, just after "tracing")."""
         self.argv = argv
         self.ready_text = ready_text
+        self.settled_text = settled_text
         self.out_path = out_path
         self.startup_s = None
         self.peak_rss_kb = 0
@@ -319,6 +328,12 @@ class TracerRun:
         return self
 
     def __exit__(self, *exc):
+        deadline = time.monotonic() + 5
+        while self.settled_text and time.monotonic() < deadline and self.proc.poll() is None:
+            with open(self.err_path, "rb") as f:
+                if self.settled_text.encode() in f.read():
+                    break
+            time.sleep(0.01)
         self.memory = memory_kb(self.proc.pid)
         self.peak_rss_kb = self.memory["peak_rss"]
         self.cpu_s = cpu_seconds(self.proc.pid)
@@ -361,7 +376,8 @@ def tool_argv(name, *args):
 
 
 def tool_run(name, *args, out=None):
-    return TracerRun(tool_argv(name, *args), ": tracing ", out or os.path.join(OUT, name + ".out"))
+    return TracerRun(tool_argv(name, *args), ": tracing ", out or os.path.join(OUT, name + ".out"),
+                     settled_text=": timings-trim ")
 
 
 def bpftrace_run(program, out):

@@ -53,7 +53,8 @@ PHASES = [("start", "python, imports, options, Registry()"), ("import_bcc", "imp
           ("text", "C text, BTF offsets"), ("compile", "compile (BPF(text=...))"),
           ("verifier", "verifier/load"), ("attach", "attach"),
           ("listing_beside", "registry's first listing (beside the compile)"),
-          ("listing", "after the load: the listing's end, maps, header")]
+          ("listing", "after the load: the listing's end, maps, header"),
+          ("trim_after_ready", "after \"tracing\", not in the total: the compiler's memory handed back")]
 
 
 def startup(starts):
@@ -85,10 +86,11 @@ def startup(starts):
               "Private_Clean+Private_Dirty adds file pages mapped by no other process "
               "(libbcc/LLVM's, which count as private while no other BCC tool runs: it "
               "varies with what else runs); the peak is VmHWM. Default options: measured "
-              "at the end of the benchmark's runs; other options: at \"tracing\". "
+              "at the end of the benchmark's runs; other options: once the tool has handed "
+              "the compiler's memory back, just after \"tracing\". "
               "'before/after trim': the anonymous memory just before and after "
-              "ctrace.bpf hands the compiler's freed heap back (malloc_trim(0)) once the "
-              "programs are loaded; it then drops the compiler's code (libLLVM's and "
+              "ctrace.bpf hands the compiler's freed heap back (malloc_trim(0)) once it "
+              "has printed \"tracing\"; it then drops the compiler's code (libLLVM's and "
               "libclang's text) from the process, so the peak is the compile's. "
               "Goal: <= 40 MiB anonymous, peak < 150 MiB.", "",
               "| tool, options | anonymous | private | peak RSS | anon before trim | "

@@ -94,7 +94,7 @@ def startup_stats(runs):
     phases = {}
     for key in ("start", "import_bcc", "text", "compile", "verifier", "attach",
                 "listing_beside", "listing",
-                "anon_before_trim_kb", "anon_after_trim_kb", "total"):
+                "anon_before_trim_kb", "anon_after_trim_kb", "trim_after_ready", "total"):
         phases[key] = median_ci([r.get(key) for r in runs])
     for key in ("anonymous", "private_dirty", "private_clean", "peak_rss"):
         phases[key + "_kb"] = median_ci([r["memory"].get(key) for r in runs])

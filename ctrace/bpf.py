@@ -629,7 +629,6 @@ class Runner:
         # have been made from the compile thread's one-line /proc/kallsyms.
         getattr(bcc.BPF, "_sym_caches", {}).pop(-1, None)
         timings and timings.mark("loaded")
-        _release_compiler_memory(timings)
         check_attached(*compiled_programs(self.bpf), tracepoints,
                        self.program.needed_tracepoints, also)
         return self.bpf
@@ -738,6 +737,15 @@ class Runner:
             sys.stderr.write("%s: timings %s\n" % (self.tool, self.timings.line()))
         sys.stderr.write("%s: tracing %s. Ctrl-C to end.\n" % (self.tool, what))
         sys.stderr.flush()
+        # After the line, not before it: tracing needs none of it, and it
+        # took 7-12 ms of containerescape's start (bench/NOTES.md).
+        started = time.monotonic()
+        trimmed = _release_compiler_memory(measure=self.timings is not None)
+        if self.timings and trimmed:
+            trimmed["trim_s"] = round(time.monotonic() - started, 4)
+            sys.stderr.write("%s: timings-trim %s\n" % (self.tool, " ".join(
+                "%s=%s" % kv for kv in sorted(trimmed.items()))))
+            sys.stderr.flush()
 
     def stop(self):
         """End loop() as SIGINT would (for a tool that decides to end itself)."""
@@ -860,21 +868,21 @@ def private_memory_kb():
     return 0
 
 
-def _release_compiler_memory(timings):
+def _release_compiler_memory(measure=False):
     """Once the programs are loaded the compiler is not needed again.
     LLVM frees most of what the compile took, but glibc keeps the freed
     heap: malloc_trim hands it back.  And the compiler's code (libLLVM's
     and libclang's text, about 75 MiB) stays resident in this process:
-    it is dropped from it (bench/results.md, Memory)."""
-    if os.environ.get("CTRACE_NO_TRIM") == "1":
-        return
-    before = timings and private_memory_kb()
-    if libc.malloc_trim is None:
-        return                      # not glibc: nothing to hand back
+    it is dropped from it (bench/results.md, Memory).  MEASURE: returns the
+    anonymous memory before and after (kB), else None."""
+    if os.environ.get("CTRACE_NO_TRIM") == "1" or libc.malloc_trim is None:
+        return None                 # not glibc: nothing to hand back
+    before = measure and private_memory_kb()
     libc.malloc_trim(0)
     _drop_resident_code(libc.madvise, COMPILER_LIBRARIES)
-    if timings:
-        timings.values.update(anon_kb_before_trim=before, anon_kb_after_trim=private_memory_kb())
+    if measure:
+        return {"anon_kb_before_trim": before, "anon_kb_after_trim": private_memory_kb()}
+    return None
 
 
 # The libraries only BCC's compile runs (distributions that link LLVM into
