@@ -876,7 +876,7 @@ def _release_compiler_memory(measure=False):
     it is dropped from it (bench/results.md, Memory).  MEASURE: returns the
     anonymous memory before and after (kB), else None."""
     if os.environ.get("CTRACE_NO_TRIM") == "1" or libc.malloc_trim is None:
-        return None                 # not glibc: nothing to hand back
+        return None                 # asked not to, or not glibc: nothing to hand back
     before = measure and private_memory_kb()
     libc.malloc_trim(0)
     _drop_resident_code(libc.madvise, COMPILER_LIBRARIES)

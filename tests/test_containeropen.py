@@ -539,7 +539,6 @@ def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers
     assert printed + lost == count
 
 
-
 @integration
 def test_ready_line_means_attached_first_open_after_it_seen(bpf_ok, tmp_path):
     """The "tracing" line is printed once the programs are attached: opens
