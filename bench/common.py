@@ -120,14 +120,12 @@ def parse_timings(stderr, launched):
     """The phases of a tool's start-up, in seconds, from the line
     ctrace.bpf prints under CTRACE_TIMINGS=1 (LAUNCHED: the launcher's
     time.monotonic() at Popen; the same clock)."""
-    m = re.search(r": timings (.*)", stderr)
-    if not m:
+    if not re.search(r": timings ", stderr):
         return None
-    t = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", m.group(1))}
-    # The compiler's memory is handed back after "tracing" (ctrace.bpf.Runner.ready).
-    trim = re.search(r": timings-trim (.*)", stderr)
-    if trim:
-        t.update((k, float(v)) for k, v in re.findall(r"(\w+)=([0-9.]+)", trim.group(1)))
+    # With the line after "tracing" that times the compiler's memory handed
+    # back (ctrace.bpf.Runner.ready).
+    t = {k: float(v) for line in re.findall(r": timings(?:-trim)? (.*)", stderr)
+         for k, v in re.findall(r"(\w+)=([0-9.]+)", line)}
     build = t["loaded"] - t["compiled"] - t["verifier_s"] - t["attach_s"]
     return {"start": t["load"] - launched,           # interpreter, imports, options, Registry()
             "import_bcc": t["bcc"] - t["load"],
@@ -313,12 +311,8 @@ class TracerRun:
                                      env=dict(os.environ, CTRACE_TIMINGS="1"))
         deadline = start + 60
         while time.monotonic() < deadline:
-            with open(self.err_path, "rb") as f:
-                if self.ready_text.encode() in f.read():
-                    break
-            with open(self.out_path, "rb") as f:
-                if self.ready_text.encode() in f.read():
-                    break
+            if self._said(self.ready_text, self.err_path, self.out_path):
+                break
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited: %s" % (self.argv[0], open(self.err_path).read()))
             time.sleep(0.01)
@@ -327,12 +321,20 @@ class TracerRun:
         self.startup_s = time.monotonic() - start
         return self
 
+    @staticmethod
+    def _said(text, *paths):
+        """Whether one of the files at PATHS holds TEXT so far."""
+        for path in paths:
+            with open(path, "rb") as f:
+                if text.encode() in f.read():
+                    return True
+        return False
+
     def __exit__(self, *exc):
         deadline = time.monotonic() + 5
         while self.settled_text and time.monotonic() < deadline and self.proc.poll() is None:
-            with open(self.err_path, "rb") as f:
-                if self.settled_text.encode() in f.read():
-                    break
+            if self._said(self.settled_text, self.err_path):
+                break
             time.sleep(0.01)
         self.memory = memory_kb(self.proc.pid)
         self.peak_rss_kb = self.memory["peak_rss"]

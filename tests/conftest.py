@@ -472,6 +472,17 @@ def spawn_tool(argv, stdout=subprocess.PIPE, timeout=60):
     return proc, err
 
 
+def opens_accounted(out, err, target):
+    """(printed, lost) of an open storm on TARGET: containeropen's lines in
+    OUT (bytes) that end with the path, and the total of its final "events
+    lost" line in ERR (stderr lines; 0 when there is none)."""
+    suffix = (" " + target).encode()
+    printed = sum(1 for line in out.splitlines() if line.endswith(suffix))
+    final = [l for l in err if "events lost (ring buffer full)" in l]
+    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1)) if final else 0
+    return printed, lost
+
+
 def unexpected_stderr(t):
     """T's stderr lines other than its ready line and runtime notices: a
     check that fails on any new warning, whatever its wording."""

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import (PROMPT_EXIT, PYTHON, TOOLS, Tool, docker, header_define, host_script,
-                      pipe_into_head, run_tool, spawn_tool, unique)
+                      opens_accounted, pipe_into_head, run_tool, spawn_tool, unique)
 
 integration = pytest.mark.integration
 
@@ -514,7 +514,6 @@ def test_an_open_in_progress_when_the_tool_starts_is_traced(bpf_ok, tmp_path):
 def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers):
     """A storm of opens while nobody reads the tool's output: the ring buffer
     fills, and every open is either printed or counted as lost."""
-    import re
     name = containers.run("sleep", "600")
     target = "/tmp/" + unique("storm")
     containers.exec(name, "touch", target)
@@ -531,11 +530,8 @@ def test_lost_events_are_counted_and_everything_accounted_for(bpf_ok, containers
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    printed = sum(1 for l in out.splitlines() if l.endswith(b" " + target.encode()))
-    final = [l for l in err if "events lost (ring buffer full)" in l]
-    assert final, err
-    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1))
-    assert lost > 0 and printed > 0
+    printed, lost = opens_accounted(out, err, target)
+    assert lost > 0 and printed > 0, err
     assert printed + lost == count
 
 
@@ -544,7 +540,6 @@ def test_ready_line_means_attached_first_open_after_it_seen(bpf_ok, tmp_path):
     """The "tracing" line is printed once the programs are attached: opens
     made the moment it is read (here, by this process) are every one
     printed or counted lost, the first of them included."""
-    import re
     target = str(tmp_path / "first")
     open(target, "w").close()
     count = 100000
@@ -560,10 +555,7 @@ def test_ready_line_means_attached_first_open_after_it_seen(bpf_ok, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    printed = sum(1 for l in (tmp_path / "out").read_bytes().splitlines()
-                  if l.endswith(b" " + target.encode()))
-    final = [l for l in err if "events lost (ring buffer full)" in l]
-    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1)) if final else 0
+    printed, lost = opens_accounted((tmp_path / "out").read_bytes(), err, target)
     assert printed > 0 and printed + lost == count, (printed, lost)
 
 

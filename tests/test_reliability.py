@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import (DOCKER, IMAGE, PYTHON, REQUIRE, ROOT, TOOLS, Tool, docker,
-                      spawn_tool, unexpected_stderr, unique)
+                      opens_accounted, spawn_tool, unexpected_stderr, unique)
 
 pytestmark = pytest.mark.integration
 
@@ -294,11 +294,8 @@ def test_open_storm_every_event_printed_or_counted(containers, tmp_path):
                 proc.wait()
     opens = sum(int(n) for n in re.findall(r"opens=(\d+)", stdout))
     assert opens > 100000, stdout
-    suffix = (" " + target).encode()
     with open(out_path, "rb") as f:
-        printed = sum(1 for line in f if line.rstrip(b"\n").endswith(suffix))
-    final = [l for l in err if "events lost (ring buffer full)" in l]
-    lost = int(re.search(r"(\d+) events lost", final[-1]).group(1)) if final else 0
+        printed, lost = opens_accounted(f.read(), err, target)
     print("storm: opens=%d printed=%d lost=%d rss=%d..%d KiB" % (opens, printed, lost, rss_early, rss_late))
     assert printed + lost == opens, (printed, lost, opens, err)
     assert rss_late < 400 * 1024, "peak memory unbounded? %d KiB" % rss_late
