@@ -279,3 +279,67 @@ def test_task_storage_declarations_are_found_at_line_starts_only():
             "CT_TASK_STORAGE(ct_saved_args, struct ct_saved_args);\n"
             "    CT_TASK_STORAGE(task_cache, struct sc_task);\n")
     assert bcc_compile.TASK_STORAGE.findall(text) == ["ct_saved_args", "task_cache"]
+
+
+# -- LLVM's InstCombine: one pass (bcc_compile.one_instcombine_iteration) --
+
+@pytest.mark.parametrize("library, version", [
+    ("/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1", 14),     # Debian, Ubuntu
+    ("/usr/lib64/libLLVM-17.so", 17),                       # Fedora's older name
+    ("/usr/lib64/libLLVM.so.18.1", 18),                     # LLVM's own from 18
+    ("/usr/lib/x86_64-linux-gnu/libbcc.so.0.26.0", None),   # LLVM inside libbcc
+])
+def test_the_shared_llvm_is_found_by_its_name_in_the_maps(library, version):
+    maps = "7f0000000000-7f0000100000 r-xp 00000000 fe:01 4242 %s\n" % library
+    found = bcc_compile.shared_llvm(maps)
+    assert found == ((library, version) if version else None)
+
+
+class FakeLLVM:
+    def __init__(self):
+        self.calls = []
+
+    def LLVMParseCommandLineOptions(self, argc, argv, overview):
+        self.calls.append([argv[i] for i in range(argc)])
+
+
+@pytest.mark.parametrize("library, told", [
+    ("libLLVM-14.so.1", True), ("libLLVM-17.so", True),
+    ("libLLVM.so.18.1", False), ("libbcc.so.0", False)])
+def test_llvm_before_18_is_told_one_instcombine_pass_once(tmp_path, monkeypatch, library, told):
+    monkeypatch.setattr(bcc_compile, "_instcombine_told", False)
+    maps = tmp_path / "maps"
+    maps.write_text("7f0000000000-7f0000100000 r-xp 00000000 fe:01 4242 /usr/lib/%s\n" % library)
+    llvm = FakeLLVM()
+    assert bcc_compile.one_instcombine_iteration(str(maps), lambda path: llvm) is told
+    assert bcc_compile.one_instcombine_iteration(str(maps), lambda path: llvm) is False
+    assert llvm.calls == ([[b"ctrace", b"-instcombine-max-iterations=1"]] if told else [])
+
+
+BCC_LLVM_CHECK = """
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+import bcc  # noqa: F401  (maps the LLVM that BCC runs)
+from ctrace import bcc_compile
+with open("/proc/self/maps") as maps:
+    llvm = bcc_compile.shared_llvm(maps.read())
+told = bcc_compile.one_instcombine_iteration()
+print(llvm[1] if llvm else "inside", told, bcc_compile.one_instcombine_iteration(), flush=True)
+if told:
+    again = (ctypes.c_char_p * 2)(b"again", bcc_compile.INSTCOMBINE_ONE_PASS)
+    ctypes.CDLL(llvm[0]).LLVMParseCommandLineOptions(2, again, None)
+"""
+
+
+@pytest.mark.integration
+def test_the_llvm_bcc_runs_is_told_once(bpf_ok):
+    """Given a second time (by the check, not by ctrace), BCC's own LLVM
+    says the option was given already: it reached the compiler."""
+    out = subprocess.run([sys.executable, "-c", BCC_LLVM_CHECK, ROOT],
+                         capture_output=True, text=True, timeout=60)
+    version, told, again = out.stdout.split()
+    if version != "inside" and int(version) < bcc_compile.LLVM_ONE_INSTCOMBINE_PASS:
+        assert (told, again) == ("True", "False")
+        assert "instcombine-max-iterations option: may only occur zero or one times" in out.stderr
+    else:
+        assert told == "False"
