@@ -177,8 +177,11 @@ def one_instcombine_iteration(maps_path="/proc/self/maps", load=ctypes.CDLL):
     if _instcombine_told:
         return False
     _instcombine_told = True
-    with open(maps_path) as maps:
-        llvm = shared_llvm(maps.read())
+    try:
+        with open(maps_path) as maps:
+            llvm = shared_llvm(maps.read())
+    except OSError:
+        return False                    # no /proc: BCC compiles as it would
     if llvm is None or llvm[1] >= LLVM_ONE_INSTCOMBINE_PASS:
         return False
     try:

@@ -316,6 +316,13 @@ def test_llvm_before_18_is_told_one_instcombine_pass_once(tmp_path, monkeypatch,
     assert llvm.calls == ([[b"ctrace", b"-instcombine-max-iterations=1"]] if told else [])
 
 
+def test_unreadable_maps_leave_llvm_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.setattr(bcc_compile, "_instcombine_told", False)
+    llvm = FakeLLVM()
+    assert bcc_compile.one_instcombine_iteration(str(tmp_path / "no-maps"), lambda path: llvm) is False
+    assert llvm.calls == []
+
+
 BCC_LLVM_CHECK = """
 import ctypes, sys
 sys.path.insert(0, sys.argv[1])
