@@ -231,12 +231,12 @@ class Rounds:
         return out
 
 
-def rounds_in_container(prefix, rounds, configs_of, prepare=None):
+def rounds_in_container(prefix, rounds, configs_of, prepare=None, run_args=()):
     """ROUNDS interleaved rounds (Rounds) of the configurations CONFIGS_OF(NAME)
-    returns, run in one idle test container NAME made for them (PREPARE(NAME)
-    first) and removed afterwards."""
+    returns, run in one idle test container NAME made for them (docker run
+    with RUN_ARGS; PREPARE(NAME) first) and removed afterwards."""
     name = "%s-%s" % (prefix, uuid.uuid4().hex[:6])
-    docker("run", "-d", "--name", name, IMAGE, "sleep", "3600")
+    docker("run", "-d", "--name", name, *run_args, IMAGE, "sleep", "3600")
     try:
         if prepare is not None:
             prepare(name)
