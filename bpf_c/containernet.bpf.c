@@ -72,7 +72,8 @@ struct sock_info {
     u8 dir;
     u8 counted;             /* -s: this socket's bytes belong to its row */
     u8 owned;               /* owner is filled: the socket is in scope */
-    u8 _pad[7];
+    u8 tupled;              /* its 4-tuple is in tuples (deleted at close) */
+    u8 _pad[6];
     u8 laddr[16];
     u8 raddr[16];
     struct ct_ctx owner;
@@ -355,6 +356,7 @@ static __always_inline void net_on_connected(u64 sk, struct sock_info *args_addr
     struct tuple_key k;
     net_tuple(&k, s, net_sock_netns((void *)sk), 0);
     tuples.update(&k, &sk);
+    s->tupled = 1;
     struct ct_ctx *o = net_owner(s);
     if (!o)
         return;
@@ -376,6 +378,10 @@ static __always_inline void net_on_accepted(u64 sk, struct sock_info *s)
     struct tuple_key k;
     net_tuple(&k, s, netns, 1);
     u64 *client = tuples.lookup(&k);
+    /* Its own tuple is kept only for an end that establishes later and
+     * looks this one up: the other end of a simultaneous open (no
+     * client met), never a client, which is established first. */
+    s->tupled = !client;
     if (client) {
         u64 csk = *client;
         struct sock_info *cs = socks.lookup(&csk);
@@ -392,8 +398,10 @@ static __always_inline void net_on_accepted(u64 sk, struct sock_info *s)
         }
     }
     socks.update(&sk, s);
-    net_tuple(&k, s, netns, 0);
-    tuples.update(&k, &sk);
+    if (s->tupled) {
+        net_tuple(&k, s, netns, 0);
+        tuples.update(&k, &sk);
+    }
 }
 
 /* -> CLOSE: a failed connect (from SYN_SENT), or the end of a connection.
@@ -404,7 +412,7 @@ static __always_inline void net_on_close(u64 sk, int old, struct sock_info *args
     if (!s)
         return;
     int failed = old == TCP_SYN_SENT;
-    if (!failed) {
+    if (!failed && s->tupled) {
         struct tuple_key k;
         net_tuple(&k, s, net_sock_netns((void *)sk), 0);
         tuples.delete(&k);
