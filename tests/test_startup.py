@@ -1,5 +1,6 @@
-"""The start-up's helper threads (ctrace.threads.Beside) and the preload of
-libbcc and the kernel's BTF (ctrace.preload): pure logic, no BPF."""
+"""The start-up's helper threads (ctrace.threads.Beside), the preload of
+libbcc and the kernel's BTF (ctrace.preload), and what the compile is
+spared (ctrace.bcc_compile)."""
 
 import glob
 import os
