@@ -382,6 +382,20 @@ class FixedRecords:
         self.handler((size,) + self._event.unpack(ctypes.string_at(data, self._event.size)))
 
 
+class RecordsInPlace:
+    """The handler of a ring buffer whose events have a variable tail, for a
+    per-event fast path: HANDLER(buffer, offset, size) reads each event at
+    OFFSET of BUFFER (unpack_from, slices), in place in the ring's mapping
+    (RingWalk.consume's IN_PLACE), or from a copy where BCC reads the ring."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def __call__(self, data, size):
+        """The event at DATA (BCC's reader, where ctrace.ringbuf is not used)."""
+        self.handler(ctypes.string_at(data, size), 0, size)
+
+
 def _fields_struct(cls, fields, fmt):
     """A struct.Struct: FMT, then FIELDS of ctypes struct CLS from its start."""
     fmt, pos = [fmt], 0
@@ -635,7 +649,8 @@ class Runner:
 
     def on_events(self, table, handler):
         """Call HANDLER(data, size) for each event of ring buffer TABLE (a
-        FixedRecords: its handler with each event's fields)."""
+        FixedRecords: its handler with each event's fields; RecordsInPlace:
+        its handler with a buffer and the event's offset in it)."""
         ring = self.bpf[table]
         if not RINGS_READ_HERE:
             self._open_with_libbpf(ring, handler)
@@ -686,9 +701,12 @@ class Runner:
                 read += ring.consume_fixed(handler.record, handler.length,
                                            self._count_unprinted if self.output.stalled
                                            else handler.handler, limit)
+            elif self.output.stalled:
+                read += ring.consume(self._count_unprinted, limit)
+            elif isinstance(handler, RecordsInPlace):
+                read += ring.consume(handler.handler, limit, in_place=True)
             else:
-                read += ring.consume(self._count_unprinted if self.output.stalled
-                                     else handler, limit)
+                read += ring.consume(handler, limit)
         return read
 
     def _idle_flag(self):

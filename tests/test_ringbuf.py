@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from ctrace.bpf import ring_buffer_defines
+from ctrace.bpf import RecordsInPlace, ring_buffer_defines
 from ctrace.ringbuf import BUSY, DISCARD, HEADER, RingWalk
 
 SIZE = 64           # a tiny ring: records wrap around quickly
@@ -50,6 +50,16 @@ def read_all(ring, limit=None):
     return got
 
 
+def read_in_place(ring, limit=None):
+    """consume()'s walk IN_PLACE: each record read at its offset in the
+    mapping's view, where it is."""
+    got = []
+    n = ring.walk().consume(lambda buf, at, size: got.append(bytes(buf[at:at + size])),
+                            limit, in_place=True)
+    assert n == len(got)
+    return got
+
+
 def read_fixed(ring, limit=None):
     """consume_fixed()'s walk of a ring of 8-byte events (RECORD)."""
     got = []
@@ -61,7 +71,7 @@ def read_fixed(ring, limit=None):
 RECORD = struct.Struct("<I4x8s")          # the length word, padding, 8 bytes
 
 
-@pytest.mark.parametrize("read", [read_all, read_fixed])
+@pytest.mark.parametrize("read", [read_all, read_in_place, read_fixed])
 def test_records_in_order_across_the_wrap(read):
     ring = FakeRing()
     seen = []
@@ -74,27 +84,29 @@ def test_records_in_order_across_the_wrap(read):
     assert ring.consumer.value == ring.producer.value == 5 * 3 * 16
 
 
-def test_a_busy_record_stops_the_walk_until_committed():
+@pytest.mark.parametrize("read", [read_all, read_in_place])
+def test_a_busy_record_stops_the_walk_until_committed(read):
     ring = FakeRing()
     ring.write(b"first")
     busy = ring.write(b"second", BUSY)
     ring.write(b"third")
-    assert read_all(ring) == [b"first"]
+    assert read(ring) == [b"first"]
     assert ring.consumer.value == busy       # nothing past it consumed
     ring.finish(busy, b"second")
-    assert read_all(ring) == [b"second", b"third"]
+    assert read(ring) == [b"second", b"third"]
 
 
-def test_discarded_records_are_skipped_and_consumed():
+@pytest.mark.parametrize("read", [read_all, read_in_place])
+def test_discarded_records_are_skipped_and_consumed(read):
     ring = FakeRing()
     ring.write(b"kept")
     ring.write(b"dropped", DISCARD)
     ring.write(b"also")
-    assert read_all(ring) == [b"kept", b"also"]
+    assert read(ring) == [b"kept", b"also"]
     assert ring.consumer.value == ring.producer.value
 
 
-@pytest.mark.parametrize("read", [read_all, read_fixed])
+@pytest.mark.parametrize("read", [read_all, read_in_place, read_fixed])
 def test_limit_leaves_the_rest_for_the_next_read(read):
     ring = FakeRing()
     for payload in (b"a.......", b"b.......", b"c......."):
@@ -103,7 +115,7 @@ def test_limit_leaves_the_rest_for_the_next_read(read):
     assert read(ring) == [b"c......."]
 
 
-@pytest.mark.parametrize("read", [read_all, read_fixed])
+@pytest.mark.parametrize("read", [read_all, read_in_place, read_fixed])
 def test_a_handler_that_raises_has_its_record_consumed(read):
     ring = FakeRing()
     ring.write(b"boom....")
@@ -115,7 +127,7 @@ def test_a_handler_that_raises_has_its_record_consumed(read):
         if read is read_fixed:
             ring.walk().consume_fixed(RECORD, 8, handler)
         else:
-            ring.walk().consume(handler)
+            ring.walk().consume(handler, in_place=read is read_in_place)
     assert read(ring) == [b"next...."]
 
 
@@ -160,3 +172,14 @@ def test_a_busy_tools_ring_is_sized_by_cpus_and_wakes_before_half_is_full(cpus, 
     assert pages & (pages - 1) == 0                 # the kernel wants a power of two
     # every CPU just short of its wakeup: still under half the ring
     assert cpus * d["CT_RING_WAKE_BYTES"] <= pages * mmap.PAGESIZE // 2
+
+
+def test_records_in_place_under_bccs_reader_get_a_copy():
+    """Where BCC reads the ring (not x86), a RecordsInPlace handler gets a
+    copy of the event, at offset 0."""
+    event = b"header..path\0"
+    raw = ctypes.create_string_buffer(event, len(event))
+    got = []
+    handler = RecordsInPlace(lambda buf, at, size: got.append((bytes(buf[at:at + size]), at)))
+    handler(ctypes.addressof(raw), len(event))
+    assert got == [(event, 0)]
