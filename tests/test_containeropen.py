@@ -50,6 +50,13 @@ def test_decode_flags_arm64_differs():
     assert co.decode_flags(0o40000, X86) == "O_RDONLY|O_DIRECT"
 
 
+def test_flags_decoder_answers_as_decode_flags_for_its_table():
+    arm = co.flags_decoder(co.flag_table("aarch64"))
+    for flags in (0o40000, 0o40000, 0o1101, 0o1000000000 | 1):     # asked again: kept
+        assert arm(flags) == co.decode_flags(flags, co.flag_table("aarch64"))
+    assert co.flags_decoder(X86)(0o40000) == "O_RDONLY|O_DIRECT"
+
+
 def test_flag_argument_forms():
     assert co.flag_arg("O_CREAT") == "O_CREAT"
     assert co.flag_arg("creat") == "O_CREAT"
