@@ -47,6 +47,11 @@ _TO_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\\\\\ud800-\udfff%s]"
 _TO_ESCAPE_JSON = re.compile("[\\\\\ud800-\udfff]")
 
 
+# A JSON event line: ASCII, compact.  One encoder for every line (json.dumps
+# with these arguments makes one per call: 0.6 us of a 6 us line).
+_json_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
 def escape(data):
     """Bytes or str from the kernel -> printable, unambiguous text.
 
@@ -273,7 +278,7 @@ class Output:
     def json(self, obj):
         if self.node is not None:
             obj.setdefault("node", self.node)
-        self.line(json.dumps(obj, ensure_ascii=True, separators=(",", ":")))
+        self.line(_json_line(obj))
 
     def flush(self):
         if self.closed or not self._pending:
