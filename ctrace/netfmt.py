@@ -7,30 +7,28 @@ import socket
 
 from ctrace.addresses import is_loopback
 from ctrace.bpf import header_constants
-from ctrace.output import escape
+from ctrace.output import Memo, escape
 
 C = header_constants("containernet.h", "NET_")
 _V4MAPPED = bytes(10) + b"\xff\xff"
-_addrs = {}
 
 
 def format_addr(family, raw):
     """Address bytes from the kernel -> text; IPv4-mapped IPv6 as IPv4.
-    Cached: a connection stream repeats a few addresses."""
-    raw = bytes(raw)
-    found = _addrs.get((family, raw))
-    if found is not None:
-        return found
+    Kept: a connection stream repeats a few addresses."""
+    return _addrs[family, bytes(raw)]
+
+
+def _addr_text(key):
+    family, raw = key
     if family == C.AF_INET:
-        found = socket.inet_ntop(socket.AF_INET, raw[:4])
-    elif raw[:12] == _V4MAPPED:
-        found = socket.inet_ntop(socket.AF_INET, raw[12:16])
-    else:
-        found = socket.inet_ntop(socket.AF_INET6, raw[:16])
-    if len(_addrs) > 8192:
-        _addrs.clear()
-    _addrs[(family, raw)] = found
-    return found
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    if raw[:12] == _V4MAPPED:
+        return socket.inet_ntop(socket.AF_INET, raw[12:16])
+    return socket.inet_ntop(socket.AF_INET6, raw[:16])
+
+
+_addrs = Memo(_addr_text, 8192)
 
 
 def format_endpoint(addr, port):

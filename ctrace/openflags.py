@@ -39,21 +39,6 @@ def flag_table(machine=None):
     return table
 
 
-def flags_decoder(table):
-    """decode_flags() with TABLE, cached by value: an event stream repeats a
-    few sets of flags, and decoding one takes a walk of the table."""
-    cache = {}
-
-    def decoded(flags):
-        text = cache.get(flags)
-        if text is None:
-            if len(cache) >= 4096:
-                cache.clear()
-            text = cache[flags] = decode_flags(flags, table)
-        return text
-    return decoded
-
-
 def decode_flags(flags, table=None):
     """0o1101 -> 'O_WRONLY|O_CREAT|O_TRUNC'; unknown bits as hex."""
     table = table or flag_table()

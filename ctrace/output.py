@@ -47,6 +47,28 @@ _TO_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\\\\\ud800-\udfff%s]"
 _TO_ESCAPE_JSON = re.compile("[\\\\\ud800-\udfff]")
 
 
+class Memo(dict):
+    """MAKE(key), kept by key: what a line is formatted from repeats in an
+    event stream (a path, a set of flags, a column), and a dict lookup is
+    cheaper than formatting it again.  At most LIMIT values are kept, and
+    all are dropped when it is full: a stream that never repeats costs one
+    MAKE an event, never unbounded memory.  Look up as memo[key]."""
+
+    __slots__ = ("_make", "_limit")
+
+    def __init__(self, make, limit=4096):
+        super().__init__()
+        self._make = make
+        self._limit = limit
+
+    def __missing__(self, key):
+        value = self._make(key)
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
 # A JSON event line: ASCII, compact.  One encoder for every line (json.dumps
 # with these arguments makes one per call: 0.6 us of a 6 us line).
 _json_line = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode

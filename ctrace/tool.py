@@ -15,7 +15,7 @@ from ctrace.cgroups import CGROUP2_ROOTS
 from ctrace.hostns import host_namespaces, host_pid_level
 from ctrace.registry import Registry
 from ctrace.errors import SetupError, UsageError
-from ctrace.output import Clock, Output, escape, fit, json_text
+from ctrace.output import Clock, Memo, Output, escape, fit, json_text
 
 
 FOLLOW = header_constants("ctrace.h", "CT_FOLLOW_")
@@ -169,6 +169,14 @@ def scope_defines(args):
     return defines
 
 
+def _fitted_name(key):
+    """Context.fitted's value for KEY, (name, width, pad): a name from the
+    kernel ends at its first NUL."""
+    name, width, pad = key
+    text = name.split(b"\0", 1)[0] if isinstance(name, bytes) else name
+    return fit(text, width, pad=pad)
+
+
 class Context:
     """Per-run state shared by a tool's event handlers."""
 
@@ -181,7 +189,7 @@ class Context:
         # is the pod's), else this host's name.
         self.node = os.environ.get("NODE_NAME") or socket.gethostname()
         self.output = Output(getattr(args, "json", False), node=self.node)
-        self._fitted = {}
+        self._fitted = Memo(_fitted_name, 8192)
         self.registry = None
         self.runner = None
 
@@ -205,13 +213,7 @@ class Context:
     def fitted(self, name, width, pad=True):
         """NAME (a container label, a command) in a column of WIDTH: see
         ctrace.output.fit; cached, an event stream repeats a few names."""
-        found = self._fitted.get((name, width, pad))
-        if found is None:
-            if len(self._fitted) > 8192:
-                self._fitted.clear()
-            text = name.split(b"\0", 1)[0] if isinstance(name, bytes) else name
-            found = self._fitted[(name, width, pad)] = fit(text, width, pad=pad)
-        return found
+        return self._fitted[name, width, pad]
 
     def label(self, container, width=16):
         """The CONTAINER column (-w: a Kubernetes container's namespace too)."""

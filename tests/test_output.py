@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from ctrace.output import (errno_name, escape, fit, json_text, json_text_bytes, quote_arg,
+from ctrace.output import (Memo, errno_name, escape, fit, json_text, json_text_bytes, quote_arg,
                            signal_name)
 
 
@@ -233,3 +233,16 @@ def test_fit_narrow_columns_keep_names_apart():
         shown = {fit(n, width) for n in names}
         assert len(shown) == len(names), (width, sorted(shown))
         assert all(width_of(s) <= width for s in shown)
+
+
+def test_memo_makes_a_value_once_and_drops_all_when_full():
+    made = []
+
+    def make(key):
+        made.append(key)
+        return key * 2
+    memo = Memo(make, limit=3)
+    assert [memo[k] for k in (1, 2, 1, 3, 2)] == [2, 4, 2, 6, 4]
+    assert made == [1, 2, 3]                      # each made once
+    assert memo[4] == 8 and len(memo) == 1        # full: dropped, then kept
+    assert memo[1] == 2 and made == [1, 2, 3, 4, 1]
